@@ -1,0 +1,168 @@
+//! Signed messages: who acts, with which nonce, on which chain, doing what.
+//!
+//! The variants of [`Action`] are encoded by position: append new ones at the
+//! end, never reorder (the golden vectors in the tests fail loudly if you do).
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{self, DOMAIN_MESSAGE};
+use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId};
+use crate::keys::{SecretKey, Signature};
+use crate::spec::BountySpec;
+
+/// The longest chain id.
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
+
+/// What an evaluator attests: the score of one submission on the hidden set.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The submission scored.
+    pub submission: SubmissionId,
+    /// The dataset hash it was scored on (the bounty's hidden set).
+    pub dataset: Hash32,
+    /// The evaluator build that computed it.
+    pub evaluator_build: Hash32,
+    /// The score, fixed point.
+    pub score: Score,
+    /// Each example's score, fixed point, in dataset order.
+    pub example_scores: Vec<i64>,
+    /// [`encoding::example_scores_digest`] of `example_scores`.
+    pub example_digest: Hash32,
+}
+
+/// Everything an account can ask the ledger to do.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Action {
+    /// Create tokens (the minter only).
+    Mint {
+        /// Who receives them.
+        to: AccountId,
+        /// How many.
+        amount: Amount,
+    },
+    /// Move tokens.
+    Transfer {
+        /// Who receives them.
+        to: AccountId,
+        /// How many.
+        amount: Amount,
+    },
+    /// Open a bounty, escrowing its reward and evaluation budget.
+    OpenBounty {
+        /// What is asked for.
+        spec: BountySpec,
+    },
+    /// Add to an open bounty's reward (anyone).
+    TopUp {
+        /// The bounty.
+        bounty: BountyId,
+        /// How much.
+        amount: Amount,
+    },
+    /// Cancel a bounty that has no submissions (its sponsor only).
+    CancelBounty {
+        /// The bounty.
+        bounty: BountyId,
+    },
+    /// Submit a model.
+    Submit {
+        /// The bounty.
+        bounty: BountyId,
+        /// SHA-256 of the uploaded file.
+        file_hash: Hash32,
+        /// The model's weights hash.
+        weights_hash: Hash32,
+        /// The weights hash it was fine-tuned from.
+        parent_weights_hash: Option<Hash32>,
+    },
+    /// Register as an evaluator (or add to the bond).
+    RegisterEvaluator {
+        /// The bond to lock.
+        bond: Amount,
+    },
+    /// Post an evaluation receipt.
+    PostReceipt(Receipt),
+    /// Close a bounty after its deadline: judge, pay, refund, unseal (anyone).
+    CloseBounty {
+        /// The bounty.
+        bounty: BountyId,
+    },
+    /// Buy a commercial licence for a winning model.
+    BuyLicense {
+        /// The model's weights hash.
+        model: Hash32,
+    },
+}
+
+impl Action {
+    /// A short name for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Mint { .. } => "mint",
+            Action::Transfer { .. } => "transfer",
+            Action::OpenBounty { .. } => "open_bounty",
+            Action::TopUp { .. } => "top_up",
+            Action::CancelBounty { .. } => "cancel_bounty",
+            Action::Submit { .. } => "submit",
+            Action::RegisterEvaluator { .. } => "register_evaluator",
+            Action::PostReceipt(_) => "post_receipt",
+            Action::CloseBounty { .. } => "close_bounty",
+            Action::BuyLicense { .. } => "buy_license",
+        }
+    }
+}
+
+/// A message: the unit a signer signs and the sequencer orders.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Message {
+    /// The chain this message is for; another chain rejects it.
+    pub chain_id: String,
+    /// Who signs it.
+    pub signer: AccountId,
+    /// The signer's previous nonce + 1.
+    pub nonce: u64,
+    /// What to do.
+    pub action: Action,
+}
+
+/// A message's canonical bytes with its signature: what clients send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedMessage {
+    /// The canonical bytes of a [`Message`].
+    #[serde(with = "hex_bytes")]
+    pub message: Vec<u8>,
+    /// The signer's signature over [`encoding::signing_payload`].
+    pub signature: Signature,
+}
+
+impl Message {
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        encoding::encode(self)
+    }
+
+    /// Encode and sign with `key` (which should be the `signer`'s).
+    pub fn sign(&self, key: &SecretKey) -> SignedMessage {
+        let message = self.encode();
+        let signature = key.sign(&encoding::signing_payload(DOMAIN_MESSAGE, &self.chain_id, &message));
+        SignedMessage { message, signature }
+    }
+}
+
+/// Serde helper: bytes as lowercase hex.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write bytes as hex.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    /// Read bytes from hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}

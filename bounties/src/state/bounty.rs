@@ -1,0 +1,157 @@
+//! Opening, topping up and cancelling bounties, and taking submissions.
+
+use std::sync::Arc;
+
+use super::records::{Bounty, BountyStatus, Model, Submission};
+use super::{Ctx, State};
+use crate::ids::{Amount, BountyId, Hash32, SubmissionId};
+use crate::rejection::Rejection;
+use crate::spec::{BountySpec, Derivation};
+
+impl State {
+    pub(super) fn open_bounty(&mut self, ctx: &Ctx, spec: BountySpec) -> Result<(), Rejection> {
+        spec.check()?;
+        if spec.deadline_ms <= ctx.now {
+            return Err(Rejection::DeadlineNotInFuture { deadline: spec.deadline_ms, now: ctx.now });
+        }
+        if let Some(base) = spec.base_model {
+            let forbids = self
+                .models
+                .get(&base)
+                .and_then(|m| m.licence.as_ref())
+                .is_some_and(|l| l.terms.derivation == Derivation::NotAllowed);
+            if forbids {
+                return Err(Rejection::DerivationNotAllowed { model: base });
+            }
+        }
+        let escrow = spec
+            .reward
+            .checked_add(spec.evaluation_budget)
+            .ok_or(Rejection::Overflow { what: "reward + evaluation budget" })?;
+        self.debit(ctx.signer, escrow)?;
+        let id = BountyId(ctx.seq);
+        let bounty = Bounty {
+            id,
+            sponsor: ctx.signer,
+            reward_escrow: spec.reward,
+            budget_escrow: spec.evaluation_budget,
+            spec: Arc::new(spec),
+            opened_at: ctx.now,
+            status: BountyStatus::Open,
+            submissions: 0,
+            closed_at: None,
+            settlement: None,
+        };
+        self.bounties.insert(id, bounty);
+        Ok(())
+    }
+
+    /// The bounty, if it exists and is open.
+    pub(super) fn open_bounty_mut(&mut self, id: BountyId) -> Result<&mut Bounty, Rejection> {
+        let bounty = self.bounties.get_mut(&id).ok_or(Rejection::UnknownBounty(id))?;
+        if bounty.status != BountyStatus::Open {
+            return Err(Rejection::BountyNotOpen { bounty: id, status: bounty.status.as_str() });
+        }
+        Ok(bounty)
+    }
+
+    pub(super) fn top_up(&mut self, ctx: &Ctx, id: BountyId, amount: Amount) -> Result<(), Rejection> {
+        if amount.is_zero() {
+            return Err(Rejection::ZeroAmount);
+        }
+        let bounty = self.open_bounty_mut(id)?;
+        bounty.reward_escrow = bounty
+            .reward_escrow
+            .checked_add(amount)
+            .ok_or(Rejection::Overflow { what: "reward escrow" })?;
+        self.debit(ctx.signer, amount)
+    }
+
+    pub(super) fn cancel_bounty(&mut self, ctx: &Ctx, id: BountyId) -> Result<(), Rejection> {
+        let bounty = self.open_bounty_mut(id)?;
+        if bounty.sponsor != ctx.signer {
+            return Err(Rejection::NotSponsor(id));
+        }
+        if bounty.submissions > 0 {
+            return Err(Rejection::HasSubmissions(id));
+        }
+        let refund = bounty
+            .reward_escrow
+            .checked_add(bounty.budget_escrow)
+            .ok_or(Rejection::Overflow { what: "refund" })?;
+        bounty.reward_escrow = Amount::ZERO;
+        bounty.budget_escrow = Amount::ZERO;
+        bounty.status = BountyStatus::Cancelled;
+        bounty.closed_at = Some(ctx.now);
+        let sponsor = bounty.sponsor;
+        self.credit(sponsor, refund)
+    }
+
+    pub(super) fn submit(
+        &mut self,
+        ctx: &Ctx,
+        id: BountyId,
+        file_hash: Hash32,
+        weights_hash: Hash32,
+        parent: Option<Hash32>,
+    ) -> Result<(), Rejection> {
+        let count_key = (id, ctx.signer);
+        let count = self.submission_counts.get(&count_key).copied().unwrap_or(0);
+        let bounty = self.open_bounty_mut(id)?;
+        let spec = Arc::clone(&bounty.spec);
+        if ctx.now >= spec.deadline_ms {
+            return Err(Rejection::AfterDeadline { bounty: id, deadline: spec.deadline_ms });
+        }
+        if count >= spec.max_submissions_per_miner {
+            return Err(Rejection::SubmissionLimit { limit: spec.max_submissions_per_miner });
+        }
+        if let Some(base) = spec.base_model {
+            if parent != Some(base) {
+                return Err(Rejection::ParentMismatch { expected: base });
+            }
+        }
+        if let Some(first) = self.models.get(&weights_hash) {
+            // Priority belongs to the first appearance of a weights hash, in any bounty.
+            return Err(if first.miner == ctx.signer {
+                Rejection::AlreadySubmitted(weights_hash)
+            } else {
+                Rejection::WeightsClaimed { weights: weights_hash, by: first.miner }
+            });
+        }
+        self.open_bounty_mut(id)?.submissions += 1;
+        let sid = SubmissionId(ctx.seq);
+        self.submission_counts.insert(count_key, count + 1);
+        self.bounty_submissions.insert((id, sid));
+        self.submissions.insert(
+            sid,
+            Submission {
+                id: sid,
+                bounty: id,
+                miner: ctx.signer,
+                file_hash,
+                weights_hash,
+                parent,
+                submitted_at: ctx.now,
+                receipts: 0,
+                final_score: None,
+            },
+        );
+        self.models.insert(
+            weights_hash,
+            Model {
+                weights_hash,
+                submission: sid,
+                bounty: id,
+                miner: ctx.signer,
+                parent,
+                licence: None,
+                royalties_received: Amount::ZERO,
+                licences_sold: 0,
+            },
+        );
+        if let Some(p) = parent {
+            self.children.insert((p, weights_hash));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! The pure state machine: `apply(state, entry) -> Result<state', Rejection>`.
+//!
+//! State is a function of the log alone. `apply` is synchronous, reads no
+//! clock (time is the entry's timestamp) and no storage, and iterates only
+//! ordered maps. It is all or nothing: the maps are persistent (`imbl`), so
+//! [`State::apply`] works on an O(1) copy and keeps it only on success; a
+//! rejected entry leaves the state exactly as it was.
+
+mod bounty;
+mod close;
+mod evaluation;
+mod ledger;
+mod licence;
+pub mod records;
+mod views;
+
+use std::sync::Arc;
+
+use borsh::BorshSerialize;
+use imbl::{OrdMap, OrdSet};
+use sha2::{Digest, Sha256};
+
+use crate::encoding::{self, DOMAIN_GENESIS, DOMAIN_MESSAGE, DOMAIN_STATE};
+use crate::genesis::{Genesis, Params};
+use crate::ids::{AccountId, Amount, BountyId, Hash32, SubmissionId, TimestampMs};
+use crate::keys::verify_strict;
+use crate::log::Entry;
+use crate::message::{Action, Message};
+use crate::rejection::Rejection;
+use records::{Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
+
+pub use views::{AccountView, LeaderboardRow, Provenance};
+
+/// Whether `apply` checks signatures. Live appends always do; a node
+/// replaying a log it wrote itself (hash chain intact) may skip them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Check every signature strictly.
+    Signatures,
+    /// Trust the signatures (the hash chain and everything else is still checked).
+    Skip,
+}
+
+/// The tip of the log the state has applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize)]
+pub struct Head {
+    /// The last applied seq.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: Hash32,
+    /// Its timestamp.
+    pub timestamp: TimestampMs,
+}
+
+/// Tokens created and destroyed since genesis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize)]
+pub struct Supply {
+    /// Minted, including genesis balances.
+    pub minted: Amount,
+    /// Burned (forfeited bonds).
+    pub burned: Amount,
+}
+
+/// The whole ledger state.
+#[derive(Clone, Debug)]
+pub struct State {
+    chain_id: String,
+    params: Params,
+    minter: AccountId,
+    operator: AccountId,
+    head: Head,
+    supply: Supply,
+    balances: OrdMap<AccountId, Amount>,
+    nonces: OrdMap<AccountId, u64>,
+    bounties: OrdMap<BountyId, Bounty>,
+    submissions: OrdMap<SubmissionId, Submission>,
+    /// (bounty, submission): a bounty's submissions in log order.
+    bounty_submissions: OrdSet<(BountyId, SubmissionId)>,
+    /// (bounty, miner) -> how many submissions.
+    submission_counts: OrdMap<(BountyId, AccountId), u32>,
+    models: OrdMap<Hash32, Model>,
+    /// (parent, child) weights hashes.
+    children: OrdSet<(Hash32, Hash32)>,
+    evaluators: OrdMap<AccountId, Evaluator>,
+    receipts: OrdMap<(SubmissionId, AccountId), ReceiptRecord>,
+    /// The per-example scores of each final score, for the bootstrap test.
+    /// Not hashed into the state root: the final score's digest commits to them.
+    final_examples: OrdMap<SubmissionId, Arc<Vec<i64>>>,
+    licences: OrdMap<u64, Licence>,
+    licences_by_licensee: OrdSet<(AccountId, u64)>,
+    licences_by_model: OrdSet<(Hash32, u64)>,
+}
+
+/// The context one entry is applied in.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ctx {
+    pub seq: u64,
+    pub now: TimestampMs,
+    pub signer: AccountId,
+    /// The previous entry's hash: log data no signer controls, used as a seed.
+    pub prev_hash: Hash32,
+}
+
+impl State {
+    /// The state after the genesis entry.
+    pub fn from_genesis(entry: &Entry, verify: Verify) -> Result<State, Rejection> {
+        if entry.seq != 0 {
+            return Err(Rejection::WrongSeq { expected: 0, got: entry.seq });
+        }
+        if entry.prev_hash != Hash32::ZERO {
+            return Err(Rejection::BrokenChain { expected: Hash32::ZERO, got: entry.prev_hash });
+        }
+        let genesis: Genesis =
+            encoding::decode(&entry.message).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        let minted = genesis.check()?;
+        if verify == Verify::Signatures {
+            let payload = encoding::signing_payload(DOMAIN_GENESIS, &genesis.chain_id, &entry.message);
+            verify_strict(&genesis.operator, &payload, &entry.signature)
+                .map_err(|_| Rejection::BadSignature { signer: genesis.operator })?;
+        }
+        let balances = genesis.balances.iter().filter(|(_, a)| !a.is_zero()).cloned().collect();
+        Ok(State {
+            chain_id: genesis.chain_id,
+            params: genesis.params,
+            minter: genesis.minter,
+            operator: genesis.operator,
+            head: Head { seq: 0, hash: entry.hash(), timestamp: entry.timestamp_ms },
+            supply: Supply { minted, burned: Amount::ZERO },
+            balances,
+            nonces: OrdMap::new(),
+            bounties: OrdMap::new(),
+            submissions: OrdMap::new(),
+            bounty_submissions: OrdSet::new(),
+            submission_counts: OrdMap::new(),
+            models: OrdMap::new(),
+            children: OrdSet::new(),
+            evaluators: OrdMap::new(),
+            receipts: OrdMap::new(),
+            final_examples: OrdMap::new(),
+            licences: OrdMap::new(),
+            licences_by_licensee: OrdSet::new(),
+            licences_by_model: OrdSet::new(),
+        })
+    }
+
+    /// Apply `entry`. On a rejection the state is unchanged.
+    pub fn apply(&mut self, entry: &Entry, verify: Verify) -> Result<(), Rejection> {
+        let mut next = self.clone();
+        next.apply_in_place(entry, verify)?;
+        *self = next;
+        Ok(())
+    }
+
+    /// The functional form: the state after `entry`, leaving `self` as it is.
+    pub fn applied(&self, entry: &Entry, verify: Verify) -> Result<State, Rejection> {
+        let mut next = self.clone();
+        next.apply_in_place(entry, verify)?;
+        Ok(next)
+    }
+
+    /// Decode and authenticate an entry's message against this state without
+    /// applying it: the checks a sequencer runs before it orders a message.
+    pub fn check_message(&self, bytes: &[u8], signature: &crate::keys::Signature, verify: Verify) -> Result<Message, Rejection> {
+        if bytes.len() > self.params.message_bytes_max as usize {
+            return Err(Rejection::MessageTooLarge { bytes: bytes.len(), max: self.params.message_bytes_max });
+        }
+        let message: Message =
+            encoding::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        if message.chain_id != self.chain_id {
+            return Err(Rejection::WrongChain { expected: self.chain_id.clone(), got: message.chain_id });
+        }
+        if verify == Verify::Signatures {
+            let payload = encoding::signing_payload(DOMAIN_MESSAGE, &self.chain_id, bytes);
+            verify_strict(&message.signer, &payload, signature)
+                .map_err(|_| Rejection::BadSignature { signer: message.signer })?;
+        }
+        let expected = self.nonce(&message.signer) + 1;
+        if message.nonce != expected {
+            return Err(Rejection::BadNonce { expected, got: message.nonce });
+        }
+        Ok(message)
+    }
+
+    fn apply_in_place(&mut self, entry: &Entry, verify: Verify) -> Result<(), Rejection> {
+        let expected = self.head.seq + 1;
+        if entry.seq != expected {
+            return Err(Rejection::WrongSeq { expected, got: entry.seq });
+        }
+        if entry.prev_hash != self.head.hash {
+            return Err(Rejection::BrokenChain { expected: self.head.hash, got: entry.prev_hash });
+        }
+        if entry.timestamp_ms < self.head.timestamp {
+            return Err(Rejection::TimeWentBackwards { last: self.head.timestamp, got: entry.timestamp_ms });
+        }
+        let message = self.check_message(&entry.message, &entry.signature, verify)?;
+        let ctx = Ctx {
+            seq: entry.seq,
+            now: entry.timestamp_ms,
+            signer: message.signer,
+            prev_hash: entry.prev_hash,
+        };
+        self.nonces.insert(message.signer, message.nonce);
+        match message.action {
+            Action::Mint { to, amount } => self.mint(&ctx, to, amount)?,
+            Action::Transfer { to, amount } => self.transfer(&ctx, to, amount)?,
+            Action::OpenBounty { spec } => self.open_bounty(&ctx, spec)?,
+            Action::TopUp { bounty, amount } => self.top_up(&ctx, bounty, amount)?,
+            Action::CancelBounty { bounty } => self.cancel_bounty(&ctx, bounty)?,
+            Action::Submit { bounty, file_hash, weights_hash, parent_weights_hash } => {
+                self.submit(&ctx, bounty, file_hash, weights_hash, parent_weights_hash)?
+            }
+            Action::RegisterEvaluator { bond } => self.register_evaluator(&ctx, bond)?,
+            Action::PostReceipt(receipt) => self.post_receipt(&ctx, receipt)?,
+            Action::CloseBounty { bounty } => self.close_bounty(&ctx, bounty)?,
+            Action::BuyLicense { model } => self.buy_licence(&ctx, model)?,
+        }
+        self.head = Head { seq: entry.seq, hash: entry.hash(), timestamp: entry.timestamp_ms };
+        Ok(())
+    }
+
+    /// The state root: SHA-256 over the canonical encoding of the whole state.
+    pub fn root(&self) -> Hash32 {
+        fn map<K: BorshSerialize + Ord + Clone, V: BorshSerialize + Clone>(h: &mut Sha256, m: &OrdMap<K, V>) {
+            h.update((m.len() as u64).to_le_bytes());
+            for (k, v) in m {
+                h.update(encoding::encode(k));
+                h.update(encoding::encode(v));
+            }
+        }
+        fn set<K: BorshSerialize + Ord + Clone>(h: &mut Sha256, s: &OrdSet<K>) {
+            h.update((s.len() as u64).to_le_bytes());
+            for k in s {
+                h.update(encoding::encode(k));
+            }
+        }
+        let mut h = Sha256::new();
+        h.update((DOMAIN_STATE.len() as u32).to_le_bytes());
+        h.update(DOMAIN_STATE);
+        h.update(encoding::encode(&(&self.chain_id, &self.params, &self.minter, &self.operator)));
+        h.update(encoding::encode(&(&self.head, &self.supply)));
+        map(&mut h, &self.balances);
+        map(&mut h, &self.nonces);
+        map(&mut h, &self.bounties);
+        map(&mut h, &self.submissions);
+        set(&mut h, &self.bounty_submissions);
+        map(&mut h, &self.submission_counts);
+        map(&mut h, &self.models);
+        set(&mut h, &self.children);
+        map(&mut h, &self.evaluators);
+        map(&mut h, &self.receipts);
+        map(&mut h, &self.licences);
+        set(&mut h, &self.licences_by_licensee);
+        set(&mut h, &self.licences_by_model);
+        Hash32(h.finalize().into())
+    }
+
+    /// Check conservation: balances + escrows + bonds = minted - burned.
+    /// O(state); for tests, audits and debug assertions.
+    pub fn check_conservation(&self) -> Result<(), String> {
+        let add = |a: u128, b: Amount| a.checked_add(b.0).ok_or("sum overflows");
+        let balances = self.balances.values().try_fold(0u128, |s, a| add(s, *a))?;
+        let escrows = self.bounties.values().try_fold(0u128, |s, b| {
+            add(add(s, b.reward_escrow)?, b.budget_escrow)
+        })?;
+        let bonds = self.evaluators.values().try_fold(0u128, |s, e| add(s, e.bond))?;
+        let held = balances.checked_add(escrows).and_then(|x| x.checked_add(bonds)).ok_or("sum overflows")?;
+        let supply = self.supply.minted.0.checked_sub(self.supply.burned.0).ok_or("burned more than minted")?;
+        if held != supply {
+            return Err(format!(
+                "balances {balances} + escrows {escrows} + bonds {bonds} = {held}, but minted - burned = {supply}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+    /// The protocol parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    /// The minter.
+    pub fn minter(&self) -> AccountId {
+        self.minter
+    }
+    /// The operator.
+    pub fn operator(&self) -> AccountId {
+        self.operator
+    }
+    /// The last applied entry.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+    /// Minted and burned totals.
+    pub fn supply(&self) -> Supply {
+        self.supply
+    }
+}

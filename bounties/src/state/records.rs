@@ -1,0 +1,210 @@
+//! The records the state keeps: bounties, submissions, models, evaluators, receipts, licences.
+//!
+//! They are plain data. Large or rarely-changed parts sit behind `Arc` so that
+//! the copy-on-write maps of [`super::State`] copy little when a record changes.
+
+use std::sync::Arc;
+
+use borsh::BorshSerialize;
+use serde::Serialize;
+
+use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
+use crate::spec::{BountySpec, LicenceTerms, RoyaltyShares};
+
+/// Where a bounty is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BountyStatus {
+    /// Taking submissions (before the deadline) and receipts (until closed).
+    Open,
+    /// Judged and paid (or refunded); its data is unsealed.
+    Closed,
+    /// Cancelled by the sponsor before any submission; refunded.
+    Cancelled,
+}
+
+impl BountyStatus {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BountyStatus::Open => "open",
+            BountyStatus::Closed => "closed",
+            BountyStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One payment of the reward.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Payout {
+    /// The paid submission.
+    pub submission: SubmissionId,
+    /// Its miner.
+    pub miner: AccountId,
+    /// How much.
+    pub amount: Amount,
+}
+
+/// What happened at close.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Settlement {
+    /// The submissions that set a new record, in order (with their improvement in score units).
+    pub records: Vec<(SubmissionId, u128)>,
+    /// The winning model, if any submission was eligible.
+    pub winner: Option<Hash32>,
+    /// Reward payments.
+    pub payouts: Vec<Payout>,
+    /// Reward returned to the sponsor.
+    pub reward_refund: Amount,
+    /// Evaluation budget returned to the sponsor.
+    pub budget_refund: Amount,
+}
+
+/// A bounty.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Bounty {
+    /// Its id (the seq of its OpenBounty entry).
+    pub id: BountyId,
+    /// Who opened it.
+    pub sponsor: AccountId,
+    /// What it asks for.
+    pub spec: Arc<BountySpec>,
+    /// When it opened.
+    pub opened_at: TimestampMs,
+    /// Its status.
+    pub status: BountyStatus,
+    /// Reward still in escrow.
+    pub reward_escrow: Amount,
+    /// Evaluation budget still in escrow.
+    pub budget_escrow: Amount,
+    /// How many submissions it has.
+    pub submissions: u32,
+    /// When it closed or was cancelled.
+    pub closed_at: Option<TimestampMs>,
+    /// What happened at close.
+    pub settlement: Option<Arc<Settlement>>,
+}
+
+impl Bounty {
+    /// Whether its submissions and hidden set are still sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.status == BountyStatus::Open
+    }
+}
+
+/// A score that a quorum of receipts agreed on bit for bit.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct FinalScore {
+    /// The score.
+    pub score: Score,
+    /// The digest of the per-example scores.
+    pub example_digest: Hash32,
+    /// The seq of the receipt that completed the quorum.
+    pub final_at_seq: u64,
+}
+
+/// A submission.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Submission {
+    /// Its id (the seq of its Submit entry).
+    pub id: SubmissionId,
+    /// The bounty.
+    pub bounty: BountyId,
+    /// The miner.
+    pub miner: AccountId,
+    /// SHA-256 of the uploaded file.
+    pub file_hash: Hash32,
+    /// The weights hash.
+    pub weights_hash: Hash32,
+    /// The weights hash it was fine-tuned from.
+    pub parent: Option<Hash32>,
+    /// When it was submitted.
+    pub submitted_at: TimestampMs,
+    /// How many receipts it has.
+    pub receipts: u32,
+    /// Its final score, once a quorum agrees.
+    pub final_score: Option<FinalScore>,
+}
+
+/// What a winning model's licence sales are shared by.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct LicenceInfo {
+    /// The terms.
+    pub terms: LicenceTerms,
+    /// The royalty shares.
+    pub royalties: RoyaltyShares,
+    /// The bounty's sponsor.
+    pub sponsor: AccountId,
+    /// The paid miners with what they were paid (the weights of their share), by account.
+    pub contributors: Vec<(AccountId, Amount)>,
+}
+
+/// A model: the first appearance of a weights hash in the log.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Model {
+    /// The weights hash.
+    pub weights_hash: Hash32,
+    /// The submission that first named it.
+    pub submission: SubmissionId,
+    /// Its bounty.
+    pub bounty: BountyId,
+    /// Its miner.
+    pub miner: AccountId,
+    /// Its parent's weights hash.
+    pub parent: Option<Hash32>,
+    /// Set when the model wins a bounty: its licence.
+    pub licence: Option<Arc<LicenceInfo>>,
+    /// Licence fees that reached this model's holders (its own sales and its derivatives' shares).
+    pub royalties_received: Amount,
+    /// How many licences were sold for it.
+    pub licences_sold: u64,
+}
+
+/// A registered evaluator.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Evaluator {
+    /// The bond held.
+    pub bond: Amount,
+    /// Receipts accepted.
+    pub receipts: u64,
+    /// Bond forfeited for contradicting final scores.
+    pub forfeited: Amount,
+}
+
+/// An accepted receipt.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct ReceiptRecord {
+    /// The seq of its entry.
+    pub seq: u64,
+    /// The evaluator.
+    pub evaluator: AccountId,
+    /// The evaluator build.
+    pub evaluator_build: Hash32,
+    /// The score.
+    pub score: Score,
+    /// The digest of its per-example scores.
+    pub example_digest: Hash32,
+    /// The fee it was paid.
+    pub fee: Amount,
+    /// The bond it forfeited (it contradicted the final score).
+    pub forfeited: Amount,
+}
+
+/// A licence bought.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Licence {
+    /// Its id (the seq of its BuyLicense entry).
+    pub id: u64,
+    /// Who bought it.
+    pub licensee: AccountId,
+    /// The model.
+    pub model: Hash32,
+    /// The fee paid.
+    pub fee: Amount,
+    /// When it was bought.
+    pub bought_at: TimestampMs,
+    /// When it ends, if it does.
+    pub expires_at: Option<TimestampMs>,
+    /// Where the fee went, by account.
+    pub splits: Vec<(AccountId, Amount)>,
+}
