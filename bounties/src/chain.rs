@@ -9,6 +9,7 @@ use crate::keys::SecretKey;
 use crate::log::Entry;
 use crate::message::{Action, Message, SignedMessage};
 use crate::rejection::Rejection;
+use crate::replay::{ReplayError, replay};
 use crate::state::{State, Verify};
 use crate::{AccountId, Genesis};
 
@@ -25,6 +26,12 @@ impl Chain {
         let entry = Entry::genesis(genesis, operator, timestamp_ms);
         let state = State::from_genesis(&entry, Verify::Signatures)?;
         Ok(Chain { entries: vec![entry], state })
+    }
+
+    /// Rebuild a chain by replaying `entries` (a restart).
+    pub fn from_entries(entries: Vec<Entry>, verify: Verify) -> Result<Chain, ReplayError> {
+        let state = replay(&entries, verify, |_, _| {})?;
+        Ok(Chain { entries, state })
     }
 
     /// Order `signed` at `timestamp_ms` (clamped to be monotonic), apply it,

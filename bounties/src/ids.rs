@@ -187,6 +187,12 @@ impl<'de> Deserialize<'de> for Amount {
 #[serde(transparent)]
 pub struct TimestampMs(pub u64);
 
+impl fmt::Display for TimestampMs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ms", self.0)
+    }
+}
+
 impl TimestampMs {
     /// `self + ms`, saturating at the end of time rather than wrapping.
     pub fn saturating_add_ms(self, ms: u64) -> TimestampMs {

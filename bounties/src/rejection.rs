@@ -29,7 +29,7 @@ pub enum Rejection {
         got: Hash32,
     },
     /// The timestamp is earlier than the head's.
-    #[error("entry's timestamp {got:?} is earlier than the previous entry's {last:?}")]
+    #[error("entry's timestamp {got} is earlier than the previous entry's {last}")]
     TimeWentBackwards {
         /// The head's time.
         last: TimestampMs,
@@ -100,7 +100,7 @@ pub enum Rejection {
     #[error("invalid bounty spec: {0}")]
     InvalidSpec(#[from] SpecError),
     /// The deadline is not in the future.
-    #[error("deadline {deadline:?} is not after now {now:?}")]
+    #[error("deadline {deadline} is not after now {now}")]
     DeadlineNotInFuture {
         /// The deadline.
         deadline: TimestampMs,
@@ -133,7 +133,7 @@ pub enum Rejection {
 
     // -- submissions --
     /// The deadline has passed.
-    #[error("bounty {bounty} stopped taking submissions at {deadline:?}")]
+    #[error("bounty {bounty} stopped taking submissions at {deadline}")]
     AfterDeadline {
         /// The bounty.
         bounty: BountyId,
@@ -206,7 +206,7 @@ pub enum Rejection {
 
     // -- closing --
     /// The deadline has not passed.
-    #[error("bounty {bounty} cannot close before its deadline {deadline:?}")]
+    #[error("bounty {bounty} cannot close before its deadline {deadline}")]
     BeforeDeadline {
         /// The bounty.
         bounty: BountyId,
@@ -214,7 +214,7 @@ pub enum Rejection {
         deadline: TimestampMs,
     },
     /// Evaluations are pending and the grace period has not passed.
-    #[error("bounty {bounty} has {pending} submissions without a final score; it can close at {until:?}")]
+    #[error("bounty {bounty} has {pending} submissions without a final score; it can close at {until}")]
     PendingEvaluations {
         /// The bounty.
         bounty: BountyId,

@@ -104,7 +104,7 @@ pub struct Judging {
 
 /// How the reward is split at close.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "rule")]
+#[serde(rename_all = "kebab-case", rename_all_fields = "kebab-case", tag = "rule")]
 pub enum PayoutRule {
     /// The final record holder takes everything.
     WinnerTakeAll,
@@ -137,7 +137,7 @@ pub enum CommercialUse {
 
 /// Whether and how others may fine-tune the model.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "terms")]
+#[serde(rename_all = "kebab-case", rename_all_fields = "kebab-case", tag = "terms")]
 pub enum Derivation {
     /// Derivatives are allowed with credit.
     AllowedWithCredit,

@@ -220,38 +220,54 @@ impl State {
 
     /// The state root: SHA-256 over the canonical encoding of the whole state.
     pub fn root(&self) -> Hash32 {
-        fn map<K: BorshSerialize + Ord + Clone, V: BorshSerialize + Clone>(h: &mut Sha256, m: &OrdMap<K, V>) {
-            h.update((m.len() as u64).to_le_bytes());
-            for (k, v) in m {
-                h.update(encoding::encode(k));
-                h.update(encoding::encode(v));
+        /// Streams borsh straight into the hasher: no buffer per record.
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
             }
         }
-        fn set<K: BorshSerialize + Ord + Clone>(h: &mut Sha256, s: &OrdSet<K>) {
-            h.update((s.len() as u64).to_le_bytes());
-            for k in s {
-                h.update(encoding::encode(k));
+        impl Hashing {
+            fn put<T: BorshSerialize + ?Sized>(&mut self, value: &T) {
+                value.serialize(self).expect("hashing cannot fail");
+            }
+            fn map<K: BorshSerialize + Ord + Clone, V: BorshSerialize + Clone>(&mut self, m: &OrdMap<K, V>) {
+                self.put(&(m.len() as u64));
+                for (k, v) in m {
+                    self.put(k);
+                    self.put(v);
+                }
+            }
+            fn set<K: BorshSerialize + Ord + Clone>(&mut self, s: &OrdSet<K>) {
+                self.put(&(s.len() as u64));
+                for k in s {
+                    self.put(k);
+                }
             }
         }
-        let mut h = Sha256::new();
-        h.update((DOMAIN_STATE.len() as u32).to_le_bytes());
-        h.update(DOMAIN_STATE);
-        h.update(encoding::encode(&(&self.chain_id, &self.params, &self.minter, &self.operator)));
-        h.update(encoding::encode(&(&self.head, &self.supply)));
-        map(&mut h, &self.balances);
-        map(&mut h, &self.nonces);
-        map(&mut h, &self.bounties);
-        map(&mut h, &self.submissions);
-        set(&mut h, &self.bounty_submissions);
-        map(&mut h, &self.submission_counts);
-        map(&mut h, &self.models);
-        set(&mut h, &self.children);
-        map(&mut h, &self.evaluators);
-        map(&mut h, &self.receipts);
-        map(&mut h, &self.licences);
-        set(&mut h, &self.licences_by_licensee);
-        set(&mut h, &self.licences_by_model);
-        Hash32(h.finalize().into())
+        let mut h = Hashing(Sha256::new());
+        h.put(&(DOMAIN_STATE.len() as u32));
+        h.0.update(DOMAIN_STATE);
+        h.put(&(&self.chain_id, &self.params, &self.minter, &self.operator));
+        h.put(&(&self.head, &self.supply));
+        h.map(&self.balances);
+        h.map(&self.nonces);
+        h.map(&self.bounties);
+        h.map(&self.submissions);
+        h.set(&self.bounty_submissions);
+        h.map(&self.submission_counts);
+        h.map(&self.models);
+        h.set(&self.children);
+        h.map(&self.evaluators);
+        h.map(&self.receipts);
+        h.map(&self.licences);
+        h.set(&self.licences_by_licensee);
+        h.set(&self.licences_by_model);
+        Hash32(h.0.finalize().into())
     }
 
     /// Check conservation: balances + escrows + bonds = minted - burned.

@@ -1,0 +1,7 @@
+//! The protocol test binary: golden vectors, adversarial cases, lifecycles and properties.
+
+mod adversarial;
+mod golden;
+mod lifecycle;
+mod properties;
+mod support;
