@@ -77,7 +77,11 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     fn f32(name: String, shape: &[u32]) -> TensorSpec {
-        TensorSpec { name, dtype: Dtype::F32, shape: shape.iter().map(|&d| u64::from(d)).collect() }
+        TensorSpec {
+            name,
+            dtype: Dtype::F32,
+            shape: shape.iter().map(|&d| u64::from(d)).collect(),
+        }
     }
 
     /// The number of elements.
@@ -128,7 +132,9 @@ pub enum Architecture {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArchError {
     /// The string does not parse.
-    #[error("architecture {got:?} is not of the form `mlp:IN,H,...,OUT` or `gpt:vocab=V,context=T,layers=L,width=D,heads=H`")]
+    #[error(
+        "architecture {got:?} is not of the form `mlp:IN,H,...,OUT` or `gpt:vocab=V,context=T,layers=L,width=D,heads=H`"
+    )]
     Syntax {
         /// The string.
         got: String,
@@ -177,7 +183,10 @@ impl Architecture {
             Architecture::Mlp(m) => {
                 for (i, pair) in m.widths.windows(2).enumerate() {
                     let (fan_in, fan_out) = (pair[0], pair[1]);
-                    out.push(TensorSpec::f32(format!("layers.{i}.weight"), &[fan_out, fan_in]));
+                    out.push(TensorSpec::f32(
+                        format!("layers.{i}.weight"),
+                        &[fan_out, fan_in],
+                    ));
                     out.push(TensorSpec::f32(format!("layers.{i}.bias"), &[fan_out]));
                 }
             }
@@ -237,7 +246,9 @@ impl FromStr for Architecture {
     type Err = ArchError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let syntax = || ArchError::Syntax { got: s.chars().take(120).collect() };
+        let syntax = || ArchError::Syntax {
+            got: s.chars().take(120).collect(),
+        };
         let number = |t: &str| t.parse::<u64>().map_err(|_| syntax());
         let (family, rest) = s.split_once(':').ok_or_else(syntax)?;
         match family {
@@ -271,7 +282,13 @@ impl FromStr for Architecture {
                     return Err(ArchError::Heads { width, heads });
                 }
                 // 4·width and 3·width must stay within u32 and DIM_MAX·4.
-                Ok(Architecture::Gpt(GptSpec { vocab, context, layers, width, heads }))
+                Ok(Architecture::Gpt(GptSpec {
+                    vocab,
+                    context,
+                    layers,
+                    width,
+                    heads,
+                }))
             }
             _ => Err(syntax()),
         }
@@ -284,8 +301,11 @@ mod tests {
 
     #[test]
     fn specs_round_trip_through_their_strings() {
-        for s in ["mlp:64,128,10", "mlp:784,10", "gpt:vocab=65,context=64,layers=2,width=64,heads=4"]
-        {
+        for s in [
+            "mlp:64,128,10",
+            "mlp:784,10",
+            "gpt:vocab=65,context=64,layers=2,width=64,heads=4",
+        ] {
             let arch: Architecture = s.parse().unwrap();
             assert_eq!(arch.to_string(), s);
         }
@@ -295,10 +315,20 @@ mod tests {
     fn parameter_counts_match_hand_counts() {
         let mlp: Architecture = "mlp:64,128,10".parse().unwrap();
         assert_eq!(mlp.parameter_count(), 64 * 128 + 128 + 128 * 10 + 10);
-        let gpt: Architecture = "gpt:vocab=65,context=64,layers=2,width=64,heads=4".parse().unwrap();
+        let gpt: Architecture = "gpt:vocab=65,context=64,layers=2,width=64,heads=4"
+            .parse()
+            .unwrap();
         let (v, t, d) = (65u64, 64u64, 64u64);
-        let block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d);
-        assert_eq!(gpt.parameter_count(), v * d + t * d + 2 * block + 2 * d + v * d);
+        let block = 2 * d
+            + (3 * d * d + 3 * d)
+            + (d * d + d)
+            + 2 * d
+            + (4 * d * d + 4 * d)
+            + (4 * d * d + d);
+        assert_eq!(
+            gpt.parameter_count(),
+            v * d + t * d + 2 * block + 2 * d + v * d
+        );
         assert_eq!(gpt.tensors().len(), 2 + 2 * 12 + 3);
     }
 
@@ -323,7 +353,9 @@ mod tests {
 
     #[test]
     fn tensors_are_sorted_by_name() {
-        let gpt: Architecture = "gpt:vocab=5,context=4,layers=12,width=8,heads=2".parse().unwrap();
+        let gpt: Architecture = "gpt:vocab=5,context=4,layers=12,width=8,heads=2"
+            .parse()
+            .unwrap();
         let names: Vec<String> = gpt.tensors().into_iter().map(|t| t.name).collect();
         let mut sorted = names.clone();
         sorted.sort();

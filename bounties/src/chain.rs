@@ -22,10 +22,17 @@ pub struct Chain {
 
 impl Chain {
     /// A chain that starts with `genesis`, signed by `operator`.
-    pub fn new(genesis: &Genesis, operator: &SecretKey, timestamp_ms: TimestampMs) -> Result<Chain, Rejection> {
+    pub fn new(
+        genesis: &Genesis,
+        operator: &SecretKey,
+        timestamp_ms: TimestampMs,
+    ) -> Result<Chain, Rejection> {
         let entry = Entry::genesis(genesis, operator, timestamp_ms);
         let state = State::from_genesis(&entry, Verify::Signatures)?;
-        Ok(Chain { entries: vec![entry], state })
+        Ok(Chain {
+            entries: vec![entry],
+            state,
+        })
     }
 
     /// Rebuild a chain by replaying `entries` (a restart).
@@ -36,9 +43,18 @@ impl Chain {
 
     /// Order `signed` at `timestamp_ms` (clamped to be monotonic), apply it,
     /// and keep it if it applies. A rejected message leaves the chain as it was.
-    pub fn append(&mut self, signed: SignedMessage, timestamp_ms: TimestampMs) -> Result<&Entry, Rejection> {
+    pub fn append(
+        &mut self,
+        signed: SignedMessage,
+        timestamp_ms: TimestampMs,
+    ) -> Result<&Entry, Rejection> {
         let head = self.state.head();
-        let entry = Entry::next(head.seq, head.hash, timestamp_ms.max(head.timestamp), signed);
+        let entry = Entry::next(
+            head.seq,
+            head.hash,
+            timestamp_ms.max(head.timestamp),
+            signed,
+        );
         self.state.apply(&entry, Verify::Signatures)?;
         self.entries.push(entry);
         Ok(self.entries.last().expect("just pushed"))
@@ -66,7 +82,11 @@ pub struct Wallet {
 impl Wallet {
     /// A wallet for `key` on `chain_id` whose last used nonce is `nonce`.
     pub fn new(key: SecretKey, chain_id: &str, nonce: u64) -> Wallet {
-        Wallet { key, nonce, chain_id: chain_id.to_owned() }
+        Wallet {
+            key,
+            nonce,
+            chain_id: chain_id.to_owned(),
+        }
     }
 
     /// The account.
@@ -81,7 +101,12 @@ impl Wallet {
 
     /// The message for `action` with the next nonce, without using the nonce up.
     pub fn message(&self, action: Action) -> Message {
-        Message { chain_id: self.chain_id.clone(), signer: self.account(), nonce: self.nonce + 1, action }
+        Message {
+            chain_id: self.chain_id.clone(),
+            signer: self.account(),
+            nonce: self.nonce + 1,
+            action,
+        }
     }
 
     /// Sign `action` with the next nonce and use the nonce up.

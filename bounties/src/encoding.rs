@@ -108,6 +108,9 @@ mod tests {
     #[test]
     fn payload_separates_domain_and_chain() {
         // Without length prefixes ("ab","c") and ("a","bc") would collide.
-        assert_ne!(signing_payload(b"ab", "c", b""), signing_payload(b"a", "bc", b""));
+        assert_ne!(
+            signing_payload(b"ab", "c", b""),
+            signing_payload(b"a", "bc", b"")
+        );
     }
 }

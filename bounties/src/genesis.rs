@@ -67,7 +67,9 @@ pub enum GenesisError {
 pub fn chain_id_is_valid(chain_id: &str) -> bool {
     !chain_id.is_empty()
         && chain_id.len() <= CHAIN_ID_BYTES_MAX
-        && chain_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
+        && chain_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
 }
 
 impl Genesis {

@@ -19,10 +19,16 @@ pub struct ParseHexError {
 }
 
 fn parse_hex32(s: &str) -> Result<[u8; 32], ParseHexError> {
-    let err = || ParseHexError { got: s.chars().take(80).collect() };
+    let err = || ParseHexError {
+        got: s.chars().take(80).collect(),
+    };
     // Only lowercase is accepted so that one hash has exactly one spelling
     // (storage keys and URLs are built from it).
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(err());
     }
     let mut out = [0u8; 32];
@@ -292,14 +298,21 @@ mod tests {
     fn hex_round_trips_and_rejects_other_spellings() {
         let h = Hash32([0xab; 32]);
         assert_eq!(h.to_hex().parse::<Hash32>().unwrap(), h);
-        for bad in ["", "ab", &"AB".repeat(32), &"zz".repeat(32), &"ab".repeat(33)] {
+        for bad in [
+            "",
+            "ab",
+            &"AB".repeat(32),
+            &"zz".repeat(32),
+            &"ab".repeat(33),
+        ] {
             assert!(bad.parse::<Hash32>().is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn amount_reads_strings_and_integers() {
-        let a: Amount = serde_json::from_str("\"340282366920938463463374607431768211455\"").unwrap();
+        let a: Amount =
+            serde_json::from_str("\"340282366920938463463374607431768211455\"").unwrap();
         assert_eq!(a, Amount(u128::MAX));
         let b: Amount = serde_json::from_str("42").unwrap();
         assert_eq!(b, Amount(42));

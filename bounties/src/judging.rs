@@ -21,8 +21,8 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::ids::{AccountId, BountyId, Hash32, Score, SubmissionId};
 use crate::encoding::{DOMAIN_BOOTSTRAP, tagged_hash};
+use crate::ids::{AccountId, BountyId, Hash32, Score, SubmissionId};
 use crate::spec::{Bootstrap, Judging, Metric, PayoutRule};
 use crate::split::{SplitError, split};
 
@@ -68,18 +68,27 @@ pub fn judge(
         let imp = metric.improvement(new, old);
         (imp > 0 && imp >= min).then_some(imp as u128)
     };
-    let eligible: Vec<&Candidate<'_>> =
-        candidates.iter().filter(|c| improves(c.score, judging.baseline).is_some()).collect();
+    let eligible: Vec<&Candidate<'_>> = candidates
+        .iter()
+        .filter(|c| improves(c.score, judging.baseline).is_some())
+        .collect();
 
     let mut records: Vec<(SubmissionId, u128)> = Vec::new();
     let mut current: Option<&Candidate<'_>> = None;
     for c in &eligible {
         let reference = current.map_or(judging.baseline, |r| r.score);
-        let Some(imp) = improves(c.score, reference) else { continue };
+        let Some(imp) = improves(c.score, reference) else {
+            continue;
+        };
         if let (Some(b), Some(r)) = (&judging.bootstrap, current) {
             let seed = tagged_hash(
                 DOMAIN_BOOTSTRAP,
-                &[seed.as_bytes(), &bounty.0.to_le_bytes(), &c.submission.0.to_le_bytes(), &r.submission.0.to_le_bytes()],
+                &[
+                    seed.as_bytes(),
+                    &bounty.0.to_le_bytes(),
+                    &c.submission.0.to_le_bytes(),
+                    &r.submission.0.to_le_bytes(),
+                ],
             );
             if !bootstrap_better(metric, b, c.examples, r.examples, seed) {
                 continue;
@@ -90,9 +99,16 @@ pub fn judge(
     }
 
     let miner_of = |sid: SubmissionId| {
-        candidates.iter().find(|c| c.submission == sid).map(|c| c.miner).expect("a candidate")
+        candidates
+            .iter()
+            .find(|c| c.submission == sid)
+            .map(|c| c.miner)
+            .expect("a candidate")
     };
-    let mut judgement = Judgement { records: records.clone(), ..Judgement::default() };
+    let mut judgement = Judgement {
+        records: records.clone(),
+        ..Judgement::default()
+    };
     match rule {
         PayoutRule::WinnerTakeAll => {
             if let Some(&(sid, _)) = records.last() {
@@ -111,7 +127,10 @@ pub fn judge(
         PayoutRule::TopK { shares_bps } => {
             let mut ranked = eligible.clone();
             ranked.sort_by(|a, b| {
-                metric.improvement(b.score, a.score).cmp(&0).then(a.submission.cmp(&b.submission))
+                metric
+                    .improvement(b.score, a.score)
+                    .cmp(&0)
+                    .then(a.submission.cmp(&b.submission))
             });
             let mut places: Vec<&Candidate<'_>> = Vec::new();
             for c in ranked {
@@ -124,8 +143,11 @@ pub fn judge(
             }
             judgement.winner = places.first().map(|c| c.submission);
             if !places.is_empty() {
-                let weights: Vec<(usize, u128)> =
-                    shares_bps.iter().map(|&s| u128::from(s)).enumerate().collect();
+                let weights: Vec<(usize, u128)> = shares_bps
+                    .iter()
+                    .map(|&s| u128::from(s))
+                    .enumerate()
+                    .collect();
                 for (place, amount) in split(reward, &weights)? {
                     if let Some(c) = places.get(place) {
                         judgement.payouts.push((c.submission, c.miner, amount));
@@ -145,7 +167,13 @@ pub fn judge(
 /// when that fraction reaches the confidence. Integer math only; the index
 /// draws are our own rejection sampling over ChaCha20 so that no library's
 /// sampling algorithm can change the outcome.
-pub fn bootstrap_better(metric: Metric, b: &Bootstrap, new: &[i64], best: &[i64], seed: Hash32) -> bool {
+pub fn bootstrap_better(
+    metric: Metric,
+    b: &Bootstrap,
+    new: &[i64],
+    best: &[i64],
+    seed: Hash32,
+) -> bool {
     if new.len() != best.len() || new.is_empty() {
         return false;
     }
@@ -188,11 +216,21 @@ mod tests {
     }
 
     fn judging(metric: Metric, baseline: i64, min: i64) -> Judging {
-        Judging { metric, baseline: Score(baseline), min_improvement: Score(min), bootstrap: None }
+        Judging {
+            metric,
+            baseline: Score(baseline),
+            min_improvement: Score(min),
+            bootstrap: None,
+        }
     }
 
     fn c(id: u64, miner: u8, score: i64) -> Candidate<'static> {
-        Candidate { submission: SubmissionId(id), miner: acct(miner), score: Score(score), examples: &[] }
+        Candidate {
+            submission: SubmissionId(id),
+            miner: acct(miner),
+            score: Score(score),
+            examples: &[],
+        }
     }
 
     struct Case {
@@ -207,7 +245,9 @@ mod tests {
 
     #[test]
     fn judging_table() {
-        let top2 = PayoutRule::TopK { shares_bps: vec![7_000, 3_000] };
+        let top2 = PayoutRule::TopK {
+            shares_bps: vec![7_000, 3_000],
+        };
         let cases = vec![
             Case {
                 name: "winner-take-all pays the best",
@@ -275,21 +315,40 @@ mod tests {
             },
         ];
         for case in cases {
-            let j = judge(&case.judging, &case.rule, BountyId(9), &case.candidates, case.reward, Hash32::ZERO)
-                .unwrap();
+            let j = judge(
+                &case.judging,
+                &case.rule,
+                BountyId(9),
+                &case.candidates,
+                case.reward,
+                Hash32::ZERO,
+            )
+            .unwrap();
             assert_eq!(j.winner.map(|s| s.0), case.winner, "{}", case.name);
             let payouts: Vec<(u64, u128)> = j.payouts.iter().map(|p| (p.0.0, p.2)).collect();
             assert_eq!(payouts, case.payouts, "{}", case.name);
-            assert_eq!(j.unpaid + payouts.iter().map(|p| p.1).sum::<u128>(), case.reward, "{}", case.name);
+            assert_eq!(
+                j.unpaid + payouts.iter().map(|p| p.1).sum::<u128>(),
+                case.reward,
+                "{}",
+                case.name
+            );
         }
     }
 
     #[test]
     fn bootstrap_separates_real_gains_from_noise() {
-        let b = Bootstrap { confidence_bps: 9_500, resamples: 500 };
+        let b = Bootstrap {
+            confidence_bps: 9_500,
+            resamples: 500,
+        };
         let best: Vec<i64> = (0..200).map(|i| i64::from(i % 2 == 0)).collect();
         // Clearly better: right on 30 more examples.
-        let better: Vec<i64> = best.iter().enumerate().map(|(i, &v)| if i < 60 { 1 } else { v }).collect();
+        let better: Vec<i64> = best
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i < 60 { 1 } else { v })
+            .collect();
         // Noise: one more right, one more wrong.
         let mut noise = best.clone();
         noise[1] = 1;
@@ -298,8 +357,20 @@ mod tests {
         let seed = Hash32([3; 32]);
         assert!(bootstrap_better(Metric::Accuracy, &b, &better, &best, seed));
         assert!(!bootstrap_better(Metric::Accuracy, &b, &noise, &best, seed));
-        assert!(!bootstrap_better(Metric::Accuracy, &b, &best[..10], &best, seed));
+        assert!(!bootstrap_better(
+            Metric::Accuracy,
+            &b,
+            &best[..10],
+            &best,
+            seed
+        ));
         // Same seed, same answer; lower-is-better flips the sign.
-        assert!(!bootstrap_better(Metric::CrossEntropy, &b, &better, &best, seed));
+        assert!(!bootstrap_better(
+            Metric::CrossEntropy,
+            &b,
+            &better,
+            &best,
+            seed
+        ));
     }
 }

@@ -92,7 +92,8 @@ pub fn verify_strict(
 ) -> Result<(), SignatureError> {
     let key = VerifyingKey::from_bytes(account.as_bytes()).map_err(|_| SignatureError::BadKey)?;
     let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-    key.verify_strict(payload, &sig).map_err(|_| SignatureError::BadSignature)
+    key.verify_strict(payload, &sig)
+        .map_err(|_| SignatureError::BadSignature)
 }
 
 #[cfg(test)]

@@ -45,7 +45,12 @@ impl Entry {
     }
 
     /// The entry that follows `prev` (seq and hash) carrying `signed`.
-    pub fn next(prev_seq: u64, prev_hash: Hash32, timestamp_ms: TimestampMs, signed: SignedMessage) -> Entry {
+    pub fn next(
+        prev_seq: u64,
+        prev_hash: Hash32,
+        timestamp_ms: TimestampMs,
+        signed: SignedMessage,
+    ) -> Entry {
         Entry {
             seq: prev_seq + 1,
             prev_hash,
@@ -96,7 +101,9 @@ pub enum ChainError {
 /// Check sequence numbers, hash links and timestamps of consecutive entries
 /// (signatures and state are checked by replaying them; see [`crate::replay`]).
 pub fn verify_chain(entries: &[Entry]) -> Result<(), ChainError> {
-    let Some(first) = entries.first() else { return Ok(()) };
+    let Some(first) = entries.first() else {
+        return Ok(());
+    };
     if first.seq == 0 && first.prev_hash != Hash32::ZERO {
         return Err(ChainError::Link { seq: 0 });
     }
@@ -104,7 +111,11 @@ pub fn verify_chain(entries: &[Entry]) -> Result<(), ChainError> {
     for (index, entry) in entries.iter().enumerate() {
         if let Some((seq, hash, time)) = prev {
             if entry.seq != seq + 1 {
-                return Err(ChainError::Seq { index, expected: seq + 1, got: entry.seq });
+                return Err(ChainError::Seq {
+                    index,
+                    expected: seq + 1,
+                    got: entry.seq,
+                });
             }
             if entry.prev_hash != hash {
                 return Err(ChainError::Link { seq: entry.seq });

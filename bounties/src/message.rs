@@ -52,7 +52,7 @@ pub enum Action {
     /// Open a bounty, escrowing its reward and evaluation budget.
     OpenBounty {
         /// What is asked for.
-        spec: BountySpec,
+        spec: Box<BountySpec>,
     },
     /// Add to an open bounty's reward (anyone).
     TopUp {
@@ -146,7 +146,11 @@ impl Message {
     /// Encode and sign with `key` (which should be the `signer`'s).
     pub fn sign(&self, key: &SecretKey) -> SignedMessage {
         let message = self.encode();
-        let signature = key.sign(&encoding::signing_payload(DOMAIN_MESSAGE, &self.chain_id, &message));
+        let signature = key.sign(&encoding::signing_payload(
+            DOMAIN_MESSAGE,
+            &self.chain_id,
+            &message,
+        ));
         SignedMessage { message, signature }
     }
 }

@@ -65,7 +65,9 @@ pub enum Rejection {
         signer: AccountId,
     },
     /// The nonce is not the signer's previous nonce + 1 (a replay, a gap or a reorder).
-    #[error("nonce {got} is not the next nonce {expected} for this signer (replayed or out of order)")]
+    #[error(
+        "nonce {got} is not the next nonce {expected} for this signer (replayed or out of order)"
+    )]
     BadNonce {
         /// The next nonce.
         expected: u64,
@@ -147,7 +149,9 @@ pub enum Rejection {
         limit: u32,
     },
     /// Another miner submitted these weights first.
-    #[error("weights {weights} were first submitted by {by}; priority belongs to the first appearance")]
+    #[error(
+        "weights {weights} were first submitted by {by}; priority belongs to the first appearance"
+    )]
     WeightsClaimed {
         /// The weights hash.
         weights: Hash32,
@@ -214,7 +218,9 @@ pub enum Rejection {
         deadline: TimestampMs,
     },
     /// Evaluations are pending and the grace period has not passed.
-    #[error("bounty {bounty} has {pending} submissions without a final score; it can close at {until}")]
+    #[error(
+        "bounty {bounty} has {pending} submissions without a final score; it can close at {until}"
+    )]
     PendingEvaluations {
         /// The bounty.
         bounty: BountyId,

@@ -29,13 +29,19 @@ pub fn replay<'a>(
 ) -> Result<State, ReplayError> {
     let mut entries = entries.into_iter();
     let genesis = entries.next().ok_or(ReplayError::Empty)?;
-    let mut state = State::from_genesis(genesis, verify)
-        .map_err(|rejection| ReplayError::Rejected { seq: genesis.seq, rejection })?;
+    let mut state =
+        State::from_genesis(genesis, verify).map_err(|rejection| ReplayError::Rejected {
+            seq: genesis.seq,
+            rejection,
+        })?;
     each(genesis, &state);
     for entry in entries {
         state
             .apply(entry, verify)
-            .map_err(|rejection| ReplayError::Rejected { seq: entry.seq, rejection })?;
+            .map_err(|rejection| ReplayError::Rejected {
+                seq: entry.seq,
+                rejection,
+            })?;
         each(entry, &state);
     }
     Ok(state)

@@ -62,7 +62,11 @@ impl Metric {
     /// How much better `new` is than `old`, in score units (negative when worse).
     pub fn improvement(self, new: Score, old: Score) -> i128 {
         let (new, old) = (i128::from(new.0), i128::from(old.0));
-        if self.higher_is_better() { new - old } else { old - new }
+        if self.higher_is_better() {
+            new - old
+        } else {
+            old - new
+        }
     }
 }
 
@@ -104,7 +108,11 @@ pub struct Judging {
 
 /// How the reward is split at close.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", rename_all_fields = "kebab-case", tag = "rule")]
+#[serde(
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    tag = "rule"
+)]
 pub enum PayoutRule {
     /// The final record holder takes everything.
     WinnerTakeAll,
@@ -137,7 +145,11 @@ pub enum CommercialUse {
 
 /// Whether and how others may fine-tune the model.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", rename_all_fields = "kebab-case", tag = "terms")]
+#[serde(
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    tag = "terms"
+)]
 pub enum Derivation {
     /// Derivatives are allowed with credit.
     AllowedWithCredit,
@@ -302,7 +314,10 @@ impl BountySpec {
             Task::Regression => self.judging.metric == Metric::Mse,
         };
         if !metric_fits {
-            return Err(SpecError::MetricForTask { metric: self.judging.metric, task: self.task });
+            return Err(SpecError::MetricForTask {
+                metric: self.judging.metric,
+                task: self.task,
+            });
         }
         let family_fits = match self.architecture.family {
             Family::Mlp => matches!(self.task, Task::Classification | Task::Regression),
@@ -333,12 +348,11 @@ impl BountySpec {
         if self.judging.min_improvement.0 < 0 {
             return Err(SpecError::MinImprovement);
         }
-        if let Some(b) = &self.judging.bootstrap {
-            if !(5_000..=9_999).contains(&b.confidence_bps)
-                || !(100..=BOOTSTRAP_RESAMPLES_MAX).contains(&b.resamples)
-            {
-                return Err(SpecError::Bootstrap);
-            }
+        if let Some(b) = &self.judging.bootstrap
+            && (!(5_000..=9_999).contains(&b.confidence_bps)
+                || !(100..=BOOTSTRAP_RESAMPLES_MAX).contains(&b.resamples))
+        {
+            return Err(SpecError::Bootstrap);
         }
         if let PayoutRule::TopK { shares_bps } = &self.payout {
             let sum: u32 = shares_bps.iter().map(|&s| u32::from(s)).sum();
@@ -354,14 +368,15 @@ impl BountySpec {
         if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
             return Err(SpecError::LicenceName);
         }
-        if self.licence.commercial_use == CommercialUse::AllowedWithFee && self.licence.fee.is_zero()
+        if self.licence.commercial_use == CommercialUse::AllowedWithFee
+            && self.licence.fee.is_zero()
         {
             return Err(SpecError::LicenceFee);
         }
-        if let Derivation::AllowedWithRevenueShare { share_bps } = self.licence.derivation {
-            if share_bps > BPS_WHOLE {
-                return Err(SpecError::RevenueShare);
-            }
+        if let Derivation::AllowedWithRevenueShare { share_bps } = self.licence.derivation
+            && share_bps > BPS_WHOLE
+        {
+            return Err(SpecError::RevenueShare);
         }
         let royalties =
             u32::from(self.royalties.contributors_bps) + u32::from(self.royalties.sponsor_bps);

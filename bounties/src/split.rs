@@ -29,7 +29,11 @@ pub fn mul_div_rem(a: u128, b: u128, c: u128) -> (u128, u128) {
     let mut quotient: u128 = 0;
     let mut rem: u128 = 0;
     for i in (0..256).rev() {
-        let bit = if i >= 128 { (hi >> (i - 128)) & 1 } else { (lo >> i) & 1 };
+        let bit = if i >= 128 {
+            (hi >> (i - 128)) & 1
+        } else {
+            (lo >> i) & 1
+        };
         let carry = rem >> 127;
         rem = (rem << 1) | bit;
         if carry == 1 || rem >= c {
@@ -66,7 +70,10 @@ pub fn bps_of(amount: u128, bps: u16) -> u128 {
 /// Split `amount` among `parties` in proportion to their weights, by the
 /// remainder rule above. Shares come back in the parties' order and sum to
 /// `amount` exactly.
-pub fn split<K: Ord + Clone>(amount: u128, parties: &[(K, u128)]) -> Result<Vec<(K, u128)>, SplitError> {
+pub fn split<K: Ord + Clone>(
+    amount: u128,
+    parties: &[(K, u128)],
+) -> Result<Vec<(K, u128)>, SplitError> {
     let total = parties
         .iter()
         .try_fold(0u128, |sum, (_, w)| sum.checked_add(*w))
@@ -85,7 +92,9 @@ pub fn split<K: Ord + Clone>(amount: u128, parties: &[(K, u128)]) -> Result<Vec<
     }
     let left = amount - given;
     remainders.sort_by(|(ra, ia), (rb, ib)| {
-        rb.cmp(ra).then_with(|| parties[*ia].0.cmp(&parties[*ib].0)).then(ia.cmp(ib))
+        rb.cmp(ra)
+            .then_with(|| parties[*ia].0.cmp(&parties[*ib].0))
+            .then(ia.cmp(ib))
     });
     for &(_, i) in remainders.iter().take(left as usize) {
         shares[i].1 += 1;
@@ -105,7 +114,10 @@ mod tests {
         let s = split(u128::MAX, &[(1, u128::MAX / 2), (2, u128::MAX / 2)]).unwrap();
         assert_eq!(s[0].1 + s[1].1, u128::MAX);
         assert_eq!(split::<u8>(5, &[(1, 0)]), Err(SplitError::NoWeight));
-        assert_eq!(split(5, &[(1, u128::MAX), (2, 1)]), Err(SplitError::Overflow));
+        assert_eq!(
+            split(5, &[(1, u128::MAX), (2, 1)]),
+            Err(SplitError::Overflow)
+        );
     }
 
     proptest! {

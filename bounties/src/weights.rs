@@ -64,7 +64,12 @@ mod tests {
     use super::*;
 
     fn t<'a>(name: &'a str, shape: &'a [u64], data: &'a [u8]) -> TensorRef<'a> {
-        TensorRef { name, dtype: "F32", shape, data }
+        TensorRef {
+            name,
+            dtype: "F32",
+            shape,
+            data,
+        }
     }
 
     #[test]
@@ -81,10 +86,21 @@ mod tests {
         let base = weights_hash([t("w", &[2], &d)]).unwrap();
         assert_ne!(base, weights_hash([t("v", &[2], &d)]).unwrap());
         assert_ne!(base, weights_hash([t("w", &[1, 2], &d)]).unwrap());
-        assert_ne!(base, weights_hash([TensorRef { dtype: "I32", ..t("w", &[2], &d) }]).unwrap());
-        assert_ne!(base, weights_hash([t("w", &[2], &[0, 0, 0, 0, 0, 0, 0, 1])]).unwrap());
+        assert_ne!(
+            base,
+            weights_hash([TensorRef {
+                dtype: "I32",
+                ..t("w", &[2], &d)
+            }])
+            .unwrap()
+        );
+        assert_ne!(
+            base,
+            weights_hash([t("w", &[2], &[0, 0, 0, 0, 0, 0, 0, 1])]).unwrap()
+        );
         // Pinned: a change of the hash's definition must fail loudly.
-        expect_test::expect!["57ae480b8c8f42e18db501ec0aefc69d41563f323d90120f3c53cb8fef9905e5"].assert_eq(&base.to_hex());
+        expect_test::expect!["57ae480b8c8f42e18db501ec0aefc69d41563f323d90120f3c53cb8fef9905e5"]
+            .assert_eq(&base.to_hex());
     }
 
     #[test]

@@ -9,10 +9,17 @@ use crate::rejection::Rejection;
 use crate::spec::{BountySpec, Derivation};
 
 impl State {
-    pub(super) fn open_bounty(&mut self, ctx: &Ctx, spec: BountySpec) -> Result<(), Rejection> {
+    pub(super) fn open_bounty(
+        &mut self,
+        ctx: &Ctx,
+        spec: Box<BountySpec>,
+    ) -> Result<(), Rejection> {
         spec.check()?;
         if spec.deadline_ms <= ctx.now {
-            return Err(Rejection::DeadlineNotInFuture { deadline: spec.deadline_ms, now: ctx.now });
+            return Err(Rejection::DeadlineNotInFuture {
+                deadline: spec.deadline_ms,
+                now: ctx.now,
+            });
         }
         if let Some(base) = spec.base_model {
             let forbids = self
@@ -24,10 +31,12 @@ impl State {
                 return Err(Rejection::DerivationNotAllowed { model: base });
             }
         }
-        let escrow = spec
-            .reward
-            .checked_add(spec.evaluation_budget)
-            .ok_or(Rejection::Overflow { what: "reward + evaluation budget" })?;
+        let escrow =
+            spec.reward
+                .checked_add(spec.evaluation_budget)
+                .ok_or(Rejection::Overflow {
+                    what: "reward + evaluation budget",
+                })?;
         self.debit(ctx.signer, escrow)?;
         let id = BountyId(ctx.seq);
         let bounty = Bounty {
@@ -35,7 +44,7 @@ impl State {
             sponsor: ctx.signer,
             reward_escrow: spec.reward,
             budget_escrow: spec.evaluation_budget,
-            spec: Arc::new(spec),
+            spec: Arc::from(spec),
             opened_at: ctx.now,
             status: BountyStatus::Open,
             submissions: 0,
@@ -48,22 +57,36 @@ impl State {
 
     /// The bounty, if it exists and is open.
     pub(super) fn open_bounty_mut(&mut self, id: BountyId) -> Result<&mut Bounty, Rejection> {
-        let bounty = self.bounties.get_mut(&id).ok_or(Rejection::UnknownBounty(id))?;
+        let bounty = self
+            .bounties
+            .get_mut(&id)
+            .ok_or(Rejection::UnknownBounty(id))?;
         if bounty.status != BountyStatus::Open {
-            return Err(Rejection::BountyNotOpen { bounty: id, status: bounty.status.as_str() });
+            return Err(Rejection::BountyNotOpen {
+                bounty: id,
+                status: bounty.status.as_str(),
+            });
         }
         Ok(bounty)
     }
 
-    pub(super) fn top_up(&mut self, ctx: &Ctx, id: BountyId, amount: Amount) -> Result<(), Rejection> {
+    pub(super) fn top_up(
+        &mut self,
+        ctx: &Ctx,
+        id: BountyId,
+        amount: Amount,
+    ) -> Result<(), Rejection> {
         if amount.is_zero() {
             return Err(Rejection::ZeroAmount);
         }
         let bounty = self.open_bounty_mut(id)?;
-        bounty.reward_escrow = bounty
-            .reward_escrow
-            .checked_add(amount)
-            .ok_or(Rejection::Overflow { what: "reward escrow" })?;
+        bounty.reward_escrow =
+            bounty
+                .reward_escrow
+                .checked_add(amount)
+                .ok_or(Rejection::Overflow {
+                    what: "reward escrow",
+                })?;
         self.debit(ctx.signer, amount)
     }
 
@@ -100,22 +123,30 @@ impl State {
         let bounty = self.open_bounty_mut(id)?;
         let spec = Arc::clone(&bounty.spec);
         if ctx.now >= spec.deadline_ms {
-            return Err(Rejection::AfterDeadline { bounty: id, deadline: spec.deadline_ms });
+            return Err(Rejection::AfterDeadline {
+                bounty: id,
+                deadline: spec.deadline_ms,
+            });
         }
         if count >= spec.max_submissions_per_miner {
-            return Err(Rejection::SubmissionLimit { limit: spec.max_submissions_per_miner });
+            return Err(Rejection::SubmissionLimit {
+                limit: spec.max_submissions_per_miner,
+            });
         }
-        if let Some(base) = spec.base_model {
-            if parent != Some(base) {
-                return Err(Rejection::ParentMismatch { expected: base });
-            }
+        if let Some(base) = spec.base_model
+            && parent != Some(base)
+        {
+            return Err(Rejection::ParentMismatch { expected: base });
         }
         if let Some(first) = self.models.get(&weights_hash) {
             // Priority belongs to the first appearance of a weights hash, in any bounty.
             return Err(if first.miner == ctx.signer {
                 Rejection::AlreadySubmitted(weights_hash)
             } else {
-                Rejection::WeightsClaimed { weights: weights_hash, by: first.miner }
+                Rejection::WeightsClaimed {
+                    weights: weights_hash,
+                    by: first.miner,
+                }
             });
         }
         self.open_bounty_mut(id)?.submissions += 1;

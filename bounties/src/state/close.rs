@@ -14,16 +14,29 @@ impl State {
         let bounty = self.open_bounty_mut(id)?.clone();
         let spec = Arc::clone(&bounty.spec);
         if ctx.now < spec.deadline_ms {
-            return Err(Rejection::BeforeDeadline { bounty: id, deadline: spec.deadline_ms });
+            return Err(Rejection::BeforeDeadline {
+                bounty: id,
+                deadline: spec.deadline_ms,
+            });
         }
         let sids: Vec<SubmissionId> = self.submission_ids(id).collect();
         let pending = sids
             .iter()
-            .filter(|s| self.submissions.get(*s).is_some_and(|s| s.final_score.is_none()))
+            .filter(|s| {
+                self.submissions
+                    .get(*s)
+                    .is_some_and(|s| s.final_score.is_none())
+            })
             .count() as u32;
-        let until = spec.deadline_ms.saturating_add_ms(self.params.close_grace_ms);
+        let until = spec
+            .deadline_ms
+            .saturating_add_ms(self.params.close_grace_ms);
         if pending > 0 && ctx.now < until {
-            return Err(Rejection::PendingEvaluations { bounty: id, pending, until });
+            return Err(Rejection::PendingEvaluations {
+                bounty: id,
+                pending,
+                until,
+            });
         }
 
         // Submissions with a final score, in log order, with their per-example scores.
@@ -38,16 +51,32 @@ impl State {
             .collect();
         let candidates: Vec<Candidate<'_>> = finals
             .iter()
-            .map(|(sid, miner, score, ex)| Candidate { submission: *sid, miner: *miner, score: *score, examples: ex })
+            .map(|(sid, miner, score, ex)| Candidate {
+                submission: *sid,
+                miner: *miner,
+                score: *score,
+                examples: ex,
+            })
             .collect();
-        let judgement = judge(&spec.judging, &spec.payout, id, &candidates, bounty.reward_escrow.0, ctx.prev_hash)?;
+        let judgement = judge(
+            &spec.judging,
+            &spec.payout,
+            id,
+            &candidates,
+            bounty.reward_escrow.0,
+            ctx.prev_hash,
+        )?;
 
         let mut contributors: BTreeMap<AccountId, u128> = BTreeMap::new();
         let mut payouts = Vec::with_capacity(judgement.payouts.len());
         for &(submission, miner, amount) in &judgement.payouts {
             self.credit(miner, Amount(amount))?;
             *contributors.entry(miner).or_default() += amount;
-            payouts.push(Payout { submission, miner, amount: Amount(amount) });
+            payouts.push(Payout {
+                submission,
+                miner,
+                amount: Amount(amount),
+            });
         }
         let refund = Amount(judgement.unpaid)
             .checked_add(bounty.budget_escrow)
@@ -63,7 +92,10 @@ impl State {
                 terms: spec.licence.clone(),
                 royalties: spec.royalties.clone(),
                 sponsor: bounty.sponsor,
-                contributors: contributors.into_iter().map(|(a, v)| (a, Amount(v))).collect(),
+                contributors: contributors
+                    .into_iter()
+                    .map(|(a, v)| (a, Amount(v)))
+                    .collect(),
             }));
         }
 

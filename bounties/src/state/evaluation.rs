@@ -15,15 +15,23 @@ impl State {
         if bond.is_zero() {
             return Err(Rejection::ZeroAmount);
         }
-        let mut evaluator = self.evaluators.get(&ctx.signer).cloned().unwrap_or(Evaluator {
-            bond: Amount::ZERO,
-            receipts: 0,
-            forfeited: Amount::ZERO,
-        });
-        evaluator.bond =
-            evaluator.bond.checked_add(bond).ok_or(Rejection::Overflow { what: "bond" })?;
+        let mut evaluator = self
+            .evaluators
+            .get(&ctx.signer)
+            .cloned()
+            .unwrap_or(Evaluator {
+                bond: Amount::ZERO,
+                receipts: 0,
+                forfeited: Amount::ZERO,
+            });
+        evaluator.bond = evaluator
+            .bond
+            .checked_add(bond)
+            .ok_or(Rejection::Overflow { what: "bond" })?;
         if evaluator.bond < self.params.min_evaluator_bond {
-            return Err(Rejection::BondTooSmall { min: self.params.min_evaluator_bond });
+            return Err(Rejection::BondTooSmall {
+                min: self.params.min_evaluator_bond,
+            });
         }
         self.debit(ctx.signer, bond)?;
         self.evaluators.insert(ctx.signer, evaluator);
@@ -39,12 +47,18 @@ impl State {
             return Err(Rejection::NotEvaluator(ctx.signer));
         }
         let sid = receipt.submission;
-        let submission =
-            self.submissions.get(&sid).cloned().ok_or(Rejection::UnknownSubmission(sid))?;
+        let submission = self
+            .submissions
+            .get(&sid)
+            .cloned()
+            .ok_or(Rejection::UnknownSubmission(sid))?;
         let bounty = self.open_bounty_mut(submission.bounty)?;
         let spec = Arc::clone(&bounty.spec);
         if receipt.dataset != spec.hidden_dataset {
-            return Err(Rejection::WrongDataset { expected: spec.hidden_dataset, got: receipt.dataset });
+            return Err(Rejection::WrongDataset {
+                expected: spec.hidden_dataset,
+                got: receipt.dataset,
+            });
         }
         if receipt.example_scores.is_empty() {
             return Err(Rejection::NoExampleScores);
@@ -89,7 +103,10 @@ impl State {
         if let Some(e) = self.evaluators.get_mut(&ctx.signer) {
             e.receipts += 1;
         }
-        let sub = self.submissions.get_mut(&sid).ok_or(Rejection::UnknownSubmission(sid))?;
+        let sub = self
+            .submissions
+            .get_mut(&sid)
+            .ok_or(Rejection::UnknownSubmission(sid))?;
         sub.receipts += 1;
         if sub.final_score.is_none() {
             let agreeing = self
@@ -112,7 +129,12 @@ impl State {
 
     /// A quorum agreed: fix the score, and make every earlier receipt that
     /// disagreed forfeit part of its bond.
-    fn finalise(&mut self, ctx: &Ctx, sid: SubmissionId, receipt: Receipt) -> Result<(), Rejection> {
+    fn finalise(
+        &mut self,
+        ctx: &Ctx,
+        sid: SubmissionId,
+        receipt: Receipt,
+    ) -> Result<(), Rejection> {
         let verdict = (receipt.score, receipt.example_digest);
         if let Some(sub) = self.submissions.get_mut(&sid) {
             sub.final_score = Some(FinalScore {
@@ -121,7 +143,8 @@ impl State {
                 final_at_seq: ctx.seq,
             });
         }
-        self.final_examples.insert(sid, Arc::new(receipt.example_scores));
+        self.final_examples
+            .insert(sid, Arc::new(receipt.example_scores));
         let dissenters: Vec<AccountId> = self
             .receipts_of(sid)
             .filter(|r| (r.score, r.example_digest) != verdict)
@@ -139,12 +162,20 @@ impl State {
     /// Burn `slash_bps` of an evaluator's bond; returns what was burned.
     fn forfeit(&mut self, who: AccountId) -> Result<Amount, Rejection> {
         let slash_bps = self.params.slash_bps;
-        let Some(e) = self.evaluators.get_mut(&who) else { return Ok(Amount::ZERO) };
+        let Some(e) = self.evaluators.get_mut(&who) else {
+            return Ok(Amount::ZERO);
+        };
         let amount = Amount(bps_of(e.bond.0, slash_bps));
         e.bond = Amount(e.bond.0 - amount.0);
-        e.forfeited = e.forfeited.checked_add(amount).ok_or(Rejection::Overflow { what: "forfeits" })?;
-        self.supply.burned =
-            self.supply.burned.checked_add(amount).ok_or(Rejection::Overflow { what: "burned" })?;
+        e.forfeited = e
+            .forfeited
+            .checked_add(amount)
+            .ok_or(Rejection::Overflow { what: "forfeits" })?;
+        self.supply.burned = self
+            .supply
+            .burned
+            .checked_add(amount)
+            .ok_or(Rejection::Overflow { what: "burned" })?;
         Ok(amount)
     }
 }

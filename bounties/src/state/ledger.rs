@@ -9,7 +9,10 @@ impl State {
         let available = self.balance(&who);
         let left = available
             .checked_sub(amount)
-            .ok_or(Rejection::InsufficientBalance { needed: amount, available })?;
+            .ok_or(Rejection::InsufficientBalance {
+                needed: amount,
+                available,
+            })?;
         if left.is_zero() {
             // Zero balances are not stored, so equal ledgers have equal roots.
             self.balances.remove(&who);
@@ -33,7 +36,12 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn mint(&mut self, ctx: &Ctx, to: AccountId, amount: Amount) -> Result<(), Rejection> {
+    pub(super) fn mint(
+        &mut self,
+        ctx: &Ctx,
+        to: AccountId,
+        amount: Amount,
+    ) -> Result<(), Rejection> {
         if ctx.signer != self.minter {
             return Err(Rejection::NotMinter);
         }
@@ -44,11 +52,18 @@ impl State {
             .supply
             .minted
             .checked_add(amount)
-            .ok_or(Rejection::Overflow { what: "total supply" })?;
+            .ok_or(Rejection::Overflow {
+                what: "total supply",
+            })?;
         self.credit(to, amount)
     }
 
-    pub(super) fn transfer(&mut self, ctx: &Ctx, to: AccountId, amount: Amount) -> Result<(), Rejection> {
+    pub(super) fn transfer(
+        &mut self,
+        ctx: &Ctx,
+        to: AccountId,
+        amount: Amount,
+    ) -> Result<(), Rejection> {
         if amount.is_zero() {
             return Err(Rejection::ZeroAmount);
         }

@@ -19,7 +19,10 @@ use crate::split::{bps_of, split};
 
 impl State {
     pub(super) fn buy_licence(&mut self, ctx: &Ctx, model: Hash32) -> Result<(), Rejection> {
-        let record = self.models.get(&model).ok_or(Rejection::UnknownModel(model))?;
+        let record = self
+            .models
+            .get(&model)
+            .ok_or(Rejection::UnknownModel(model))?;
         let info = record.licence.clone().ok_or(Rejection::NotAWinner(model))?;
         let fee = match info.terms.commercial_use {
             CommercialUse::NotAllowed => return Err(Rejection::CommercialUseNotAllowed(model)),
@@ -50,11 +53,18 @@ impl State {
     }
 
     /// Where `fee` paid for `model` goes, by account; records what each model's holders received.
-    fn royalty_splits(&mut self, mut model: Hash32, mut amount: u128) -> Result<BTreeMap<AccountId, u128>, Rejection> {
+    fn royalty_splits(
+        &mut self,
+        mut model: Hash32,
+        mut amount: u128,
+    ) -> Result<BTreeMap<AccountId, u128>, Rejection> {
         let mut splits: BTreeMap<AccountId, u128> = BTreeMap::new();
         let mut visited = BTreeSet::new();
         while amount > 0 && visited.insert(model) {
-            let record = self.models.get(&model).ok_or(Rejection::UnknownModel(model))?;
+            let record = self
+                .models
+                .get(&model)
+                .ok_or(Rejection::UnknownModel(model))?;
             let info = record.licence.clone().ok_or(Rejection::NotAWinner(model))?;
             let upstream = record
                 .parent
@@ -69,11 +79,18 @@ impl State {
             };
             let kept = amount - cut;
             if kept > 0 {
-                let roles = [(0u8, u128::from(info.royalties.sponsor_bps)), (1u8, u128::from(info.royalties.contributors_bps))];
+                let roles = [
+                    (0u8, u128::from(info.royalties.sponsor_bps)),
+                    (1u8, u128::from(info.royalties.contributors_bps)),
+                ];
                 let parts = split(kept, &roles)?;
                 let (mut to_sponsor, to_miners) = (parts[0].1, parts[1].1);
-                let weights: Vec<(AccountId, u128)> =
-                    info.contributors.iter().map(|(a, v)| (*a, v.0)).filter(|(_, v)| *v > 0).collect();
+                let weights: Vec<(AccountId, u128)> = info
+                    .contributors
+                    .iter()
+                    .map(|(a, v)| (*a, v.0))
+                    .filter(|(_, v)| *v > 0)
+                    .collect();
                 if weights.is_empty() {
                     to_sponsor += to_miners;
                 } else if to_miners > 0 {

@@ -105,27 +105,49 @@ impl State {
     /// The state after the genesis entry.
     pub fn from_genesis(entry: &Entry, verify: Verify) -> Result<State, Rejection> {
         if entry.seq != 0 {
-            return Err(Rejection::WrongSeq { expected: 0, got: entry.seq });
+            return Err(Rejection::WrongSeq {
+                expected: 0,
+                got: entry.seq,
+            });
         }
         if entry.prev_hash != Hash32::ZERO {
-            return Err(Rejection::BrokenChain { expected: Hash32::ZERO, got: entry.prev_hash });
+            return Err(Rejection::BrokenChain {
+                expected: Hash32::ZERO,
+                got: entry.prev_hash,
+            });
         }
         let genesis: Genesis =
             encoding::decode(&entry.message).map_err(|e| Rejection::Malformed(e.to_string()))?;
         let minted = genesis.check()?;
         if verify == Verify::Signatures {
-            let payload = encoding::signing_payload(DOMAIN_GENESIS, &genesis.chain_id, &entry.message);
-            verify_strict(&genesis.operator, &payload, &entry.signature)
-                .map_err(|_| Rejection::BadSignature { signer: genesis.operator })?;
+            let payload =
+                encoding::signing_payload(DOMAIN_GENESIS, &genesis.chain_id, &entry.message);
+            verify_strict(&genesis.operator, &payload, &entry.signature).map_err(|_| {
+                Rejection::BadSignature {
+                    signer: genesis.operator,
+                }
+            })?;
         }
-        let balances = genesis.balances.iter().filter(|(_, a)| !a.is_zero()).cloned().collect();
+        let balances = genesis
+            .balances
+            .iter()
+            .filter(|(_, a)| !a.is_zero())
+            .cloned()
+            .collect();
         Ok(State {
             chain_id: genesis.chain_id,
             params: genesis.params,
             minter: genesis.minter,
             operator: genesis.operator,
-            head: Head { seq: 0, hash: entry.hash(), timestamp: entry.timestamp_ms },
-            supply: Supply { minted, burned: Amount::ZERO },
+            head: Head {
+                seq: 0,
+                hash: entry.hash(),
+                timestamp: entry.timestamp_ms,
+            },
+            supply: Supply {
+                minted,
+                burned: Amount::ZERO,
+            },
             balances,
             nonces: OrdMap::new(),
             bounties: OrdMap::new(),
@@ -160,23 +182,40 @@ impl State {
 
     /// Decode and authenticate an entry's message against this state without
     /// applying it: the checks a sequencer runs before it orders a message.
-    pub fn check_message(&self, bytes: &[u8], signature: &crate::keys::Signature, verify: Verify) -> Result<Message, Rejection> {
+    pub fn check_message(
+        &self,
+        bytes: &[u8],
+        signature: &crate::keys::Signature,
+        verify: Verify,
+    ) -> Result<Message, Rejection> {
         if bytes.len() > self.params.message_bytes_max as usize {
-            return Err(Rejection::MessageTooLarge { bytes: bytes.len(), max: self.params.message_bytes_max });
+            return Err(Rejection::MessageTooLarge {
+                bytes: bytes.len(),
+                max: self.params.message_bytes_max,
+            });
         }
         let message: Message =
             encoding::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
         if message.chain_id != self.chain_id {
-            return Err(Rejection::WrongChain { expected: self.chain_id.clone(), got: message.chain_id });
+            return Err(Rejection::WrongChain {
+                expected: self.chain_id.clone(),
+                got: message.chain_id,
+            });
         }
         if verify == Verify::Signatures {
             let payload = encoding::signing_payload(DOMAIN_MESSAGE, &self.chain_id, bytes);
-            verify_strict(&message.signer, &payload, signature)
-                .map_err(|_| Rejection::BadSignature { signer: message.signer })?;
+            verify_strict(&message.signer, &payload, signature).map_err(|_| {
+                Rejection::BadSignature {
+                    signer: message.signer,
+                }
+            })?;
         }
         let expected = self.nonce(&message.signer) + 1;
         if message.nonce != expected {
-            return Err(Rejection::BadNonce { expected, got: message.nonce });
+            return Err(Rejection::BadNonce {
+                expected,
+                got: message.nonce,
+            });
         }
         Ok(message)
     }
@@ -184,13 +223,22 @@ impl State {
     fn apply_in_place(&mut self, entry: &Entry, verify: Verify) -> Result<(), Rejection> {
         let expected = self.head.seq + 1;
         if entry.seq != expected {
-            return Err(Rejection::WrongSeq { expected, got: entry.seq });
+            return Err(Rejection::WrongSeq {
+                expected,
+                got: entry.seq,
+            });
         }
         if entry.prev_hash != self.head.hash {
-            return Err(Rejection::BrokenChain { expected: self.head.hash, got: entry.prev_hash });
+            return Err(Rejection::BrokenChain {
+                expected: self.head.hash,
+                got: entry.prev_hash,
+            });
         }
         if entry.timestamp_ms < self.head.timestamp {
-            return Err(Rejection::TimeWentBackwards { last: self.head.timestamp, got: entry.timestamp_ms });
+            return Err(Rejection::TimeWentBackwards {
+                last: self.head.timestamp,
+                got: entry.timestamp_ms,
+            });
         }
         let message = self.check_message(&entry.message, &entry.signature, verify)?;
         let ctx = Ctx {
@@ -206,15 +254,22 @@ impl State {
             Action::OpenBounty { spec } => self.open_bounty(&ctx, spec)?,
             Action::TopUp { bounty, amount } => self.top_up(&ctx, bounty, amount)?,
             Action::CancelBounty { bounty } => self.cancel_bounty(&ctx, bounty)?,
-            Action::Submit { bounty, file_hash, weights_hash, parent_weights_hash } => {
-                self.submit(&ctx, bounty, file_hash, weights_hash, parent_weights_hash)?
-            }
+            Action::Submit {
+                bounty,
+                file_hash,
+                weights_hash,
+                parent_weights_hash,
+            } => self.submit(&ctx, bounty, file_hash, weights_hash, parent_weights_hash)?,
             Action::RegisterEvaluator { bond } => self.register_evaluator(&ctx, bond)?,
             Action::PostReceipt(receipt) => self.post_receipt(&ctx, receipt)?,
             Action::CloseBounty { bounty } => self.close_bounty(&ctx, bounty)?,
             Action::BuyLicense { model } => self.buy_licence(&ctx, model)?,
         }
-        self.head = Head { seq: entry.seq, hash: entry.hash(), timestamp: entry.timestamp_ms };
+        self.head = Head {
+            seq: entry.seq,
+            hash: entry.hash(),
+            timestamp: entry.timestamp_ms,
+        };
         Ok(())
     }
 
@@ -235,7 +290,10 @@ impl State {
             fn put<T: BorshSerialize + ?Sized>(&mut self, value: &T) {
                 value.serialize(self).expect("hashing cannot fail");
             }
-            fn map<K: BorshSerialize + Ord + Clone, V: BorshSerialize + Clone>(&mut self, m: &OrdMap<K, V>) {
+            fn map<K: BorshSerialize + Ord + Clone, V: BorshSerialize + Clone>(
+                &mut self,
+                m: &OrdMap<K, V>,
+            ) {
                 self.put(&(m.len() as u64));
                 for (k, v) in m {
                     self.put(k);
@@ -275,12 +333,24 @@ impl State {
     pub fn check_conservation(&self) -> Result<(), String> {
         let add = |a: u128, b: Amount| a.checked_add(b.0).ok_or("sum overflows");
         let balances = self.balances.values().try_fold(0u128, |s, a| add(s, *a))?;
-        let escrows = self.bounties.values().try_fold(0u128, |s, b| {
-            add(add(s, b.reward_escrow)?, b.budget_escrow)
-        })?;
-        let bonds = self.evaluators.values().try_fold(0u128, |s, e| add(s, e.bond))?;
-        let held = balances.checked_add(escrows).and_then(|x| x.checked_add(bonds)).ok_or("sum overflows")?;
-        let supply = self.supply.minted.0.checked_sub(self.supply.burned.0).ok_or("burned more than minted")?;
+        let escrows = self
+            .bounties
+            .values()
+            .try_fold(0u128, |s, b| add(add(s, b.reward_escrow)?, b.budget_escrow))?;
+        let bonds = self
+            .evaluators
+            .values()
+            .try_fold(0u128, |s, e| add(s, e.bond))?;
+        let held = balances
+            .checked_add(escrows)
+            .and_then(|x| x.checked_add(bonds))
+            .ok_or("sum overflows")?;
+        let supply = self
+            .supply
+            .minted
+            .0
+            .checked_sub(self.supply.burned.0)
+            .ok_or("burned more than minted")?;
         if held != supply {
             return Err(format!(
                 "balances {balances} + escrows {escrows} + bonds {bonds} = {held}, but minted - burned = {supply}"

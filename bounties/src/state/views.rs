@@ -107,7 +107,9 @@ impl State {
 
     /// A bounty's submissions in log order.
     pub fn submissions_of(&self, id: BountyId) -> Vec<&Submission> {
-        self.submission_ids(id).filter_map(|s| self.submissions.get(&s)).collect()
+        self.submission_ids(id)
+            .filter_map(|s| self.submissions.get(&s))
+            .collect()
     }
 
     /// A submission's receipts, in evaluator order.
@@ -154,7 +156,10 @@ impl State {
             })
             .collect();
         rows.sort_by(|a, b| match (a.score, b.score) {
-            (Some(x), Some(y)) => metric.improvement(y, x).cmp(&0).then(a.submission.cmp(&b.submission)),
+            (Some(x), Some(y)) => metric
+                .improvement(y, x)
+                .cmp(&0)
+                .then(a.submission.cmp(&b.submission)),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => a.submission.cmp(&b.submission),
@@ -180,7 +185,11 @@ impl State {
             bounty_status: bounty.status.as_str(),
             receipts: self.receipts_of(model.submission).cloned().collect(),
             licence_terms: bounty.spec.licence.clone(),
-            licences: self.licences_for(weights_hash).into_iter().cloned().collect(),
+            licences: self
+                .licences_for(weights_hash)
+                .into_iter()
+                .cloned()
+                .collect(),
             children: self
                 .children
                 .range((*weights_hash, Hash32::ZERO)..=(*weights_hash, Hash32([0xff; 32])))

@@ -11,7 +11,10 @@ use crate::support::*;
 
 #[test]
 fn amounts_near_u128_max_are_rejections_not_wraps() {
-    let g = genesis(&[("sponsor", u128::MAX - 20), ("e1", 10)], Params::default());
+    let g = genesis(
+        &[("sponsor", u128::MAX - 20), ("e1", 10)],
+        Params::default(),
+    );
     let mut d = Driver::new(&g);
     let acct = |n: &str| key(n).account();
     let huge_spec = |reward: u128, budget: u128, fee: u128| {
@@ -19,17 +22,48 @@ fn amounts_near_u128_max_are_rejections_not_wraps() {
         s.reward = Amount(reward);
         s.evaluation_budget = Amount(budget);
         s.fee_per_receipt = Amount(fee);
-        Action::OpenBounty { spec: s }
+        Action::OpenBounty { spec: Box::new(s) }
     };
     let cases: Vec<(&str, Action, &str)> = vec![
-        ("minter", Action::Mint { to: acct("a"), amount: Amount(11) }, "overflow"),
-        ("minter", Action::Mint { to: acct("a"), amount: Amount(u128::MAX) }, "overflow"),
-        ("e1", Action::Transfer { to: acct("a"), amount: Amount(u128::MAX) }, "insufficient_balance"),
+        (
+            "minter",
+            Action::Mint {
+                to: acct("a"),
+                amount: Amount(11),
+            },
+            "overflow",
+        ),
+        (
+            "minter",
+            Action::Mint {
+                to: acct("a"),
+                amount: Amount(u128::MAX),
+            },
+            "overflow",
+        ),
+        (
+            "e1",
+            Action::Transfer {
+                to: acct("a"),
+                amount: Amount(u128::MAX),
+            },
+            "insufficient_balance",
+        ),
         ("sponsor", huge_spec(u128::MAX - 20, 100, 1), "overflow"),
         ("sponsor", huge_spec(u128::MAX, u128::MAX, 1), "overflow"),
         ("sponsor", huge_spec(1, 100, u128::MAX), "invalid_spec"),
-        ("sponsor", huge_spec(u128::MAX - 10, 1, 0), "insufficient_balance"),
-        ("e1", Action::RegisterEvaluator { bond: Amount(u128::MAX) }, "insufficient_balance"),
+        (
+            "sponsor",
+            huge_spec(u128::MAX - 10, 1, 0),
+            "insufficient_balance",
+        ),
+        (
+            "e1",
+            Action::RegisterEvaluator {
+                bond: Amount(u128::MAX),
+            },
+            "insufficient_balance",
+        ),
     ];
     for (who, action, code) in cases {
         let before = d.state().root();
@@ -39,11 +73,26 @@ fn amounts_near_u128_max_are_rejections_not_wraps() {
         assert_eq!(d.state().root(), before);
     }
     // The largest legal amounts go through and conservation holds exactly.
-    d.ok("minter", Action::Mint { to: acct("a"), amount: Amount(10) });
+    d.ok(
+        "minter",
+        Action::Mint {
+            to: acct("a"),
+            amount: Amount(10),
+        },
+    );
     assert_eq!(d.state().supply().minted, Amount(u128::MAX));
     let b = BountyId(d.ok("sponsor", huge_spec(u128::MAX - 60, 40, 10)));
-    d.ok("a", Action::TopUp { bounty: b, amount: Amount(10) });
-    assert_eq!(d.state().bounty(b).unwrap().reward_escrow, Amount(u128::MAX - 50));
+    d.ok(
+        "a",
+        Action::TopUp {
+            bounty: b,
+            amount: Amount(10),
+        },
+    );
+    assert_eq!(
+        d.state().bounty(b).unwrap().reward_escrow,
+        Amount(u128::MAX - 50)
+    );
     d.state().check_conservation().unwrap();
     d.now = T0 + 10;
     d.ok("a", Action::CloseBounty { bounty: b });
@@ -66,24 +115,56 @@ fn malformed_geneses_are_refused() {
     let mut params = good.clone();
     params.params.slash_bps = 10_001;
     let cases: Vec<(&str, Entry, Rejection)> = vec![
-        ("unsorted", Entry::genesis(&unsorted, &op, TimestampMs(T0)), GenesisError::Balances.into()),
-        ("duplicate", Entry::genesis(&dup, &op, TimestampMs(T0)), GenesisError::Balances.into()),
-        ("overflow", Entry::genesis(&overflow, &op, TimestampMs(T0)), GenesisError::Overflow.into()),
-        ("chain id", Entry::genesis(&chain, &op, TimestampMs(T0)), GenesisError::ChainId.into()),
-        ("params", Entry::genesis(&params, &op, TimestampMs(T0)), GenesisError::Params.into()),
+        (
+            "unsorted",
+            Entry::genesis(&unsorted, &op, TimestampMs(T0)),
+            GenesisError::Balances.into(),
+        ),
+        (
+            "duplicate",
+            Entry::genesis(&dup, &op, TimestampMs(T0)),
+            GenesisError::Balances.into(),
+        ),
+        (
+            "overflow",
+            Entry::genesis(&overflow, &op, TimestampMs(T0)),
+            GenesisError::Overflow.into(),
+        ),
+        (
+            "chain id",
+            Entry::genesis(&chain, &op, TimestampMs(T0)),
+            GenesisError::ChainId.into(),
+        ),
+        (
+            "params",
+            Entry::genesis(&params, &op, TimestampMs(T0)),
+            GenesisError::Params.into(),
+        ),
         (
             "signed by another key",
             Entry::genesis(&good, &key("mallory"), TimestampMs(T0)),
-            Rejection::BadSignature { signer: good.operator },
+            Rejection::BadSignature {
+                signer: good.operator,
+            },
         ),
         (
             "not at seq 0",
-            Entry { seq: 1, ..Entry::genesis(&good, &op, TimestampMs(T0)) },
-            Rejection::WrongSeq { expected: 0, got: 1 },
+            Entry {
+                seq: 1,
+                ..Entry::genesis(&good, &op, TimestampMs(T0))
+            },
+            Rejection::WrongSeq {
+                expected: 0,
+                got: 1,
+            },
         ),
     ];
     for (label, entry, expected) in cases {
-        assert_eq!(State::from_genesis(&entry, Verify::Signatures).unwrap_err(), expected, "{label}");
+        assert_eq!(
+            State::from_genesis(&entry, Verify::Signatures).unwrap_err(),
+            expected,
+            "{label}"
+        );
     }
 }
 
@@ -91,7 +172,13 @@ fn small_log() -> Vec<Entry> {
     let g = genesis(&[("sponsor", 1_000_000)], Params::default());
     let mut d = Driver::new(&g);
     for i in 1..=5u128 {
-        d.ok("sponsor", Action::Transfer { to: key("a").account(), amount: Amount(i) });
+        d.ok(
+            "sponsor",
+            Action::Transfer {
+                to: key("a").account(),
+                amount: Amount(i),
+            },
+        );
         d.now += 1;
     }
     d.chain.entries().to_vec()
@@ -107,7 +194,10 @@ fn an_altered_entry_breaks_the_chain_and_the_replay() {
     altered[3].message[last] ^= 1;
     assert_eq!(verify_chain(&altered), Err(ChainError::Link { seq: 4 }));
     match replay(&altered, Verify::Signatures, |_, _| {}) {
-        Err(ReplayError::Rejected { seq: 3, rejection: Rejection::BadSignature { .. } }) => {}
+        Err(ReplayError::Rejected {
+            seq: 3,
+            rejection: Rejection::BadSignature { .. },
+        }) => {}
         other => panic!("expected a bad signature at 3, got {other:?}"),
     }
     // Re-linking the tail does not help: the signature still fails.
@@ -120,12 +210,18 @@ fn an_altered_entry_breaks_the_chain_and_the_replay() {
     // Dropped, repeated and reordered entries.
     let mut dropped = log.clone();
     dropped.remove(2);
-    assert!(matches!(verify_chain(&dropped), Err(ChainError::Seq { .. })));
+    assert!(matches!(
+        verify_chain(&dropped),
+        Err(ChainError::Seq { .. })
+    ));
     let mut swapped = log.clone();
     swapped.swap(2, 3);
     assert!(verify_chain(&swapped).is_err());
     assert!(replay(&swapped, Verify::Skip, |_, _| {}).is_err());
-    assert!(matches!(replay(&[], Verify::Skip, |_, _| {}), Err(ReplayError::Empty)));
+    assert!(matches!(
+        replay(&[], Verify::Skip, |_, _| {}),
+        Err(ReplayError::Empty)
+    ));
 }
 
 #[test]
@@ -139,28 +235,123 @@ fn specs_are_checked_before_anything_is_escrowed() {
     };
     use bounties::spec::*;
     push("empty title", &|s| s.title = " ".into(), SpecError::Title);
-    push("long description", &|s| s.description = "x".repeat(9_000), SpecError::Description);
-    push("mse for classification", &|s| s.judging.metric = Metric::Mse, SpecError::MetricForTask { metric: Metric::Mse, task: Task::Classification });
-    push("gpt for classification", &|s| s.architecture.family = arch::Family::Gpt, SpecError::FamilyForTask { family: arch::Family::Gpt, task: Task::Classification });
-    push("zero params", &|s| s.architecture.max_parameters = 0, SpecError::MaxParameters);
-    push("zero reward", &|s| s.reward = Amount(0), SpecError::ZeroReward);
+    push(
+        "long description",
+        &|s| s.description = "x".repeat(9_000),
+        SpecError::Description,
+    );
+    push(
+        "mse for classification",
+        &|s| s.judging.metric = Metric::Mse,
+        SpecError::MetricForTask {
+            metric: Metric::Mse,
+            task: Task::Classification,
+        },
+    );
+    push(
+        "gpt for classification",
+        &|s| s.architecture.family = arch::Family::Gpt,
+        SpecError::FamilyForTask {
+            family: arch::Family::Gpt,
+            task: Task::Classification,
+        },
+    );
+    push(
+        "zero params",
+        &|s| s.architecture.max_parameters = 0,
+        SpecError::MaxParameters,
+    );
+    push(
+        "zero reward",
+        &|s| s.reward = Amount(0),
+        SpecError::ZeroReward,
+    );
     push("quorum 17", &|s| s.quorum = 17, SpecError::Quorum);
-    push("budget below a quorum", &|s| s.evaluation_budget = Amount(19), SpecError::Budget);
-    push("no submissions", &|s| s.max_submissions_per_miner = 0, SpecError::SubmissionLimit);
-    push("negative min improvement", &|s| s.judging.min_improvement = Score(-1), SpecError::MinImprovement);
-    push("bootstrap confidence", &|s| s.judging.bootstrap = Some(Bootstrap { confidence_bps: 10_000, resamples: 1_000 }), SpecError::Bootstrap);
-    push("bootstrap resamples", &|s| s.judging.bootstrap = Some(Bootstrap { confidence_bps: 9_000, resamples: 10 }), SpecError::Bootstrap);
-    push("top-k sum", &|s| s.payout = PayoutRule::TopK { shares_bps: vec![5_000, 4_000] }, SpecError::TopKShares);
-    push("top-k zero", &|s| s.payout = PayoutRule::TopK { shares_bps: vec![10_000, 0] }, SpecError::TopKShares);
-    push("licence name", &|s| s.licence.name = "a\nb".into(), SpecError::LicenceName);
-    push("fee licence without fee", &|s| s.licence.fee = Amount(0), SpecError::LicenceFee);
-    push("revenue share", &|s| s.licence.derivation = Derivation::AllowedWithRevenueShare { share_bps: 10_001 }, SpecError::RevenueShare);
-    push("royalties", &|s| s.royalties.sponsor_bps = 1, SpecError::RoyaltyShares);
+    push(
+        "budget below a quorum",
+        &|s| s.evaluation_budget = Amount(19),
+        SpecError::Budget,
+    );
+    push(
+        "no submissions",
+        &|s| s.max_submissions_per_miner = 0,
+        SpecError::SubmissionLimit,
+    );
+    push(
+        "negative min improvement",
+        &|s| s.judging.min_improvement = Score(-1),
+        SpecError::MinImprovement,
+    );
+    push(
+        "bootstrap confidence",
+        &|s| {
+            s.judging.bootstrap = Some(Bootstrap {
+                confidence_bps: 10_000,
+                resamples: 1_000,
+            })
+        },
+        SpecError::Bootstrap,
+    );
+    push(
+        "bootstrap resamples",
+        &|s| {
+            s.judging.bootstrap = Some(Bootstrap {
+                confidence_bps: 9_000,
+                resamples: 10,
+            })
+        },
+        SpecError::Bootstrap,
+    );
+    push(
+        "top-k sum",
+        &|s| {
+            s.payout = PayoutRule::TopK {
+                shares_bps: vec![5_000, 4_000],
+            }
+        },
+        SpecError::TopKShares,
+    );
+    push(
+        "top-k zero",
+        &|s| {
+            s.payout = PayoutRule::TopK {
+                shares_bps: vec![10_000, 0],
+            }
+        },
+        SpecError::TopKShares,
+    );
+    push(
+        "licence name",
+        &|s| s.licence.name = "a\nb".into(),
+        SpecError::LicenceName,
+    );
+    push(
+        "fee licence without fee",
+        &|s| s.licence.fee = Amount(0),
+        SpecError::LicenceFee,
+    );
+    push(
+        "revenue share",
+        &|s| s.licence.derivation = Derivation::AllowedWithRevenueShare { share_bps: 10_001 },
+        SpecError::RevenueShare,
+    );
+    push(
+        "royalties",
+        &|s| s.royalties.sponsor_bps = 1,
+        SpecError::RoyaltyShares,
+    );
     let g = genesis(&[("sponsor", 1_000_000)], Params::default());
     let mut d = Driver::new(&g);
     for (label, spec, expected) in cases {
         let before = d.state().root();
-        let err = d.send("sponsor", Action::OpenBounty { spec }).unwrap_err();
+        let err = d
+            .send(
+                "sponsor",
+                Action::OpenBounty {
+                    spec: Box::new(spec),
+                },
+            )
+            .unwrap_err();
         assert_eq!(err, Rejection::InvalidSpec(expected), "{label}");
         assert_eq!(d.state().root(), before);
     }

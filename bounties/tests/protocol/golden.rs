@@ -19,24 +19,52 @@ use crate::support::*;
 fn every_action() -> Vec<Action> {
     let mut spec = spec(T0 + 1000);
     spec.base_model = Some(hash("base"));
-    spec.judging.bootstrap = Some(Bootstrap { confidence_bps: 9_500, resamples: 1_000 });
-    spec.payout = PayoutRule::TopK { shares_bps: vec![6_000, 4_000] };
+    spec.judging.bootstrap = Some(Bootstrap {
+        confidence_bps: 9_500,
+        resamples: 1_000,
+    });
+    spec.payout = PayoutRule::TopK {
+        shares_bps: vec![6_000, 4_000],
+    };
     vec![
-        Action::Mint { to: key("a").account(), amount: Amount(u128::MAX) },
-        Action::Transfer { to: key("b").account(), amount: Amount(1) },
-        Action::OpenBounty { spec },
-        Action::TopUp { bounty: BountyId(3), amount: Amount(500) },
-        Action::CancelBounty { bounty: BountyId(3) },
+        Action::Mint {
+            to: key("a").account(),
+            amount: Amount(u128::MAX),
+        },
+        Action::Transfer {
+            to: key("b").account(),
+            amount: Amount(1),
+        },
+        Action::OpenBounty {
+            spec: Box::new(spec),
+        },
+        Action::TopUp {
+            bounty: BountyId(3),
+            amount: Amount(500),
+        },
+        Action::CancelBounty {
+            bounty: BountyId(3),
+        },
         Action::Submit {
             bounty: BountyId(3),
             file_hash: hash("file"),
             weights_hash: hash("weights"),
             parent_weights_hash: Some(hash("base")),
         },
-        Action::RegisterEvaluator { bond: Amount(5_000) },
-        Action::PostReceipt(receipt(SubmissionId(9), hash("hidden"), vec![1_000_000, 0, -5])),
-        Action::CloseBounty { bounty: BountyId(3) },
-        Action::BuyLicense { model: hash("weights") },
+        Action::RegisterEvaluator {
+            bond: Amount(5_000),
+        },
+        Action::PostReceipt(receipt(
+            SubmissionId(9),
+            hash("hidden"),
+            vec![1_000_000, 0, -5],
+        )),
+        Action::CloseBounty {
+            bounty: BountyId(3),
+        },
+        Action::BuyLicense {
+            model: hash("weights"),
+        },
     ]
 }
 
@@ -45,7 +73,12 @@ fn message_encodings_are_pinned() {
     let signer = key("golden-signer");
     let mut out = String::new();
     for (nonce, action) in every_action().into_iter().enumerate() {
-        let message = Message { chain_id: "golden".into(), signer: signer.account(), nonce: nonce as u64 + 1, action };
+        let message = Message {
+            chain_id: "golden".into(),
+            signer: signer.account(),
+            nonce: nonce as u64 + 1,
+            action,
+        };
         let signed = message.sign(&signer);
         let bytes = &signed.message;
         // Round trip, strictly.
@@ -79,7 +112,10 @@ fn message_encodings_are_pinned() {
 
 #[test]
 fn genesis_and_entry_encodings_are_pinned() {
-    let g = genesis(&[("sponsor", 1_000_000), ("licensee", 5)], Params::default());
+    let g = genesis(
+        &[("sponsor", 1_000_000), ("licensee", 5)],
+        Params::default(),
+    );
     let entry = Entry::genesis(&g, &key("operator"), TimestampMs(T0));
     let state = State::from_genesis(&entry, Verify::Signatures).unwrap();
     let out = format!(
@@ -117,14 +153,20 @@ impl Script {
         let name = action.name();
         let seq = self.d.ok(who, action);
         self.check_invariants();
-        self.out += &format!("{seq:>3} {who:<9} {name:<18} ok  {before} -> {}\n", self.root());
+        self.out += &format!(
+            "{seq:>3} {who:<9} {name:<18} ok  {before} -> {}\n",
+            self.root()
+        );
         seq
     }
 
     fn no(&mut self, who: &str, action: Action, code: &'static str) {
         let before = self.root();
         let name = action.name();
-        let err = self.d.send(who, action).expect_err(&format!("{who} {name} should be rejected"));
+        let err = self
+            .d
+            .send(who, action)
+            .expect_err(&format!("{who} {name} should be rejected"));
         assert_eq!(err.code(), code, "{who} {name}: {err}");
         assert_eq!(self.root(), before, "a rejection changed the state");
         self.codes.insert(code);
@@ -134,7 +176,11 @@ impl Script {
     /// A hand-made entry that must be rejected.
     fn no_entry(&mut self, label: &str, entry: Entry, code: &'static str) {
         let before = self.root();
-        let err = self.d.state().applied(&entry, Verify::Signatures).expect_err(label);
+        let err = self
+            .d
+            .state()
+            .applied(&entry, Verify::Signatures)
+            .expect_err(label);
         assert_eq!(err.code(), code, "{label}: {err}");
         assert_eq!(self.root(), before);
         self.codes.insert(code);
@@ -150,34 +196,123 @@ impl Script {
 
 #[test]
 fn scripted_chain_pins_roots_and_every_rejection() {
-    let params = Params { message_bytes_max: 8_192, ..Params::default() };
+    let params = Params {
+        message_bytes_max: 8_192,
+        ..Params::default()
+    };
     let g = genesis(&[("sponsor", 1_000_000), ("licensee", 100_000)], params);
-    let mut s = Script { d: Driver::new(&g), out: String::new(), codes: BTreeSet::new() };
+    let mut s = Script {
+        d: Driver::new(&g),
+        out: String::new(),
+        codes: BTreeSet::new(),
+    };
     let acct = |n: &str| key(n).account();
     let deadline = T0 + 100_000;
 
     // Tokens.
     for who in ["e1", "e2", "e3", "a", "b"] {
-        s.ok("minter", Action::Mint { to: acct(who), amount: Amount(10_000) });
+        s.ok(
+            "minter",
+            Action::Mint {
+                to: acct(who),
+                amount: Amount(10_000),
+            },
+        );
     }
-    s.no("a", Action::Mint { to: acct("a"), amount: Amount(1) }, "not_minter");
-    s.no("minter", Action::Mint { to: acct("a"), amount: Amount(0) }, "zero_amount");
-    s.no("minter", Action::Mint { to: acct("a"), amount: Amount(u128::MAX) }, "overflow");
-    s.ok("sponsor", Action::Transfer { to: acct("a"), amount: Amount(100) });
-    s.no("a", Action::Transfer { to: acct("sponsor"), amount: Amount(1_000_000_000) }, "insufficient_balance");
+    s.no(
+        "a",
+        Action::Mint {
+            to: acct("a"),
+            amount: Amount(1),
+        },
+        "not_minter",
+    );
+    s.no(
+        "minter",
+        Action::Mint {
+            to: acct("a"),
+            amount: Amount(0),
+        },
+        "zero_amount",
+    );
+    s.no(
+        "minter",
+        Action::Mint {
+            to: acct("a"),
+            amount: Amount(u128::MAX),
+        },
+        "overflow",
+    );
+    s.ok(
+        "sponsor",
+        Action::Transfer {
+            to: acct("a"),
+            amount: Amount(100),
+        },
+    );
+    s.no(
+        "a",
+        Action::Transfer {
+            to: acct("sponsor"),
+            amount: Amount(1_000_000_000),
+        },
+        "insufficient_balance",
+    );
 
     // Bounties.
-    let b1 = BountyId(s.ok("sponsor", Action::OpenBounty { spec: spec(deadline) }));
+    let b1 = BountyId(s.ok(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(spec(deadline)),
+        },
+    ));
     let mut bad = spec(deadline);
     bad.quorum = 0;
-    s.no("sponsor", Action::OpenBounty { spec: bad }, "invalid_spec");
-    s.no("sponsor", Action::OpenBounty { spec: spec(T0 - 1) }, "deadline_not_in_future");
-    s.ok("licensee", Action::TopUp { bounty: b1, amount: Amount(500) });
-    s.no("licensee", Action::TopUp { bounty: BountyId(999), amount: Amount(1) }, "unknown_bounty");
-    let b2 = BountyId(s.ok("sponsor", Action::OpenBounty { spec: spec(deadline) }));
+    s.no(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(bad),
+        },
+        "invalid_spec",
+    );
+    s.no(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(spec(T0 - 1)),
+        },
+        "deadline_not_in_future",
+    );
+    s.ok(
+        "licensee",
+        Action::TopUp {
+            bounty: b1,
+            amount: Amount(500),
+        },
+    );
+    s.no(
+        "licensee",
+        Action::TopUp {
+            bounty: BountyId(999),
+            amount: Amount(1),
+        },
+        "unknown_bounty",
+    );
+    let b2 = BountyId(s.ok(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(spec(deadline)),
+        },
+    ));
     s.no("a", Action::CancelBounty { bounty: b2 }, "not_sponsor");
     s.ok("sponsor", Action::CancelBounty { bounty: b2 });
-    s.no("sponsor", Action::TopUp { bounty: b2, amount: Amount(1) }, "bounty_not_open");
+    s.no(
+        "sponsor",
+        Action::TopUp {
+            bounty: b2,
+            amount: Amount(1),
+        },
+        "bounty_not_open",
+    );
 
     // Submissions.
     let submit = |w: &str| Action::Submit {
@@ -192,45 +327,138 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     let sb = SubmissionId(s.ok("b", submit("wb")));
     s.ok("a", submit("wa2"));
     s.no("a", submit("wa3"), "submission_limit");
-    s.no("sponsor", Action::CancelBounty { bounty: b1 }, "has_submissions");
+    s.no(
+        "sponsor",
+        Action::CancelBounty { bounty: b1 },
+        "has_submissions",
+    );
 
     // Evaluators and receipts.
     let hidden = hash("hidden");
-    s.no("e1", Action::RegisterEvaluator { bond: Amount(500) }, "bond_too_small");
+    s.no(
+        "e1",
+        Action::RegisterEvaluator { bond: Amount(500) },
+        "bond_too_small",
+    );
     for who in ["e1", "e2", "e3", "a", "b"] {
-        s.ok(who, Action::RegisterEvaluator { bond: Amount(5_000) });
+        s.ok(
+            who,
+            Action::RegisterEvaluator {
+                bond: Amount(5_000),
+            },
+        );
     }
-    s.no("licensee", Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))), "not_evaluator");
-    s.no("e1", Action::PostReceipt(receipt(SubmissionId(999), hidden, accuracy(9, 10))), "unknown_submission");
-    s.no("e1", Action::PostReceipt(receipt(sa, hash("train"), accuracy(9, 10))), "wrong_dataset");
-    s.no("e1", Action::PostReceipt(receipt(sa, hidden, vec![])), "no_example_scores");
+    s.no(
+        "licensee",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
+        "not_evaluator",
+    );
+    s.no(
+        "e1",
+        Action::PostReceipt(receipt(SubmissionId(999), hidden, accuracy(9, 10))),
+        "unknown_submission",
+    );
+    s.no(
+        "e1",
+        Action::PostReceipt(receipt(sa, hash("train"), accuracy(9, 10))),
+        "wrong_dataset",
+    );
+    s.no(
+        "e1",
+        Action::PostReceipt(receipt(sa, hidden, vec![])),
+        "no_example_scores",
+    );
     let mut forged = receipt(sa, hidden, accuracy(9, 10));
     forged.example_scores[9] = Score::SCALE;
     s.no("e1", Action::PostReceipt(forged), "digest_mismatch");
-    s.no("a", Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))), "self_evaluation");
-    s.ok("e1", Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))));
-    s.no("e1", Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))), "duplicate_receipt");
-    s.ok("e3", Action::PostReceipt(receipt(sa, hidden, accuracy(8, 10))));
-    s.ok("e2", Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))));
-    assert_eq!(s.d.state().submission(sa).unwrap().final_score.as_ref().unwrap().score, Score(900_000));
+    s.no(
+        "a",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
+        "self_evaluation",
+    );
+    s.ok(
+        "e1",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
+    );
+    s.no(
+        "e1",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
+        "duplicate_receipt",
+    );
+    s.ok(
+        "e3",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(8, 10))),
+    );
+    s.ok(
+        "e2",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
+    );
+    assert_eq!(
+        s.d.state()
+            .submission(sa)
+            .unwrap()
+            .final_score
+            .as_ref()
+            .unwrap()
+            .score,
+        Score(900_000)
+    );
     assert!(s.d.state().evaluator(&acct("e3")).unwrap().forfeited > Amount::ZERO);
-    s.no("b", Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))), "score_already_final");
-    s.ok("b", Action::PostReceipt(receipt(sa, hidden, accuracy(7, 10))));
-    s.ok("e1", Action::PostReceipt(receipt(sb, hidden, accuracy(6, 10))));
-    s.no("e2", Action::PostReceipt(receipt(sb, hidden, accuracy(6, 10))), "budget_exhausted");
+    s.no(
+        "b",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
+        "score_already_final",
+    );
+    s.ok(
+        "b",
+        Action::PostReceipt(receipt(sa, hidden, accuracy(7, 10))),
+    );
+    s.ok(
+        "e1",
+        Action::PostReceipt(receipt(sb, hidden, accuracy(6, 10))),
+    );
+    s.no(
+        "e2",
+        Action::PostReceipt(receipt(sb, hidden, accuracy(6, 10))),
+        "budget_exhausted",
+    );
 
     // Closing.
     s.no("e1", Action::CloseBounty { bounty: b1 }, "before_deadline");
     s.d.now = deadline;
     s.no("b", submit("wb2"), "after_deadline");
-    s.no("e1", Action::CloseBounty { bounty: b1 }, "pending_evaluations");
+    s.no(
+        "e1",
+        Action::CloseBounty { bounty: b1 },
+        "pending_evaluations",
+    );
     s.d.now = deadline + Params::default().close_grace_ms;
     s.ok("operator", Action::CloseBounty { bounty: b1 });
-    assert_eq!(s.d.state().model(&hash("wa")).unwrap().licence.as_ref().unwrap().contributors[0].0, acct("a"));
+    assert_eq!(
+        s.d.state()
+            .model(&hash("wa"))
+            .unwrap()
+            .licence
+            .as_ref()
+            .unwrap()
+            .contributors[0]
+            .0,
+        acct("a")
+    );
 
     // Licences.
-    s.no("licensee", Action::BuyLicense { model: hash("nothing") }, "unknown_model");
-    s.no("licensee", Action::BuyLicense { model: hash("wb") }, "not_a_winner");
+    s.no(
+        "licensee",
+        Action::BuyLicense {
+            model: hash("nothing"),
+        },
+        "unknown_model",
+    );
+    s.no(
+        "licensee",
+        Action::BuyLicense { model: hash("wb") },
+        "not_a_winner",
+    );
     s.ok("licensee", Action::BuyLicense { model: hash("wa") });
 
     // A bounty fine-tuning the winner, whose own licence forbids everything.
@@ -240,7 +468,12 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     spec3.quorum = 1;
     spec3.licence.commercial_use = CommercialUse::NotAllowed;
     spec3.licence.derivation = Derivation::NotAllowed;
-    let b3 = BountyId(s.ok("sponsor", Action::OpenBounty { spec: spec3 }));
+    let b3 = BountyId(s.ok(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(spec3),
+        },
+    ));
     let child = |parent: Option<Hash32>| Action::Submit {
         bounty: b3,
         file_hash: hash("file-wc"),
@@ -249,56 +482,181 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     };
     s.no("b", child(None), "parent_mismatch");
     let sc = SubmissionId(s.ok("b", child(Some(hash("wa")))));
-    s.ok("e1", Action::PostReceipt(receipt(sc, hidden, accuracy(10, 10))));
+    s.ok(
+        "e1",
+        Action::PostReceipt(receipt(sc, hidden, accuracy(10, 10))),
+    );
     s.d.now = deadline3;
     s.ok("e2", Action::CloseBounty { bounty: b3 });
-    s.no("licensee", Action::BuyLicense { model: hash("wc") }, "commercial_use_not_allowed");
+    s.no(
+        "licensee",
+        Action::BuyLicense { model: hash("wc") },
+        "commercial_use_not_allowed",
+    );
     let mut spec4 = spec(s.d.now + 1);
     spec4.base_model = Some(hash("wc"));
-    s.no("sponsor", Action::OpenBounty { spec: spec4 }, "derivation_not_allowed");
+    s.no(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(spec4),
+        },
+        "derivation_not_allowed",
+    );
 
     // Entries and messages that never reach an action.
-    let good = s.next_entry("a", Action::Transfer { to: acct("b"), amount: Amount(1) });
-    s.no_entry("wrong seq", Entry { seq: good.seq + 1, ..good.clone() }, "wrong_seq");
-    s.no_entry("broken chain", Entry { prev_hash: hash("x"), ..good.clone() }, "broken_chain");
-    s.no_entry("time went backwards", Entry { timestamp_ms: TimestampMs(T0), ..good.clone() }, "time_went_backwards");
-    s.no_entry("message too large", Entry { message: vec![0; 9_000], ..good.clone() }, "message_too_large");
-    s.no_entry("malformed message", Entry { message: vec![1, 2, 3], ..good.clone() }, "malformed");
+    let good = s.next_entry(
+        "a",
+        Action::Transfer {
+            to: acct("b"),
+            amount: Amount(1),
+        },
+    );
+    s.no_entry(
+        "wrong seq",
+        Entry {
+            seq: good.seq + 1,
+            ..good.clone()
+        },
+        "wrong_seq",
+    );
+    s.no_entry(
+        "broken chain",
+        Entry {
+            prev_hash: hash("x"),
+            ..good.clone()
+        },
+        "broken_chain",
+    );
+    s.no_entry(
+        "time went backwards",
+        Entry {
+            timestamp_ms: TimestampMs(T0),
+            ..good.clone()
+        },
+        "time_went_backwards",
+    );
+    s.no_entry(
+        "message too large",
+        Entry {
+            message: vec![0; 9_000],
+            ..good.clone()
+        },
+        "message_too_large",
+    );
+    s.no_entry(
+        "malformed message",
+        Entry {
+            message: vec![1, 2, 3],
+            ..good.clone()
+        },
+        "malformed",
+    );
     let mut sig = good.signature;
     sig.0[10] ^= 1;
-    s.no_entry("forged signature", Entry { signature: sig, ..good.clone() }, "bad_signature");
+    s.no_entry(
+        "forged signature",
+        Entry {
+            signature: sig,
+            ..good.clone()
+        },
+        "bad_signature",
+    );
     let by_other = key("b").sign(&encoding::signing_payload(
         encoding::DOMAIN_MESSAGE,
         CHAIN,
         &good.message,
     ));
-    s.no_entry("signed by another key", Entry { signature: by_other, ..good.clone() }, "bad_signature");
-    let mut other_chain = s.d.wallet("a").message(Action::Transfer { to: acct("b"), amount: Amount(1) });
+    s.no_entry(
+        "signed by another key",
+        Entry {
+            signature: by_other,
+            ..good.clone()
+        },
+        "bad_signature",
+    );
+    let mut other_chain = s.d.wallet("a").message(Action::Transfer {
+        to: acct("b"),
+        amount: Amount(1),
+    });
     other_chain.chain_id = "other-chain".into();
     let signed = other_chain.sign(&key("a"));
-    s.no_entry("another chain", Entry { message: signed.message, signature: signed.signature, ..good.clone() }, "wrong_chain");
+    s.no_entry(
+        "another chain",
+        Entry {
+            message: signed.message,
+            signature: signed.signature,
+            ..good.clone()
+        },
+        "wrong_chain",
+    );
     let first_transfer = s.d.chain.entries()[6].clone();
     s.no_entry(
         "replayed message",
-        Entry { message: first_transfer.message, signature: first_transfer.signature, ..good.clone() },
+        Entry {
+            message: first_transfer.message,
+            signature: first_transfer.signature,
+            ..good.clone()
+        },
         "bad_nonce",
     );
-    let mut gap = s.d.wallet("a").message(Action::Transfer { to: acct("b"), amount: Amount(1) });
+    let mut gap = s.d.wallet("a").message(Action::Transfer {
+        to: acct("b"),
+        amount: Amount(1),
+    });
     gap.nonce += 1;
     let signed = gap.sign(&key("a"));
-    s.no_entry("nonce gap", Entry { message: signed.message, signature: signed.signature, ..good }, "bad_nonce");
+    s.no_entry(
+        "nonce gap",
+        Entry {
+            message: signed.message,
+            signature: signed.signature,
+            ..good
+        },
+        "bad_nonce",
+    );
 
     // Every rejection reason the state machine can give is exercised above
     // (invalid genesis is covered in the adversarial tests; split_failed is unreachable).
     let all: BTreeSet<&str> = [
-        "wrong_seq", "broken_chain", "time_went_backwards", "message_too_large", "malformed", "wrong_chain",
-        "bad_signature", "bad_nonce", "not_minter", "zero_amount", "insufficient_balance", "overflow",
-        "invalid_spec", "deadline_not_in_future", "derivation_not_allowed", "unknown_bounty", "bounty_not_open",
-        "not_sponsor", "has_submissions", "after_deadline", "submission_limit", "weights_claimed",
-        "already_submitted", "parent_mismatch", "bond_too_small", "not_evaluator", "unknown_submission",
-        "wrong_dataset", "no_example_scores", "digest_mismatch", "self_evaluation", "duplicate_receipt",
-        "score_already_final", "budget_exhausted", "before_deadline", "pending_evaluations", "unknown_model",
-        "not_a_winner", "commercial_use_not_allowed",
+        "wrong_seq",
+        "broken_chain",
+        "time_went_backwards",
+        "message_too_large",
+        "malformed",
+        "wrong_chain",
+        "bad_signature",
+        "bad_nonce",
+        "not_minter",
+        "zero_amount",
+        "insufficient_balance",
+        "overflow",
+        "invalid_spec",
+        "deadline_not_in_future",
+        "derivation_not_allowed",
+        "unknown_bounty",
+        "bounty_not_open",
+        "not_sponsor",
+        "has_submissions",
+        "after_deadline",
+        "submission_limit",
+        "weights_claimed",
+        "already_submitted",
+        "parent_mismatch",
+        "bond_too_small",
+        "not_evaluator",
+        "unknown_submission",
+        "wrong_dataset",
+        "no_example_scores",
+        "digest_mismatch",
+        "self_evaluation",
+        "duplicate_receipt",
+        "score_already_final",
+        "budget_exhausted",
+        "before_deadline",
+        "pending_evaluations",
+        "unknown_model",
+        "not_a_winner",
+        "commercial_use_not_allowed",
     ]
     .into_iter()
     .collect();

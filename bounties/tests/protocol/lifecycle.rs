@@ -9,21 +9,38 @@ use crate::support::*;
 const EVALUATORS: [&str; 2] = ["e1", "e2"];
 
 fn driver() -> Driver {
-    let names = ["s1", "s2", "s3", "a", "b", "c", "licensee", "e1", "e2", "e3"];
+    let names = [
+        "s1", "s2", "s3", "a", "b", "c", "licensee", "e1", "e2", "e3",
+    ];
     let balances: Vec<(&str, u128)> = names.iter().map(|n| (*n, 1_000_000)).collect();
     let mut d = Driver::new(&genesis(&balances, Params::default()));
     for e in EVALUATORS.iter().chain(["e3"].iter()) {
-        d.ok(e, Action::RegisterEvaluator { bond: Amount(10_000) });
+        d.ok(
+            e,
+            Action::RegisterEvaluator {
+                bond: Amount(10_000),
+            },
+        );
     }
     d
 }
 
 /// Open a bounty, submit `(miner, weights, examples)` and score each with both evaluators.
-fn run_bounty(d: &mut Driver, sponsor: &str, spec: BountySpec, entries: &[(&str, &str, Vec<i64>)]) -> BountyId {
+fn run_bounty(
+    d: &mut Driver,
+    sponsor: &str,
+    spec: BountySpec,
+    entries: &[(&str, &str, Vec<i64>)],
+) -> BountyId {
     let deadline = spec.deadline_ms;
     let parent = spec.base_model;
     let hidden = spec.hidden_dataset;
-    let b = BountyId(d.ok(sponsor, Action::OpenBounty { spec }));
+    let b = BountyId(d.ok(
+        sponsor,
+        Action::OpenBounty {
+            spec: Box::new(spec),
+        },
+    ));
     for (miner, weights, examples) in entries {
         let sid = SubmissionId(d.ok(
             miner,
@@ -35,7 +52,10 @@ fn run_bounty(d: &mut Driver, sponsor: &str, spec: BountySpec, entries: &[(&str,
             },
         ));
         for e in EVALUATORS {
-            d.ok(e, Action::PostReceipt(receipt(sid, hidden, examples.clone())));
+            d.ok(
+                e,
+                Action::PostReceipt(receipt(sid, hidden, examples.clone())),
+            );
         }
     }
     d.now = deadline.0;
@@ -61,8 +81,15 @@ fn licence_fees_flow_up_a_three_model_lineage() {
     // Generation 2 fine-tunes w1: top-2 of b (60%) and c (40%); 10% flows up.
     let mut g2 = licensed(d.now + 1_000, 1_000, 5_000);
     g2.base_model = Some(hash("w1"));
-    g2.payout = PayoutRule::TopK { shares_bps: vec![6_000, 4_000] };
-    run_bounty(&mut d, "s2", g2, &[("b", "w2", accuracy(9, 10)), ("c", "w2c", accuracy(7, 10))]);
+    g2.payout = PayoutRule::TopK {
+        shares_bps: vec![6_000, 4_000],
+    };
+    run_bounty(
+        &mut d,
+        "s2",
+        g2,
+        &[("b", "w2", accuracy(9, 10)), ("c", "w2c", accuracy(7, 10))],
+    );
     // Generation 3 fine-tunes w2: a wins; its licence costs 100 000.
     let mut g3 = licensed(d.now + 1_000, 0, 100_000);
     g3.base_model = Some(hash("w2"));
@@ -71,28 +98,49 @@ fn licence_fees_flow_up_a_three_model_lineage() {
     let names = ["s1", "s2", "s3", "a", "b", "c", "licensee"];
     let before: Vec<u128> = names.iter().map(|n| d.balance(n)).collect();
     d.ok("licensee", Action::BuyLicense { model: hash("w3") });
-    let delta: Vec<i128> =
-        names.iter().zip(&before).map(|(n, b)| d.balance(n) as i128 - *b as i128).collect();
+    let delta: Vec<i128> = names
+        .iter()
+        .zip(&before)
+        .map(|(n, b)| d.balance(n) as i128 - *b as i128)
+        .collect();
     // 100 000: 10% (10 000) up to w2, of which 20% (2 000) up to w1.
     // w3 keeps 90 000: s3 30% = 27 000, a 70% = 63 000.
     // w2 keeps 8 000: s2 2 400, miners 5 600 split 60:40 = b 3 360, c 2 240.
     // w1 keeps 2 000: s1 600, a 1 400.
-    assert_eq!(delta, vec![600, 2_400, 27_000, 63_000 + 1_400, 3_360, 2_240, -100_000]);
+    assert_eq!(
+        delta,
+        vec![600, 2_400, 27_000, 63_000 + 1_400, 3_360, 2_240, -100_000]
+    );
     let st = d.state();
-    assert_eq!(st.model(&hash("w3")).unwrap().royalties_received, Amount(90_000));
-    assert_eq!(st.model(&hash("w2")).unwrap().royalties_received, Amount(8_000));
-    assert_eq!(st.model(&hash("w1")).unwrap().royalties_received, Amount(2_000));
+    assert_eq!(
+        st.model(&hash("w3")).unwrap().royalties_received,
+        Amount(90_000)
+    );
+    assert_eq!(
+        st.model(&hash("w2")).unwrap().royalties_received,
+        Amount(8_000)
+    );
+    assert_eq!(
+        st.model(&hash("w1")).unwrap().royalties_received,
+        Amount(2_000)
+    );
     let licence = &st.licences_of(&key("licensee").account())[0];
     assert_eq!(licence.fee, Amount(100_000));
     assert_eq!(licence.splits.iter().map(|s| s.1.0).sum::<u128>(), 100_000);
-    assert_eq!(licence.expires_at, Some(TimestampMs(d.now + 365 * 24 * 3600 * 1000)));
+    assert_eq!(
+        licence.expires_at,
+        Some(TimestampMs(d.now + 365 * 24 * 3600 * 1000))
+    );
 
     // Provenance links the lineage both ways.
     let p = st.provenance(&hash("w2")).unwrap();
     assert_eq!(p.model.parent, Some(hash("w1")));
     assert_eq!(p.children, vec![hash("w3")]);
     assert_eq!(p.receipts.len(), 2);
-    assert_eq!(p.submission.final_score.as_ref().unwrap().score, Score(900_000));
+    assert_eq!(
+        p.submission.final_score.as_ref().unwrap().score,
+        Score(900_000)
+    );
     assert_eq!(st.provenance(&hash("w1")).unwrap().children.len(), 2);
 }
 
@@ -118,8 +166,18 @@ fn improvement_payout_pays_each_record_for_what_it_added() {
     assert_eq!(d.balance("b"), before.1);
     assert_eq!(d.balance("c") - before.2, 6_000);
     let board = d.state().leaderboard(b).unwrap();
-    let order: Vec<(Option<u32>, bool, u128)> = board.iter().map(|r| (r.rank, r.record, r.payout.0)).collect();
-    assert_eq!(order, vec![(Some(1), true, 6_000), (Some(2), true, 3_000), (Some(3), false, 0)]);
+    let order: Vec<(Option<u32>, bool, u128)> = board
+        .iter()
+        .map(|r| (r.rank, r.record, r.payout.0))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (Some(1), true, 6_000),
+            (Some(2), true, 3_000),
+            (Some(3), false, 0)
+        ]
+    );
 }
 
 #[test]
@@ -135,29 +193,53 @@ fn nobody_beating_the_baseline_refunds_the_sponsor() {
     assert_eq!(settlement.winner, None);
     assert_eq!(settlement.reward_refund, Amount(10_000));
     assert_eq!(settlement.budget_refund, Amount(80));
-    let err = d.send("licensee", Action::BuyLicense { model: hash("wa") }).unwrap_err();
+    let err = d
+        .send("licensee", Action::BuyLicense { model: hash("wa") })
+        .unwrap_err();
     assert_eq!(err.code(), "not_a_winner");
 }
 
 #[test]
 fn a_contradicting_receipt_burns_part_of_its_bond() {
     let mut d = driver();
-    let b = BountyId(d.ok("s1", Action::OpenBounty { spec: spec(d.now + 1_000) }));
+    let b = BountyId(d.ok(
+        "s1",
+        Action::OpenBounty {
+            spec: Box::new(spec(d.now + 1_000)),
+        },
+    ));
     let sid = SubmissionId(d.ok(
         "a",
-        Action::Submit { bounty: b, file_hash: hash("f"), weights_hash: hash("w"), parent_weights_hash: None },
+        Action::Submit {
+            bounty: b,
+            file_hash: hash("f"),
+            weights_hash: hash("w"),
+            parent_weights_hash: None,
+        },
     ));
     let hidden = hash("hidden");
-    d.ok("e3", Action::PostReceipt(receipt(sid, hidden, accuracy(3, 10))));
-    d.ok("e1", Action::PostReceipt(receipt(sid, hidden, accuracy(9, 10))));
+    d.ok(
+        "e3",
+        Action::PostReceipt(receipt(sid, hidden, accuracy(3, 10))),
+    );
+    d.ok(
+        "e1",
+        Action::PostReceipt(receipt(sid, hidden, accuracy(9, 10))),
+    );
     assert_eq!(d.state().supply().burned, Amount(0));
-    d.ok("e2", Action::PostReceipt(receipt(sid, hidden, accuracy(9, 10))));
+    d.ok(
+        "e2",
+        Action::PostReceipt(receipt(sid, hidden, accuracy(9, 10))),
+    );
     // Quorum reached: e3's earlier dissent forfeits 20% of its 10 000 bond.
     let e3 = d.state().evaluator(&key("e3").account()).unwrap().clone();
     assert_eq!((e3.bond, e3.forfeited), (Amount(8_000), Amount(2_000)));
     assert_eq!(d.state().supply().burned, Amount(2_000));
     let receipts = d.state().receipts_for(sid);
-    let e3_receipt = receipts.iter().find(|r| r.evaluator == key("e3").account()).unwrap();
+    let e3_receipt = receipts
+        .iter()
+        .find(|r| r.evaluator == key("e3").account())
+        .unwrap();
     assert_eq!(e3_receipt.forfeited, Amount(2_000));
     d.state().check_conservation().unwrap();
 }
@@ -167,7 +249,10 @@ fn the_bootstrap_gate_keeps_noise_from_taking_the_record() {
     let mut d = driver();
     let mut s = spec(d.now + 1_000);
     s.evaluation_budget = Amount(1_000);
-    s.judging.bootstrap = Some(Bootstrap { confidence_bps: 9_500, resamples: 400 });
+    s.judging.bootstrap = Some(Bootstrap {
+        confidence_bps: 9_500,
+        resamples: 400,
+    });
     let n = 200;
     let first = accuracy(150, n);
     let mut noise = first.clone();
@@ -176,12 +261,26 @@ fn the_bootstrap_gate_keeps_noise_from_taking_the_record() {
     for v in clear.iter_mut().skip(150).take(30) {
         *v = Score::SCALE;
     }
-    let b = run_bounty(&mut d, "s1", s.clone(), &[("a", "w1", first.clone()), ("b", "w2", noise.clone())]);
+    let b = run_bounty(
+        &mut d,
+        "s1",
+        s.clone(),
+        &[("a", "w1", first.clone()), ("b", "w2", noise.clone())],
+    );
     let st = d.state().bounty(b).unwrap().settlement.clone().unwrap();
-    assert_eq!(st.winner, Some(hash("w1")), "noise must not displace the record");
+    assert_eq!(
+        st.winner,
+        Some(hash("w1")),
+        "noise must not displace the record"
+    );
     s.deadline_ms = TimestampMs(d.now + 1_000);
     s.train_dataset = hash("other-train");
-    let b2 = run_bounty(&mut d, "s2", s, &[("a", "x1", first), ("b", "x2", noise), ("c", "x3", clear)]);
+    let b2 = run_bounty(
+        &mut d,
+        "s2",
+        s,
+        &[("a", "x1", first), ("b", "x2", noise), ("c", "x3", clear)],
+    );
     let st = d.state().bounty(b2).unwrap().settlement.clone().unwrap();
     assert_eq!(st.winner, Some(hash("x3")));
     assert_eq!(st.records.len(), 2);

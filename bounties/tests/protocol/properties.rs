@@ -26,19 +26,65 @@ const ENTRIES_MIN: u64 = 100_000;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Mint { to: usize, amount: u128 },
-    Transfer { from: usize, to: usize, amount: u128 },
-    Open { sponsor: usize, reward: u128, budget: u128, quorum: u8, rule: u8, ticks: u64, base: Option<usize>, licence: u8 },
-    TopUp { who: usize, bounty: usize, amount: u128 },
-    Cancel { who: usize, bounty: usize },
-    Submit { miner: usize, bounty: usize, weights: u8 },
-    Register { who: usize, bond: u128 },
-    Receipt { who: usize, submission: usize, variant: u8 },
-    Close { who: usize, bounty: usize },
-    Buy { who: usize, model: usize },
-    Tick { ms: u64 },
-    Replay { entry: usize },
-    NonceGap { who: usize },
+    Mint {
+        to: usize,
+        amount: u128,
+    },
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: u128,
+    },
+    Open {
+        sponsor: usize,
+        reward: u128,
+        budget: u128,
+        quorum: u8,
+        rule: u8,
+        ticks: u64,
+        base: Option<usize>,
+        licence: u8,
+    },
+    TopUp {
+        who: usize,
+        bounty: usize,
+        amount: u128,
+    },
+    Cancel {
+        who: usize,
+        bounty: usize,
+    },
+    Submit {
+        miner: usize,
+        bounty: usize,
+        weights: u8,
+    },
+    Register {
+        who: usize,
+        bond: u128,
+    },
+    Receipt {
+        who: usize,
+        submission: usize,
+        variant: u8,
+    },
+    Close {
+        who: usize,
+        bounty: usize,
+    },
+    Buy {
+        who: usize,
+        model: usize,
+    },
+    Tick {
+        ms: u64,
+    },
+    Replay {
+        entry: usize,
+    },
+    NonceGap {
+        who: usize,
+    },
     Restart,
 }
 
@@ -83,7 +129,11 @@ fn pick<T: Clone>(items: &[T], i: usize) -> Option<T> {
 /// Mostly (3 in 4) one of `live` (none if there is none), sometimes any of
 /// `all`: valid actions keep the chain moving, stale ones exercise rejections.
 fn pick_live<T: Clone>(live: &[T], all: &[T], i: usize) -> Option<T> {
-    if i % 4 != 0 { pick(live, i / 4) } else { pick(all, i / 4) }
+    if !i.is_multiple_of(4) {
+        pick(live, i / 4)
+    } else {
+        pick(all, i / 4)
+    }
 }
 
 /// Runs one generated sequence and checks the invariants after each step.
@@ -100,10 +150,19 @@ impl Sim {
     fn new() -> Sim {
         let names: Vec<String> = (0..ACCOUNTS).map(name).collect();
         let balances: Vec<(&str, u128)> = names.iter().map(|n| (n.as_str(), 1_000_000)).collect();
-        let params = Params { min_evaluator_bond: Amount(100), close_grace_ms: 30_000, ..Params::default() };
+        let params = Params {
+            min_evaluator_bond: Amount(100),
+            close_grace_ms: 30_000,
+            ..Params::default()
+        };
         let mut d = Driver::new(&genesis(&balances, params));
         for i in 0..ACCOUNTS / 2 {
-            d.ok(&name(i), Action::RegisterEvaluator { bond: Amount(1_000) });
+            d.ok(
+                &name(i),
+                Action::RegisterEvaluator {
+                    bond: Amount(1_000),
+                },
+            );
         }
         Sim {
             d,
@@ -119,11 +178,21 @@ impl Sim {
         let acct = |i: usize| key(&name(i)).account();
         let st = self.d.state();
         let now = TimestampMs(self.d.now);
-        let open: Vec<BountyId> = st.bounties().filter(|b| b.is_sealed()).map(|b| b.id).collect();
-        let taking: Vec<BountyId> =
-            st.bounties().filter(|b| b.is_sealed() && now < b.spec.deadline_ms).map(|b| b.id).collect();
-        let closable: Vec<BountyId> =
-            st.bounties().filter(|b| b.is_sealed() && now >= b.spec.deadline_ms).map(|b| b.id).collect();
+        let open: Vec<BountyId> = st
+            .bounties()
+            .filter(|b| b.is_sealed())
+            .map(|b| b.id)
+            .collect();
+        let taking: Vec<BountyId> = st
+            .bounties()
+            .filter(|b| b.is_sealed() && now < b.spec.deadline_ms)
+            .map(|b| b.id)
+            .collect();
+        let closable: Vec<BountyId> = st
+            .bounties()
+            .filter(|b| b.is_sealed() && now >= b.spec.deadline_ms)
+            .map(|b| b.id)
+            .collect();
         let unscored: Vec<SubmissionId> = self
             .submissions
             .iter()
@@ -134,12 +203,37 @@ impl Sim {
             })
             .copied()
             .collect();
-        let winners: Vec<Hash32> =
-            self.models.iter().filter(|m| st.model(m).is_some_and(|m| m.licence.is_some())).copied().collect();
+        let winners: Vec<Hash32> = self
+            .models
+            .iter()
+            .filter(|m| st.model(m).is_some_and(|m| m.licence.is_some()))
+            .copied()
+            .collect();
         Some(match op.clone() {
-            Op::Mint { to, amount } => ("minter".into(), Action::Mint { to: acct(to), amount: Amount(amount) }),
-            Op::Transfer { from, to, amount } => (name(from), Action::Transfer { to: acct(to), amount: Amount(amount) }),
-            Op::Open { sponsor, reward, budget, quorum, rule, ticks, base, licence } => {
+            Op::Mint { to, amount } => (
+                "minter".into(),
+                Action::Mint {
+                    to: acct(to),
+                    amount: Amount(amount),
+                },
+            ),
+            Op::Transfer { from, to, amount } => (
+                name(from),
+                Action::Transfer {
+                    to: acct(to),
+                    amount: Amount(amount),
+                },
+            ),
+            Op::Open {
+                sponsor,
+                reward,
+                budget,
+                quorum,
+                rule,
+                ticks,
+                base,
+                licence,
+            } => {
                 let mut s = spec(self.d.now + ticks * 1_000);
                 s.reward = Amount(reward);
                 s.evaluation_budget = Amount(budget);
@@ -148,38 +242,90 @@ impl Sim {
                 s.payout = match rule {
                     0 => PayoutRule::WinnerTakeAll,
                     1 => PayoutRule::Improvement,
-                    _ => PayoutRule::TopK { shares_bps: vec![5_000, 3_000, 2_000] },
+                    _ => PayoutRule::TopK {
+                        shares_bps: vec![5_000, 3_000, 2_000],
+                    },
                 };
                 (s.licence.commercial_use, s.licence.derivation) = match licence {
-                    0 => (CommercialUse::AllowedWithFee, Derivation::AllowedWithRevenueShare { share_bps: 2_500 }),
+                    0 => (
+                        CommercialUse::AllowedWithFee,
+                        Derivation::AllowedWithRevenueShare { share_bps: 2_500 },
+                    ),
                     1 => (CommercialUse::Allowed, Derivation::AllowedWithCredit),
                     2 => (CommercialUse::NotAllowed, Derivation::NotAllowed),
-                    _ => (CommercialUse::AllowedWithFee, Derivation::AllowedWithRevenueShare { share_bps: 10_000 }),
+                    _ => (
+                        CommercialUse::AllowedWithFee,
+                        Derivation::AllowedWithRevenueShare { share_bps: 10_000 },
+                    ),
                 };
-                (name(sponsor), Action::OpenBounty { spec: s })
+                (name(sponsor), Action::OpenBounty { spec: Box::new(s) })
             }
-            Op::TopUp { who, bounty, amount } => {
-                (name(who), Action::TopUp { bounty: pick_live(&open, &self.bounties, bounty)?, amount: Amount(amount) })
-            }
-            Op::Cancel { who, bounty } => (name(who), Action::CancelBounty { bounty: pick_live(&taking, &self.bounties, bounty)? }),
-            Op::Submit { miner, bounty, weights } => {
+            Op::TopUp {
+                who,
+                bounty,
+                amount,
+            } => (
+                name(who),
+                Action::TopUp {
+                    bounty: pick_live(&open, &self.bounties, bounty)?,
+                    amount: Amount(amount),
+                },
+            ),
+            Op::Cancel { who, bounty } => (
+                name(who),
+                Action::CancelBounty {
+                    bounty: pick_live(&taking, &self.bounties, bounty)?,
+                },
+            ),
+            Op::Submit {
+                miner,
+                bounty,
+                weights,
+            } => {
                 let bounty = pick_live(&taking, &self.bounties, bounty)?;
                 let parent = self.d.state().bounty(bounty)?.spec.base_model;
                 let weights_hash = hash(&format!("weights-{weights}"));
-                (name(miner), Action::Submit { bounty, file_hash: weights_hash, weights_hash, parent_weights_hash: parent })
+                (
+                    name(miner),
+                    Action::Submit {
+                        bounty,
+                        file_hash: weights_hash,
+                        weights_hash,
+                        parent_weights_hash: parent,
+                    },
+                )
             }
-            Op::Register { who, bond } => (name(who), Action::RegisterEvaluator { bond: Amount(bond) }),
-            Op::Receipt { who, submission, variant } => {
+            Op::Register { who, bond } => {
+                (name(who), Action::RegisterEvaluator { bond: Amount(bond) })
+            }
+            Op::Receipt {
+                who,
+                submission,
+                variant,
+            } => {
                 let sid = pick_live(&unscored, &self.submissions, submission)?;
                 let examples = match variant {
                     0 => accuracy(3, 5),
                     1 => accuracy(4, 5),
                     _ => accuracy(2, 5),
                 };
-                (name(who), Action::PostReceipt(receipt(sid, hash("hidden"), examples)))
+                (
+                    name(who),
+                    Action::PostReceipt(receipt(sid, hash("hidden"), examples)),
+                )
             }
-            Op::Close { who, bounty } => (name(who), Action::CloseBounty { bounty: pick_live(&closable, &self.bounties, bounty)? }),
-            Op::Buy { who, model } => (name(who), Action::BuyLicense { model: pick_live(&winners, &self.models, model)? }),
+            Op::Close { who, bounty } => (
+                name(who),
+                Action::CloseBounty {
+                    bounty: pick_live(&closable, &self.bounties, bounty)?,
+                },
+            ),
+            Op::Buy { who, model } => (
+                name(who),
+                Action::BuyLicense {
+                    model: pick_live(&winners, &self.models, model)?,
+                },
+            ),
             Op::Tick { .. } | Op::Replay { .. } | Op::NonceGap { .. } | Op::Restart => return None,
         })
     }
@@ -199,7 +345,10 @@ impl Sim {
                     head.seq,
                     head.hash,
                     TimestampMs(self.d.now),
-                    SignedMessage { message: old.message, signature: old.signature },
+                    SignedMessage {
+                        message: old.message,
+                        signature: old.signature,
+                    },
                 );
                 self.expect_rejected(&replayed, "bad_nonce")?;
             }
@@ -210,13 +359,24 @@ impl Sim {
                 });
                 message.nonce += 1;
                 let head = self.d.state().head();
-                let entry = Entry::next(head.seq, head.hash, TimestampMs(self.d.now), message.sign(&key(&name(*who))));
+                let entry = Entry::next(
+                    head.seq,
+                    head.hash,
+                    TimestampMs(self.d.now),
+                    message.sign(&key(&name(*who))),
+                );
                 self.expect_rejected(&entry, "bad_nonce")?;
             }
             _ => {
-                let Some((who, action)) = self.action(op) else { return Ok(()) };
+                let Some((who, action)) = self.action(op) else {
+                    return Ok(());
+                };
                 let closing = match &action {
-                    Action::CloseBounty { bounty } => self.d.state().bounty(*bounty).map(|b| (*bounty, b.reward_escrow, b.budget_escrow)),
+                    Action::CloseBounty { bounty } => self
+                        .d
+                        .state()
+                        .bounty(*bounty)
+                        .map(|b| (*bounty, b.reward_escrow, b.budget_escrow)),
                     _ => None,
                 };
                 let before = self.d.state().root();
@@ -227,7 +387,11 @@ impl Sim {
                     }
                     Err(e) => {
                         *REJECTS.lock().unwrap().entry(e.code()).or_default() += 1;
-                        prop_assert_eq!(self.d.state().root(), before, "a rejection changed the state")
+                        prop_assert_eq!(
+                            self.d.state().root(),
+                            before,
+                            "a rejection changed the state"
+                        )
                     }
                 }
             }
@@ -236,7 +400,11 @@ impl Sim {
     }
 
     fn expect_rejected(&self, entry: &Entry, code: &str) -> Result<(), TestCaseError> {
-        let err = self.d.state().applied(entry, Verify::Signatures).expect_err("must be rejected");
+        let err = self
+            .d
+            .state()
+            .applied(entry, Verify::Signatures)
+            .expect_err("must be rejected");
         prop_assert_eq!(err.code(), code);
         Ok(())
     }
@@ -269,13 +437,21 @@ impl Sim {
             if let Some(s) = &b.settlement {
                 let (reward, budget) = self.escrow_before_close[&b.id];
                 let paid: u128 = s.payouts.iter().map(|p| p.amount.0).sum();
-                prop_assert_eq!(paid + s.reward_refund.0, reward.0, "reward split does not sum");
+                prop_assert_eq!(
+                    paid + s.reward_refund.0,
+                    reward.0,
+                    "reward split does not sum"
+                );
                 prop_assert_eq!(s.budget_refund, budget);
             }
         }
         for model in &self.models {
             for l in st.licences_for(model) {
-                prop_assert_eq!(l.splits.iter().map(|s| s.1.0).sum::<u128>(), l.fee.0, "licence split does not sum");
+                prop_assert_eq!(
+                    l.splits.iter().map(|s| s.1.0).sum::<u128>(),
+                    l.fee.0,
+                    "licence split does not sum"
+                );
             }
         }
         Ok(())
@@ -295,10 +471,15 @@ impl Sim {
 fn random_sequences_keep_every_invariant() {
     let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
     // A fresh seed each run (or the one given), printed so a failure replays.
-    let seed: u64 = std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        use std::hash::{BuildHasher, Hasher};
-        std::collections::hash_map::RandomState::new().build_hasher().finish()
-    });
+    let seed: u64 = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        });
     println!("property seed {seed}: rerun with PROPTEST_RNG_SEED={seed}");
     let config = Config {
         cases: 300,
@@ -324,7 +505,9 @@ fn random_sequences_keep_every_invariant() {
         .unwrap();
     let applied = applied.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("{:?}", REJECTS.lock().unwrap());
-    assert!(applied >= ENTRIES_MIN, "only {applied} entries applied; the property needs {ENTRIES_MIN}");
+    assert!(
+        applied >= ENTRIES_MIN,
+        "only {applied} entries applied; the property needs {ENTRIES_MIN}"
+    );
     println!("applied {applied} generated entries");
-
 }

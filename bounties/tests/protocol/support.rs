@@ -17,8 +17,10 @@ pub fn hash(label: &str) -> Hash32 {
 }
 
 pub fn genesis(balances: &[(&str, u128)], params: Params) -> Genesis {
-    let mut balances: Vec<(AccountId, Amount)> =
-        balances.iter().map(|(n, a)| (key(n).account(), Amount(*a))).collect();
+    let mut balances: Vec<(AccountId, Amount)> = balances
+        .iter()
+        .map(|(n, a)| (key(n).account(), Amount(*a)))
+        .collect();
     balances.sort();
     Genesis {
         chain_id: CHAIN.into(),
@@ -37,9 +39,17 @@ pub fn spec(deadline_ms: u64) -> BountySpec {
         task: Task::Classification,
         train_dataset: hash("train"),
         hidden_dataset: hash("hidden"),
-        architecture: ArchitectureLimits { family: arch::Family::Mlp, max_parameters: 100_000 },
+        architecture: ArchitectureLimits {
+            family: arch::Family::Mlp,
+            max_parameters: 100_000,
+        },
         base_model: None,
-        judging: Judging { metric: Metric::Accuracy, baseline: Score(500_000), min_improvement: Score(0), bootstrap: None },
+        judging: Judging {
+            metric: Metric::Accuracy,
+            baseline: Score(500_000),
+            min_improvement: Score(0),
+            bootstrap: None,
+        },
         reward: Amount(10_000),
         evaluation_budget: Amount(40),
         fee_per_receipt: Amount(10),
@@ -54,7 +64,10 @@ pub fn spec(deadline_ms: u64) -> BountySpec {
             derivation: Derivation::AllowedWithRevenueShare { share_bps: 1_000 },
             duration_ms: Some(365 * 24 * 3600 * 1000),
         },
-        royalties: RoyaltyShares { contributors_bps: 7_000, sponsor_bps: 3_000 },
+        royalties: RoyaltyShares {
+            contributors_bps: 7_000,
+            sponsor_bps: 3_000,
+        },
     }
 }
 
@@ -72,7 +85,9 @@ pub fn receipt(submission: SubmissionId, dataset: Hash32, examples: Vec<i64>) ->
 
 /// Per-example accuracy scores: `right` of `n` examples right.
 pub fn accuracy(right: usize, n: usize) -> Vec<i64> {
-    (0..n).map(|i| if i < right { Score::SCALE } else { 0 }).collect()
+    (0..n)
+        .map(|i| if i < right { Score::SCALE } else { 0 })
+        .collect()
 }
 
 /// A chain with named wallets and a clock the test moves.
@@ -84,12 +99,19 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(genesis: &Genesis) -> Driver {
-        let chain = Chain::new(genesis, &key("operator"), TimestampMs(T0)).expect("genesis applies");
-        Driver { chain, wallets: Default::default(), now: T0 }
+        let chain =
+            Chain::new(genesis, &key("operator"), TimestampMs(T0)).expect("genesis applies");
+        Driver {
+            chain,
+            wallets: Default::default(),
+            now: T0,
+        }
     }
 
     pub fn wallet(&mut self, name: &str) -> &mut Wallet {
-        self.wallets.entry(name.to_owned()).or_insert_with(|| Wallet::new(key(name), CHAIN, 0))
+        self.wallets
+            .entry(name.to_owned())
+            .or_insert_with(|| Wallet::new(key(name), CHAIN, 0))
     }
 
     /// Sign and append; on rejection the wallet's nonce is given back.
@@ -108,7 +130,8 @@ impl Driver {
     /// Send and expect success.
     pub fn ok(&mut self, who: &str, action: Action) -> u64 {
         let name = action.name();
-        self.send(who, action).unwrap_or_else(|e| panic!("{who} {name}: {e}"))
+        self.send(who, action)
+            .unwrap_or_else(|e| panic!("{who} {name}: {e}"))
     }
 
     pub fn state(&self) -> &State {
