@@ -21,6 +21,7 @@ pub mod replay;
 pub mod spec;
 pub mod split;
 pub mod state;
+pub mod tensorfile;
 pub mod weights;
 
 pub use genesis::{Genesis, Params};

@@ -5,3 +5,4 @@ mod golden;
 mod lifecycle;
 mod properties;
 mod support;
+mod tensorfile;
