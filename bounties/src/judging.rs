@@ -18,13 +18,12 @@
 //!   one place per miner (their best); place `i` gets `shares_bps[i]` of the
 //!   reward; unfilled places go back to the sponsor. Rank 1 is the winning model.
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
-
-use crate::encoding::{DOMAIN_BOOTSTRAP, tagged_hash};
+use crate::encoding::DOMAIN_BOOTSTRAP;
 use crate::ids::{AccountId, BountyId, Hash32, Score, SubmissionId};
+use crate::seeded;
 use crate::spec::{Bootstrap, Judging, Metric, PayoutRule};
 use crate::split::{SplitError, split};
+use rand_chacha::ChaCha20Rng;
 
 /// A submission with a final score.
 #[derive(Clone, Copy, Debug)]
@@ -81,16 +80,14 @@ pub fn judge(
             continue;
         };
         if let (Some(b), Some(r)) = (&judging.bootstrap, current) {
-            let seed = tagged_hash(
-                DOMAIN_BOOTSTRAP,
-                &[
-                    seed.as_bytes(),
-                    &bounty.0.to_le_bytes(),
-                    &c.submission.0.to_le_bytes(),
-                    &r.submission.0.to_le_bytes(),
-                ],
-            );
-            if !bootstrap_better(metric, b, c.examples, r.examples, seed) {
+            let parts: [&[u8]; 4] = [
+                seed.as_bytes(),
+                &bounty.0.to_le_bytes(),
+                &c.submission.0.to_le_bytes(),
+                &r.submission.0.to_le_bytes(),
+            ];
+            let mut rng = seeded::rng(DOMAIN_BOOTSTRAP, &parts);
+            if !bootstrap_better(metric, b, c.examples, r.examples, &mut rng) {
                 continue;
             }
         }
@@ -165,14 +162,13 @@ pub fn judge(
 /// The paired bootstrap: resample examples with replacement and count how
 /// often the new model's summed per-example advantage is positive. Passes
 /// when that fraction reaches the confidence. Integer math only; the index
-/// draws are our own rejection sampling over ChaCha20 so that no library's
-/// sampling algorithm can change the outcome.
+/// draws are [`seeded::index`], so no library's sampler can change the outcome.
 pub fn bootstrap_better(
     metric: Metric,
     b: &Bootstrap,
     new: &[i64],
     best: &[i64],
-    seed: Hash32,
+    rng: &mut ChaCha20Rng,
 ) -> bool {
     if new.len() != best.len() || new.is_empty() {
         return false;
@@ -186,19 +182,11 @@ pub fn bootstrap_better(
         })
         .collect();
     let n = diffs.len() as u64;
-    let limit = (u64::MAX / n) * n;
-    let mut rng = ChaCha20Rng::from_seed(seed.0);
     let mut wins: u64 = 0;
     for _ in 0..b.resamples {
         let mut sum: i128 = 0;
         for _ in 0..n {
-            let index = loop {
-                let x = rng.next_u64();
-                if x < limit {
-                    break x % n;
-                }
-            };
-            sum += diffs[index as usize];
+            sum += diffs[seeded::index(rng, n) as usize];
         }
         if sum > 0 {
             wins += 1;
@@ -354,23 +342,35 @@ mod tests {
         noise[1] = 1;
         noise[0] = 0;
         noise[3] = 1;
-        let seed = Hash32([3; 32]);
-        assert!(bootstrap_better(Metric::Accuracy, &b, &better, &best, seed));
-        assert!(!bootstrap_better(Metric::Accuracy, &b, &noise, &best, seed));
+        let rng = || seeded::rng(b"test", &[b"seed"]);
+        assert!(bootstrap_better(
+            Metric::Accuracy,
+            &b,
+            &better,
+            &best,
+            &mut rng()
+        ));
+        assert!(!bootstrap_better(
+            Metric::Accuracy,
+            &b,
+            &noise,
+            &best,
+            &mut rng()
+        ));
         assert!(!bootstrap_better(
             Metric::Accuracy,
             &b,
             &best[..10],
             &best,
-            seed
+            &mut rng()
         ));
-        // Same seed, same answer; lower-is-better flips the sign.
+        // Lower-is-better flips the sign.
         assert!(!bootstrap_better(
             Metric::CrossEntropy,
             &b,
             &better,
             &best,
-            seed
+            &mut rng()
         ));
     }
 }

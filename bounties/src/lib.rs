@@ -18,6 +18,7 @@ pub mod log;
 pub mod message;
 pub mod rejection;
 pub mod replay;
+pub mod seeded;
 pub mod spec;
 pub mod split;
 pub mod state;
