@@ -405,7 +405,7 @@ pub fn write(
         );
     }
     let mut json = serde_json::to_vec(&header).expect("JSON values serialise");
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + json.len() + offset as usize);

@@ -1,0 +1,477 @@
+//! The dataset file: a safetensors file with an `inputs` and a `targets` tensor.
+//!
+//! Layout by task (`n` examples):
+//!
+//! | task | `inputs` | `targets` |
+//! | --- | --- | --- |
+//! | classification | `[n, features]` U8 (with `Input-Max`) or F32 | `[n]` I64 class index `< Classes` |
+//! | regression | `[n, features]` U8 or F32 | `[n]` F32 |
+//! | language-model | `[n, Context]` U8 token ids `< len(Vocabulary)` | `[n, Context]` U8, the inputs shifted by one |
+//!
+//! `__metadata__` (written in key order, so the same data gives the same
+//! bytes): `Name`, `Task`, `License`, `Source`, and as the task needs
+//! `Classes`, `Input-Max`, `Vocabulary` (the characters in token order),
+//! `Context`, `Split`. A dataset's id is its tensor hash, computed by the same
+//! code as a model's weights hash, so metadata edits do not change it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use bounties::Hash32;
+use bounties::spec::Task;
+use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
+use bounties::weights::{TensorRef, weights_hash};
+
+use crate::error::DatasetError;
+
+/// The inputs tensor's name.
+pub const INPUTS: &str = "inputs";
+/// The targets tensor's name.
+pub const TARGETS: &str = "targets";
+
+/// Metadata keys.
+pub mod key {
+    /// The dataset's name.
+    pub const NAME: &str = "Name";
+    /// `classification`, `language-model` or `regression`.
+    pub const TASK: &str = "Task";
+    /// The licence of the data.
+    pub const LICENSE: &str = "License";
+    /// Where the data came from.
+    pub const SOURCE: &str = "Source";
+    /// Number of classes (classification).
+    pub const CLASSES: &str = "Classes";
+    /// The largest input value of U8 inputs: models scale inputs by 1 / this.
+    pub const INPUT_MAX: &str = "Input-Max";
+    /// The vocabulary, its characters in token-id order (language model).
+    pub const VOCABULARY: &str = "Vocabulary";
+    /// Sequence length (language model).
+    pub const CONTEXT: &str = "Context";
+    /// Which part of a split this is, and its seed.
+    pub const SPLIT: &str = "Split";
+}
+
+/// A tensor owned in memory: raw little-endian bytes with a dtype and shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tensor {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape; the first dimension is the example.
+    pub shape: Vec<u64>,
+    /// Raw bytes.
+    pub data: Vec<u8>,
+}
+
+impl Tensor {
+    /// A tensor from `u8` values.
+    pub fn u8(shape: Vec<u64>, values: Vec<u8>) -> Tensor {
+        Tensor {
+            dtype: Dtype::U8,
+            shape,
+            data: values,
+        }
+    }
+
+    /// A tensor from `f32` values.
+    pub fn f32(shape: Vec<u64>, values: &[f32]) -> Tensor {
+        Tensor {
+            dtype: Dtype::F32,
+            shape,
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// A tensor from `i64` values.
+    pub fn i64(shape: Vec<u64>, values: &[i64]) -> Tensor {
+        Tensor {
+            dtype: Dtype::I64,
+            shape,
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// Number of rows (examples).
+    pub fn rows(&self) -> u64 {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.shape.iter().skip(1).product::<u64>() as usize * self.dtype.size()
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Tensor {
+        let rb = self.row_bytes();
+        let mut data = Vec::with_capacity(indices.len() * rb);
+        for &i in indices {
+            data.extend_from_slice(&self.data[i * rb..(i + 1) * rb]);
+        }
+        let mut shape = self.shape.clone();
+        shape[0] = indices.len() as u64;
+        Tensor {
+            dtype: self.dtype,
+            shape,
+            data,
+        }
+    }
+
+    /// The values as `i64` (for I64 tensors).
+    pub fn as_i64(&self) -> Option<Vec<i64>> {
+        (self.dtype == Dtype::I64).then(|| {
+            self.data
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8")))
+                .collect()
+        })
+    }
+
+    /// The values as `f32` (for F32 tensors).
+    pub fn as_f32(&self) -> Option<Vec<f32>> {
+        (self.dtype == Dtype::F32).then(|| {
+            self.data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+                .collect()
+        })
+    }
+}
+
+/// A dataset: inputs, targets and metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dataset {
+    /// `__metadata__`.
+    pub meta: BTreeMap<String, String>,
+    /// The inputs.
+    pub inputs: Tensor,
+    /// The targets.
+    pub targets: Tensor,
+}
+
+/// What `inspect` shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The dataset id (tensor hash).
+    pub id: Hash32,
+    /// Metadata.
+    pub meta: BTreeMap<String, String>,
+    /// Number of examples.
+    pub examples: u64,
+    /// Inputs dtype and shape.
+    pub inputs: (Dtype, Vec<u64>),
+    /// Targets dtype and shape.
+    pub targets: (Dtype, Vec<u64>),
+    /// Examples per class (classification).
+    pub class_counts: Option<Vec<u64>>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let get = |k: &str| self.meta.get(k).map_or("-", String::as_str);
+        writeln!(f, "name      {}", get(key::NAME))?;
+        writeln!(f, "id        {}", self.id)?;
+        writeln!(f, "task      {}", get(key::TASK))?;
+        writeln!(f, "examples  {}", self.examples)?;
+        writeln!(f, "inputs    {} {:?}", self.inputs.0, self.inputs.1)?;
+        writeln!(f, "targets   {} {:?}", self.targets.0, self.targets.1)?;
+        if let Some(counts) = &self.class_counts {
+            let counts: Vec<String> = counts.iter().map(u64::to_string).collect();
+            writeln!(f, "classes   {} ({})", counts.len(), counts.join("/"))?;
+        }
+        if let Some(v) = self.meta.get(key::VOCABULARY) {
+            writeln!(
+                f,
+                "vocab     {} symbols, context {}",
+                v.chars().count(),
+                get(key::CONTEXT)
+            )?;
+        }
+        if let Some(split) = self.meta.get(key::SPLIT) {
+            writeln!(f, "split     {split}")?;
+        }
+        writeln!(f, "license   {}", get(key::LICENSE))?;
+        write!(f, "source    {}", get(key::SOURCE))
+    }
+}
+
+/// The task named in metadata.
+pub fn parse_task(s: &str) -> Option<Task> {
+    Some(match s {
+        "classification" => Task::Classification,
+        "language-model" => Task::LanguageModel,
+        "regression" => Task::Regression,
+        _ => return None,
+    })
+}
+
+/// The metadata spelling of a task.
+pub fn task_name(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "classification",
+        Task::LanguageModel => "language-model",
+        Task::Regression => "regression",
+    }
+}
+
+impl Dataset {
+    /// A metadata value.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.meta.get(k).map(String::as_str)
+    }
+
+    /// The task.
+    pub fn task(&self) -> Task {
+        self.get(key::TASK)
+            .and_then(parse_task)
+            .expect("validated datasets name their task")
+    }
+
+    /// Number of examples.
+    pub fn examples(&self) -> u64 {
+        self.inputs.rows()
+    }
+
+    /// Number of classes (classification).
+    pub fn classes(&self) -> Option<u64> {
+        self.get(key::CLASSES).and_then(|c| c.parse().ok())
+    }
+
+    /// The vocabulary's characters in token order (language model).
+    pub fn vocabulary(&self) -> Option<Vec<char>> {
+        self.get(key::VOCABULARY).map(|v| v.chars().collect())
+    }
+
+    /// The dataset id: the tensor hash (metadata ignored).
+    pub fn id(&self) -> Hash32 {
+        let t = |name, t: &Tensor| (name, t.dtype.as_str(), t.shape.clone());
+        let (a, b) = (t(INPUTS, &self.inputs), t(TARGETS, &self.targets));
+        weights_hash([
+            TensorRef {
+                name: a.0,
+                dtype: a.1,
+                shape: &a.2,
+                data: &self.inputs.data,
+            },
+            TensorRef {
+                name: b.0,
+                dtype: b.1,
+                shape: &b.2,
+                data: &self.targets.data,
+            },
+        ])
+        .expect("two distinct names")
+    }
+
+    /// Examples per class (classification).
+    pub fn class_counts(&self) -> Option<Vec<u64>> {
+        let classes = self.classes()?;
+        let mut counts = vec![0u64; classes as usize];
+        for t in self.targets.as_i64()? {
+            counts[t as usize] += 1;
+        }
+        Some(counts)
+    }
+
+    /// What `inspect` shows.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            id: self.id(),
+            meta: self.meta.clone(),
+            examples: self.examples(),
+            inputs: (self.inputs.dtype, self.inputs.shape.clone()),
+            targets: (self.targets.dtype, self.targets.shape.clone()),
+            class_counts: (self.task() == Task::Classification)
+                .then(|| self.class_counts())
+                .flatten(),
+        }
+    }
+
+    /// The examples at `rows`, in that order, with `Split` set to `split`.
+    pub fn select(&self, rows: &[usize], split: &str) -> Dataset {
+        let mut meta = self.meta.clone();
+        meta.insert(key::SPLIT.into(), split.into());
+        Dataset {
+            meta,
+            inputs: self.inputs.select(rows),
+            targets: self.targets.select(rows),
+        }
+    }
+
+    /// The canonical file bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let tensors = [
+            TensorData {
+                name: INPUTS,
+                dtype: self.inputs.dtype,
+                shape: self.inputs.shape.clone(),
+                data: &self.inputs.data,
+            },
+            TensorData {
+                name: TARGETS,
+                dtype: self.targets.dtype,
+                shape: self.targets.shape.clone(),
+                data: &self.targets.data,
+            },
+        ];
+        tensorfile::write(&self.meta, &tensors).expect("a validated dataset writes")
+    }
+
+    /// Read and check a dataset file's bytes; `origin` names it in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Dataset, DatasetError> {
+        let file = TensorFile::parse(bytes).map_err(|source| DatasetError::TensorFile {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        let names: Vec<&str> = file.tensors.iter().map(|t| t.name.as_str()).collect();
+        if names != [INPUTS, TARGETS] {
+            return Err(DatasetError::invalid(
+                origin,
+                format!("expected tensors [inputs, targets], found {names:?}"),
+            ));
+        }
+        let take = |name| {
+            let info = file.tensor(name).expect("checked above");
+            Tensor {
+                dtype: info.dtype,
+                shape: info.shape.clone(),
+                data: file.data(info).to_vec(),
+            }
+        };
+        let dataset = Dataset {
+            meta: file.metadata.clone(),
+            inputs: take(INPUTS),
+            targets: take(TARGETS),
+        };
+        dataset
+            .check()
+            .map_err(|detail| DatasetError::invalid(origin, detail))?;
+        Ok(dataset)
+    }
+
+    /// Read a dataset file.
+    pub fn read_file(path: &Path) -> Result<Dataset, DatasetError> {
+        let origin = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+            origin: origin.clone(),
+            source,
+        })?;
+        Dataset::from_bytes(&bytes, &origin)
+    }
+
+    /// Write the dataset file atomically: a temporary file beside it, then a rename,
+    /// so a failure never leaves a partial file under the name.
+    pub fn write_file(&self, path: &Path) -> Result<(), DatasetError> {
+        let origin = path.display().to_string();
+        let io = |source| DatasetError::Io {
+            origin: origin.clone(),
+            source,
+        };
+        let tmp = path.with_extension("safetensors.partial");
+        std::fs::write(&tmp, self.to_bytes()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })
+    }
+
+    /// Check the invariants of the format (see the module docs).
+    pub fn check(&self) -> Result<(), String> {
+        for k in [key::NAME, key::TASK, key::LICENSE, key::SOURCE] {
+            if !self.meta.contains_key(k) {
+                return Err(format!("metadata lacks {k}"));
+            }
+        }
+        let task = self
+            .get(key::TASK)
+            .and_then(parse_task)
+            .ok_or_else(|| format!("unknown task {:?}", self.get(key::TASK)))?;
+        let (i, t) = (&self.inputs, &self.targets);
+        if i.rows() != t.rows() {
+            return Err(format!("{} inputs but {} targets", i.rows(), t.rows()));
+        }
+        if i.shape.len() != 2 {
+            return Err(format!(
+                "inputs must be [examples, features], got {:?}",
+                i.shape
+            ));
+        }
+        match task {
+            Task::Classification | Task::Regression => {
+                if !matches!(i.dtype, Dtype::U8 | Dtype::F32) {
+                    return Err(format!("inputs must be U8 or F32, got {}", i.dtype));
+                }
+                if i.dtype == Dtype::U8 {
+                    let max: u8 = self
+                        .get(key::INPUT_MAX)
+                        .and_then(|m| m.parse().ok())
+                        .filter(|&m| m > 0)
+                        .ok_or("U8 inputs need a positive Input-Max")?;
+                    if let Some(v) = i.data.iter().find(|&&v| v > max) {
+                        return Err(format!("input value {v} exceeds Input-Max {max}"));
+                    }
+                }
+                if i.dtype == Dtype::F32
+                    && i.as_f32()
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|v| !v.is_finite())
+                {
+                    return Err("inputs contain NaN or infinity".into());
+                }
+                if t.shape.len() != 1 {
+                    return Err(format!("targets must be [examples], got {:?}", t.shape));
+                }
+            }
+            Task::LanguageModel => {
+                if i.dtype != Dtype::U8 || t.dtype != Dtype::U8 || i.shape != t.shape {
+                    return Err("language-model inputs and targets must be U8 of one shape".into());
+                }
+                let vocab = self.vocabulary().ok_or("metadata lacks Vocabulary")?;
+                if vocab.is_empty() || vocab.len() > 256 {
+                    return Err("the vocabulary must have 1 to 256 symbols".into());
+                }
+                let context: u64 = self
+                    .get(key::CONTEXT)
+                    .and_then(|c| c.parse().ok())
+                    .ok_or("metadata lacks Context")?;
+                if i.shape[1] != context {
+                    return Err(format!(
+                        "sequences are {} long but Context is {context}",
+                        i.shape[1]
+                    ));
+                }
+                if let Some(v) = i
+                    .data
+                    .iter()
+                    .chain(&t.data)
+                    .find(|&&v| usize::from(v) >= vocab.len())
+                {
+                    return Err(format!(
+                        "token {v} is outside the {}-symbol vocabulary",
+                        vocab.len()
+                    ));
+                }
+            }
+        }
+        match task {
+            Task::Classification => {
+                let classes = self
+                    .classes()
+                    .filter(|&c| c > 0)
+                    .ok_or("metadata lacks a positive Classes")?;
+                let labels = t.as_i64().ok_or("classification targets must be I64")?;
+                if let Some(l) = labels.iter().find(|&&l| l < 0 || l as u64 >= classes) {
+                    return Err(format!("label {l} is not a class index below {classes}"));
+                }
+            }
+            Task::Regression => {
+                let values = t.as_f32().ok_or("regression targets must be F32")?;
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err("targets contain NaN or infinity".into());
+                }
+            }
+            Task::LanguageModel => {}
+        }
+        Ok(())
+    }
+}
