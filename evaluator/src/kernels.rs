@@ -1,0 +1,350 @@
+//! Deterministic kernels: every output element has one fixed reduction order.
+//!
+//! The rules that make the bits the same on every CPU:
+//! - a dot product runs over `k = 0..K` in order from `0.0`, one `a * b` then
+//!   one `+` per step, never split into partial sums and never fused: Rust does
+//!   not contract `a * b + c` into an FMA, so SSE2, AVX2 and AVX-512 builds agree;
+//! - SIMD and threads only decide which output elements are computed together
+//!   (columns in a register tile, rows per thread), never the order within one;
+//! - `exp`, `ln`, `tanh` come from `libm` (pure software), `sqrt` and division
+//!   are correctly rounded by IEEE 754 on every CPU.
+
+/// `y[m, n] = x[m, k] · w[k, n] (+ bias[n])`, `w` stored input-major (`[k, n]`).
+/// Rows are split across `threads`; the result does not depend on it.
+pub fn matmul(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+) -> Vec<f32> {
+    assert_eq!(x.len(), m * k, "matmul: x is not [m, k]");
+    assert_eq!(w.len(), k * n, "matmul: w is not [k, n]");
+    let mut y = vec![0f32; m * n];
+    let threads = threads.clamp(1, m.max(1));
+    if threads == 1 || m * k * n < 1 << 16 {
+        matmul_rows(x, w, bias, k, n, &mut y);
+        return y;
+    }
+    // Row blocks in multiples of the micro-kernel height.
+    let rows_per = m.div_ceil(threads).next_multiple_of(ROWS);
+    std::thread::scope(|s| {
+        for (xs, ys) in x.chunks(rows_per * k).zip(y.chunks_mut(rows_per * n)) {
+            s.spawn(move || matmul_rows(xs, w, bias, k, n, ys));
+        }
+    });
+    y
+}
+
+const ROWS: usize = 4;
+const COLS: usize = 16;
+
+/// The micro-kernel loop over row and column tiles of one row block.
+fn matmul_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, k: usize, n: usize, y: &mut [f32]) {
+    let m = x.len() / k.max(1);
+    let mut i = 0;
+    while i < m {
+        let rows = ROWS.min(m - i);
+        let mut j = 0;
+        while j < n {
+            let cols = COLS.min(n - j);
+            if rows == ROWS && cols == COLS {
+                tile_full(&x[i * k..(i + ROWS) * k], w, k, n, j, &mut y[i * n..], n);
+            } else {
+                tile_edge(
+                    &x[i * k..(i + rows) * k],
+                    w,
+                    k,
+                    n,
+                    j,
+                    rows,
+                    cols,
+                    &mut y[i * n..],
+                );
+            }
+            j += COLS;
+        }
+        i += ROWS;
+    }
+    if let Some(b) = bias {
+        for row in y.chunks_mut(n) {
+            for (v, bb) in row.iter_mut().zip(b) {
+                *v += *bb;
+            }
+        }
+    }
+}
+
+/// A full 4×16 tile: accumulators stay in registers; each lane is one output
+/// element accumulating over k in order.
+#[inline(always)]
+fn tile_full(x: &[f32], w: &[f32], k: usize, n: usize, j: usize, y: &mut [f32], stride: usize) {
+    let mut acc = [[0f32; COLS]; ROWS];
+    for kk in 0..k {
+        let wrow: &[f32; COLS] = w[kk * n + j..kk * n + j + COLS]
+            .try_into()
+            .expect("16 columns");
+        for (r, a) in acc.iter_mut().enumerate() {
+            let xv = x[r * k + kk];
+            for c in 0..COLS {
+                a[c] += xv * wrow[c];
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        y[r * stride + j..r * stride + j + COLS].copy_from_slice(a);
+    }
+}
+
+/// A partial tile at the bottom or right edge; the same order per element.
+#[allow(clippy::too_many_arguments)]
+fn tile_edge(
+    x: &[f32],
+    w: &[f32],
+    k: usize,
+    n: usize,
+    j: usize,
+    rows: usize,
+    cols: usize,
+    y: &mut [f32],
+) {
+    for r in 0..rows {
+        for c in 0..cols {
+            let mut acc = 0f32;
+            for kk in 0..k {
+                acc += x[r * k + kk] * w[kk * n + j + c];
+            }
+            y[r * n + j + c] = acc;
+        }
+    }
+}
+
+/// The reference: one output element at a time, the same order. Tests hold
+/// the tiled, threaded kernel to it bit for bit.
+pub fn matmul_reference(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Vec<f32> {
+    let mut y = vec![0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0f32;
+            for kk in 0..k {
+                acc += x[i * k + kk] * w[kk * n + j];
+            }
+            y[i * n + j] = acc + bias.map_or(0.0, |b| b[j]);
+        }
+    }
+    y
+}
+
+/// Transpose `[rows, cols]` to `[cols, rows]` (weights are stored `[out, in]` in files).
+pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; a.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = a[r * cols + c];
+        }
+    }
+    t
+}
+
+/// ReLU in place.
+pub fn relu(x: &mut [f32]) {
+    for v in x {
+        *v = v.max(0.0);
+    }
+}
+
+/// GELU, tanh approximation: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+pub fn gelu(x: &mut [f32]) {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    for v in x {
+        let u = *v;
+        *v = 0.5 * u * (1.0 + libm::tanhf(SQRT_2_OVER_PI * (u + 0.044_715 * u * u * u)));
+    }
+}
+
+/// Layer norm over rows of width `d`: `(x − mean) / √(var + eps) · g + b`,
+/// mean and variance summed in order.
+pub fn layer_norm(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for (row, o) in x.chunks(d).zip(out.chunks_mut(d)) {
+        let mut sum = 0f32;
+        for v in row {
+            sum += *v;
+        }
+        let mean = sum / d as f32;
+        let mut var = 0f32;
+        for v in row {
+            let c = *v - mean;
+            var += c * c;
+        }
+        let inv = 1.0 / (var / d as f32 + eps).sqrt();
+        for i in 0..d {
+            o[i] = (row[i] - mean) * inv * g[i] + b[i];
+        }
+    }
+    out
+}
+
+/// Softmax of one row in place: subtract the max, `libm::expf`, sum in order, divide.
+pub fn softmax(row: &mut [f32]) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0f32;
+    for v in row.iter_mut() {
+        *v = libm::expf(*v - max);
+        sum += *v;
+    }
+    for v in row.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// Log-softmax of one row: `x − max − ln Σ exp(x − max)`.
+pub fn log_softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0f32;
+    for v in row {
+        sum += libm::expf(*v - max);
+    }
+    let log_sum = libm::logf(sum);
+    row.iter().map(|v| *v - max - log_sum).collect()
+}
+
+/// The index of the largest value; ties go to the lower index.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Rows of `table` (`[rows, d]`) at `ids`.
+pub fn embedding(table: &[f32], d: usize, ids: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(ids.len() * d);
+    for &i in ids {
+        out.extend_from_slice(&table[i * d..(i + 1) * d]);
+    }
+    out
+}
+
+/// Causal self-attention for one sequence of `t` positions.
+/// `qkv` is `[t, 3·d]`: query in columns `0..d`, key in `d..2d`, value in
+/// `2d..3d`; head `h` uses columns `h·dh..(h+1)·dh` of each. Returns `[t, d]`.
+pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    let dh = d / heads;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut out = vec![0f32; t * d];
+    let mut scores = vec![0f32; t];
+    for h in 0..heads {
+        let off = h * dh;
+        for i in 0..t {
+            let q = &qkv[i * 3 * d + off..i * 3 * d + off + dh];
+            for (j, s) in scores.iter_mut().enumerate().take(i + 1) {
+                let kv = &qkv[j * 3 * d + d + off..j * 3 * d + d + off + dh];
+                let mut dot = 0f32;
+                for c in 0..dh {
+                    dot += q[c] * kv[c];
+                }
+                *s = dot * scale;
+            }
+            softmax(&mut scores[..=i]);
+            let o = &mut out[i * d + off..i * d + off + dh];
+            for (j, p) in scores.iter().enumerate().take(i + 1) {
+                let v = &qkv[j * 3 * d + 2 * d + off..j * 3 * d + 2 * d + off + dh];
+                for c in 0..dh {
+                    o[c] += p * v[c];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `a += b`, elementwise.
+pub fn add_in_place(a: &mut [f32], b: &[f32]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        // A cheap deterministic generator: values in about -1..1 with varied exponents.
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32 - 0.5) * 2.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tiled_threaded_matmul_equals_the_reference_bit_for_bit() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (4, 16, 16),
+            (33, 70, 45),
+            (130, 64, 200),
+            (64, 300, 17),
+        ] {
+            let (x, w, b) = (data(m * k, 1), data(k * n, 2), data(n, 3));
+            let reference = matmul_reference(&x, &w, Some(&b), m, k, n);
+            for threads in [1, 2, 3, 8] {
+                let y = matmul(&x, &w, Some(&b), m, k, n, threads);
+                let same = y
+                    .iter()
+                    .zip(&reference)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{m}x{k}x{n} with {threads} threads differs from the reference"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_and_log_softmax_agree() {
+        let mut row = vec![1.0f32, 2.0, 3.0, -1.0];
+        let logs = log_softmax(&row);
+        softmax(&mut row);
+        let sum: f32 = row.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-6);
+        for (p, l) in row.iter().zip(&logs) {
+            assert!((p.ln() - l).abs() < 1e-6);
+        }
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+    }
+
+    #[test]
+    fn attention_is_causal() {
+        // Changing a later position must not change earlier outputs.
+        let (t, d) = (5, 8);
+        let a = data(t * 3 * d, 4);
+        let mut b = a.clone();
+        for v in &mut b[4 * 3 * d..] {
+            *v += 1.0;
+        }
+        let (oa, ob) = (causal_attention(&a, t, d, 2), causal_attention(&b, t, d, 2));
+        assert_eq!(oa[..4 * d], ob[..4 * d]);
+        assert_ne!(oa[4 * d..], ob[4 * d..]);
+    }
+}

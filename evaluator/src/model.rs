@@ -1,0 +1,346 @@
+//! Models read from untrusted safetensors files, checked against the shared
+//! architecture specs, and their deterministic forward passes.
+//!
+//! Input convention shared with the miner: U8 inputs are divided by the
+//! dataset's `Input-Max` (an f32 division); F32 inputs are used as they are.
+
+use bounties::Hash32;
+use bounties::arch::{ArchError, Architecture, Family, GptSpec, LAYER_NORM_EPS};
+use bounties::tensorfile::{Dtype, TensorFile, TensorFileError};
+
+use crate::kernels::{self, matmul};
+
+/// The metadata tag naming the architecture.
+pub const ARCHITECTURE_TAG: &str = "Architecture";
+
+/// What a bounty allows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// The family the bounty asks for.
+    pub family: Option<Family>,
+    /// The most parameters allowed.
+    pub max_parameters: Option<u64>,
+}
+
+/// Why a model file was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The container is malformed.
+    #[error("{0}")]
+    File(#[from] TensorFileError),
+    /// No `Architecture` tag.
+    #[error("the file's metadata has no {ARCHITECTURE_TAG} tag")]
+    NoArchitecture,
+    /// The tag does not parse.
+    #[error("{0}")]
+    Architecture(#[from] ArchError),
+    /// Another family than the bounty's.
+    #[error("the model is a {got:?}, the bounty asks for a {expected:?}")]
+    WrongFamily {
+        /// The bounty's family.
+        expected: Family,
+        /// The file's.
+        got: Family,
+    },
+    /// Too many parameters.
+    #[error("the model has {count} parameters, the bounty allows {max}")]
+    TooManyParameters {
+        /// The model's count.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A tensor the architecture needs is missing.
+    #[error("tensor {0:?} is missing for this architecture")]
+    MissingTensor(String),
+    /// A tensor the architecture does not have.
+    #[error("tensor {0:?} is not part of this architecture")]
+    UnexpectedTensor(String),
+    /// A tensor's dtype is not F32.
+    #[error("tensor {name:?} is {got}, the architecture needs F32")]
+    WrongDtype {
+        /// The tensor.
+        name: String,
+        /// Its dtype.
+        got: Dtype,
+    },
+    /// A tensor's shape does not match the architecture.
+    #[error("tensor {name:?} has shape {got:?}, the architecture needs {expected:?}")]
+    WrongShape {
+        /// The tensor.
+        name: String,
+        /// What the architecture needs.
+        expected: Vec<u64>,
+        /// What the file has.
+        got: Vec<u64>,
+    },
+    /// A weight is NaN or infinite.
+    #[error("tensor {name:?} has a NaN or infinite value at index {index}")]
+    NonFinite {
+        /// The tensor.
+        name: String,
+        /// Where.
+        index: usize,
+    },
+}
+
+/// A dense layer, weights stored input-major (`[in, out]`) for the kernel.
+#[derive(Clone, Debug)]
+struct Dense {
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+    fan_in: usize,
+    fan_out: usize,
+}
+
+impl Dense {
+    fn apply(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
+        matmul(
+            x,
+            &self.w,
+            self.b.as_deref(),
+            rows,
+            self.fan_in,
+            self.fan_out,
+            threads,
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    ln1: (Vec<f32>, Vec<f32>),
+    qkv: Dense,
+    proj: Dense,
+    ln2: (Vec<f32>, Vec<f32>),
+    fc: Dense,
+    fc_proj: Dense,
+}
+
+#[derive(Clone, Debug)]
+struct Gpt {
+    spec: GptSpec,
+    tok: Vec<f32>,
+    pos: Vec<f32>,
+    blocks: Vec<Block>,
+    ln_f: (Vec<f32>, Vec<f32>),
+    head: Dense,
+}
+
+#[derive(Clone, Debug)]
+enum Net {
+    Mlp(Vec<Dense>),
+    Gpt(Box<Gpt>),
+}
+
+/// A checked model, ready to run.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// Its architecture.
+    pub arch: Architecture,
+    /// Its weights hash.
+    pub weights_hash: Hash32,
+    net: Net,
+}
+
+/// The tensors of a checked file, by name, as f32.
+struct Weights<'a> {
+    file: TensorFile<'a>,
+}
+
+impl Weights<'_> {
+    fn get(&self, name: &str) -> Vec<f32> {
+        let info = self.file.tensor(name).expect("checked against the spec");
+        self.file
+            .data(info)
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+            .collect()
+    }
+
+    fn dense(&self, prefix: &str, bias: bool) -> Dense {
+        let info = self
+            .file
+            .tensor(&format!("{prefix}.weight"))
+            .expect("checked");
+        let (fan_out, fan_in) = (info.shape[0] as usize, info.shape[1] as usize);
+        Dense {
+            w: kernels::transpose(&self.get(&format!("{prefix}.weight")), fan_out, fan_in),
+            b: bias.then(|| self.get(&format!("{prefix}.bias"))),
+            fan_in,
+            fan_out,
+        }
+    }
+
+    fn norm(&self, prefix: &str) -> (Vec<f32>, Vec<f32>) {
+        (
+            self.get(&format!("{prefix}.weight")),
+            self.get(&format!("{prefix}.bias")),
+        )
+    }
+}
+
+impl Model {
+    /// Read and check a model file: container, architecture tag, every
+    /// tensor's name, dtype and shape, the bounty's limits, finite weights.
+    pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Model, ModelError> {
+        let file = TensorFile::parse(bytes)?;
+        let tag = file
+            .metadata
+            .get(ARCHITECTURE_TAG)
+            .ok_or(ModelError::NoArchitecture)?;
+        let arch: Architecture = tag.parse()?;
+        if let Some(expected) = limits.family
+            && expected != arch.family()
+        {
+            return Err(ModelError::WrongFamily {
+                expected,
+                got: arch.family(),
+            });
+        }
+        let count = arch.parameter_count();
+        if let Some(max) = limits.max_parameters
+            && count > max
+        {
+            return Err(ModelError::TooManyParameters { count, max });
+        }
+        let specs = arch.tensors();
+        for spec in &specs {
+            let info = file
+                .tensor(&spec.name)
+                .ok_or_else(|| ModelError::MissingTensor(spec.name.clone()))?;
+            if info.dtype != Dtype::F32 {
+                return Err(ModelError::WrongDtype {
+                    name: spec.name.clone(),
+                    got: info.dtype,
+                });
+            }
+            if info.shape != spec.shape {
+                return Err(ModelError::WrongShape {
+                    name: spec.name.clone(),
+                    expected: spec.shape.clone(),
+                    got: info.shape.clone(),
+                });
+            }
+        }
+        if let Some(extra) = file
+            .tensors
+            .iter()
+            .find(|t| specs.binary_search_by(|s| s.name.cmp(&t.name)).is_err())
+        {
+            return Err(ModelError::UnexpectedTensor(extra.name.clone()));
+        }
+        for t in &file.tensors {
+            let data = file.data(t);
+            if let Some(index) = data
+                .chunks_exact(4)
+                .position(|c| !f32::from_le_bytes(c.try_into().expect("4")).is_finite())
+            {
+                return Err(ModelError::NonFinite {
+                    name: t.name.clone(),
+                    index,
+                });
+            }
+        }
+        let weights_hash = file.weights_hash();
+        let w = Weights { file };
+        let net = match &arch {
+            Architecture::Mlp(m) => Net::Mlp(
+                (0..m.widths.len() - 1)
+                    .map(|i| w.dense(&format!("layers.{i}"), true))
+                    .collect(),
+            ),
+            Architecture::Gpt(g) => Net::Gpt(Box::new(Gpt {
+                spec: g.clone(),
+                tok: w.get("tok_emb.weight"),
+                pos: w.get("pos_emb.weight"),
+                blocks: (0..g.layers)
+                    .map(|i| {
+                        let p = format!("blocks.{i}");
+                        Block {
+                            ln1: w.norm(&format!("{p}.ln1")),
+                            qkv: w.dense(&format!("{p}.attn.qkv"), true),
+                            proj: w.dense(&format!("{p}.attn.proj"), true),
+                            ln2: w.norm(&format!("{p}.ln2")),
+                            fc: w.dense(&format!("{p}.mlp.fc"), true),
+                            fc_proj: w.dense(&format!("{p}.mlp.proj"), true),
+                        }
+                    })
+                    .collect(),
+                ln_f: w.norm("ln_f"),
+                head: w.dense("head", false),
+            })),
+        };
+        Ok(Model {
+            arch,
+            weights_hash,
+            net,
+        })
+    }
+
+    /// MLP logits (`[rows, outputs]`) for inputs `[rows, features]`.
+    pub fn forward_mlp(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
+        let Net::Mlp(layers) = &self.net else {
+            panic!("forward_mlp on a gpt")
+        };
+        let mut h = x.to_vec();
+        for (i, layer) in layers.iter().enumerate() {
+            h = layer.apply(&h, rows, threads);
+            if i + 1 < layers.len() {
+                kernels::relu(&mut h);
+            }
+        }
+        h
+    }
+
+    /// GPT logits (`[sequences · t, vocab]`) for token ids `[sequences, t]`.
+    pub fn forward_gpt(&self, ids: &[u8], t: usize, threads: usize) -> Vec<f32> {
+        let Net::Gpt(g) = &self.net else {
+            panic!("forward_gpt on an mlp")
+        };
+        let d = g.spec.width as usize;
+        let rows = ids.len();
+        let sequences = rows / t;
+        let mut x = Vec::with_capacity(rows * d);
+        for (i, &id) in ids.iter().enumerate() {
+            let p = i % t;
+            let (tok, pos) = (&g.tok[usize::from(id) * d..][..d], &g.pos[p * d..][..d]);
+            x.extend(tok.iter().zip(pos).map(|(a, b)| a + b));
+        }
+        for block in &g.blocks {
+            let h = kernels::layer_norm(&x, &block.ln1.0, &block.ln1.1, d, LAYER_NORM_EPS);
+            let qkv = block.qkv.apply(&h, rows, threads);
+            let att = attention(&qkv, sequences, t, d, g.spec.heads as usize, threads);
+            kernels::add_in_place(&mut x, &block.proj.apply(&att, rows, threads));
+            let h = kernels::layer_norm(&x, &block.ln2.0, &block.ln2.1, d, LAYER_NORM_EPS);
+            let mut f = block.fc.apply(&h, rows, threads);
+            kernels::gelu(&mut f);
+            kernels::add_in_place(&mut x, &block.fc_proj.apply(&f, rows, threads));
+        }
+        let h = kernels::layer_norm(&x, &g.ln_f.0, &g.ln_f.1, d, LAYER_NORM_EPS);
+        g.head.apply(&h, rows, threads)
+    }
+}
+
+/// Causal attention for every sequence; sequences are split across threads.
+fn attention(
+    qkv: &[f32],
+    sequences: usize,
+    t: usize,
+    d: usize,
+    heads: usize,
+    threads: usize,
+) -> Vec<f32> {
+    let mut out = vec![0f32; sequences * t * d];
+    let per = sequences.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (q, o) in qkv.chunks(per * t * 3 * d).zip(out.chunks_mut(per * t * d)) {
+            s.spawn(move || {
+                for (qs, os) in q.chunks(t * 3 * d).zip(o.chunks_mut(t * d)) {
+                    os.copy_from_slice(&kernels::causal_attention(qs, t, d, heads));
+                }
+            });
+        }
+    });
+    out
+}

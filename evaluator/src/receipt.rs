@@ -1,0 +1,182 @@
+//! Receipts: what an evaluator attests, signed, and how a second evaluation checks one.
+
+use bounties::encoding::{self, example_scores_digest, sha256};
+use bounties::keys::{SecretKey, Signature, verify_strict};
+use bounties::{AccountId, Hash32, Receipt, Score, SubmissionId};
+use serde::{Deserialize, Serialize};
+
+use crate::score::Scored;
+
+/// Bump when a kernel's arithmetic changes: it changes the build id.
+pub const KERNELS_REVISION: &str = "kernels-v1";
+
+/// The evaluator build id: the crate version and the kernels' revision.
+pub fn build_id() -> Hash32 {
+    sha256(
+        format!(
+            "model-bounties evaluator {} {KERNELS_REVISION}",
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_bytes(),
+    )
+}
+
+const DOMAIN_RECEIPT: &[u8] = b"model-bounties/receipt/v1";
+
+/// A receipt with the evaluator's detached signature, as written to a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedReceipt {
+    /// The receipt (what `PostReceipt` carries).
+    pub receipt: Receipt,
+    /// The model's weights hash.
+    pub weights_hash: Hash32,
+    /// The evaluator, when signed.
+    pub evaluator: Option<AccountId>,
+    /// The signature over the receipt's canonical bytes, when signed.
+    pub signature: Option<Signature>,
+}
+
+fn payload(receipt: &Receipt, weights: &Hash32) -> Vec<u8> {
+    encoding::signing_payload(DOMAIN_RECEIPT, "", &encoding::encode(&(receipt, weights)))
+}
+
+/// Build (and, with a key, sign) the receipt for a scoring.
+pub fn make(
+    scored: &Scored,
+    submission: SubmissionId,
+    dataset: Hash32,
+    weights_hash: Hash32,
+    key: Option<&SecretKey>,
+) -> SignedReceipt {
+    let receipt = Receipt {
+        submission,
+        dataset,
+        evaluator_build: build_id(),
+        score: scored.score,
+        example_digest: example_scores_digest(&scored.per_example),
+        example_scores: scored.per_example.clone(),
+    };
+    let (evaluator, signature) = match key {
+        Some(k) => (
+            Some(k.account()),
+            Some(k.sign(&payload(&receipt, &weights_hash))),
+        ),
+        None => (None, None),
+    };
+    SignedReceipt {
+        receipt,
+        weights_hash,
+        evaluator,
+        signature,
+    }
+}
+
+/// Where a receipt and a recomputation part ways.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Difference {
+    /// Another model.
+    #[error("weights hash: receipt {receipt}, model {actual}")]
+    Model {
+        /// In the receipt.
+        receipt: Hash32,
+        /// Recomputed.
+        actual: Hash32,
+    },
+    /// Another dataset.
+    #[error("dataset: receipt {receipt}, dataset {actual}")]
+    Dataset {
+        /// In the receipt.
+        receipt: Hash32,
+        /// Recomputed.
+        actual: Hash32,
+    },
+    /// The digest does not match the receipt's own per-example scores.
+    #[error("the receipt's example digest does not match its per-example scores")]
+    Digest,
+    /// A different number of examples.
+    #[error("per-example scores: receipt has {receipt}, recomputed {actual}")]
+    Count {
+        /// In the receipt.
+        receipt: usize,
+        /// Recomputed.
+        actual: usize,
+    },
+    /// An example scored differently.
+    #[error(
+        "example {index}: receipt {receipt}, recomputed {actual} ({differing} examples differ)"
+    )]
+    Example {
+        /// The first differing example.
+        index: usize,
+        /// In the receipt.
+        receipt: i64,
+        /// Recomputed.
+        actual: i64,
+        /// How many differ.
+        differing: usize,
+    },
+    /// The score differs.
+    #[error("score: receipt {receipt}, recomputed {actual}")]
+    Score {
+        /// In the receipt.
+        receipt: Score,
+        /// Recomputed.
+        actual: Score,
+    },
+    /// The signature does not verify.
+    #[error("the signature does not verify for evaluator {0}")]
+    Signature(AccountId),
+}
+
+/// Compare a receipt with a recomputation, field by field.
+pub fn verify(
+    signed: &SignedReceipt,
+    scored: &Scored,
+    dataset: Hash32,
+    weights_hash: Hash32,
+) -> Result<(), Difference> {
+    let r = &signed.receipt;
+    if let (Some(who), Some(sig)) = (signed.evaluator, signed.signature) {
+        verify_strict(&who, &payload(r, &signed.weights_hash), &sig)
+            .map_err(|_| Difference::Signature(who))?;
+    }
+    if signed.weights_hash != weights_hash {
+        return Err(Difference::Model {
+            receipt: signed.weights_hash,
+            actual: weights_hash,
+        });
+    }
+    if r.dataset != dataset {
+        return Err(Difference::Dataset {
+            receipt: r.dataset,
+            actual: dataset,
+        });
+    }
+    if example_scores_digest(&r.example_scores) != r.example_digest {
+        return Err(Difference::Digest);
+    }
+    if r.example_scores.len() != scored.per_example.len() {
+        return Err(Difference::Count {
+            receipt: r.example_scores.len(),
+            actual: scored.per_example.len(),
+        });
+    }
+    let differing: Vec<usize> = (0..r.example_scores.len())
+        .filter(|&i| r.example_scores[i] != scored.per_example[i])
+        .collect();
+    if let Some(&index) = differing.first() {
+        return Err(Difference::Example {
+            index,
+            receipt: r.example_scores[index],
+            actual: scored.per_example[index],
+            differing: differing.len(),
+        });
+    }
+    if r.score != scored.score {
+        return Err(Difference::Score {
+            receipt: r.score,
+            actual: scored.score,
+        });
+    }
+    Ok(())
+}
