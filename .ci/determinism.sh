@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The evaluator's cross-build, cross-CPU determinism check.
+#
+# Builds the evaluator twice (-C target-cpu=x86-64 and -C target-cpu=native),
+# scores a seeded mlp on digits and a seeded gpt on Shakespeare with 1, 2 and
+# 8 threads, then runs the portable build under qemu-x86_64 as a CPU without
+# AVX (Nehalem) and one with AVX2 and FMA (Haswell). Every receipt must be the
+# same bytes. Needs qemu-user for the emulated runs (.ci/run installs it).
+# GPT_LIMIT: sequences the gpt runs score (default 24; the mlp scores all 359).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/determinism
+mkdir -p "$out"
+rm -f "$out"/*.json
+gpt_limit=${GPT_LIMIT:-24}
+
+build() { # NAME TARGET_CPU
+  echo "== build the evaluator with -C target-cpu=$2"
+  RUSTFLAGS="-C target-cpu=$2" cargo build --locked --release -q -p evaluator \
+    --bin evaluator --example synthetic_model --target-dir "target/det-$1"
+}
+build portable x86-64
+build native native
+portable=target/det-portable/release/evaluator
+native=target/det-native/release/evaluator
+target/det-portable/release/examples/synthetic_model mlp:64,32,10 determinism "$out/mlp.safetensors"
+target/det-portable/release/examples/synthetic_model \
+  gpt:vocab=96,context=64,layers=2,width=32,heads=4 determinism "$out/gpt.safetensors"
+
+score() { # LABEL THREADS COMMAND...
+  local label=$1 threads=$2; shift 2
+  "$@" score --threads "$threads" --model "$out/mlp.safetensors" --dataset digits:hidden --json \
+    > "$out/mlp-$label.json"
+  "$@" score --threads "$threads" --model "$out/gpt.safetensors" --dataset shakespeare:hidden \
+    --limit "$gpt_limit" --json > "$out/gpt-$label.json"
+  printf '   %-22s mlp %s  gpt %s\n' "$label" \
+    "$(grep -m1 '"score"' "$out/mlp-$label.json" | tr -dc '0-9')" \
+    "$(grep -m1 '"score"' "$out/gpt-$label.json" | tr -dc '0-9')"
+}
+
+echo "== score (receipt score in millionths)"
+for t in 1 2 8; do score "portable-${t}threads" "$t" "$portable"; done
+for t in 1 8; do score "native-${t}threads" "$t" "$native"; done
+if command -v qemu-x86_64 >/dev/null; then
+  for cpu in Nehalem Haswell; do
+    # TCG warns about CPUID bits it cannot emulate; they do not touch arithmetic.
+    score "qemu-$cpu" 2 qemu-x86_64 -cpu "$cpu" "$portable" 2> >(grep -v "TCG doesn't support" >&2)
+  done
+else
+  echo "qemu-x86_64 not found: install qemu-user for the emulated CPUs" >&2
+  exit 1
+fi
+
+echo "== compare"
+for model in mlp gpt; do
+  reference="$out/$model-portable-1threads.json"
+  for f in "$out/$model"-*.json; do
+    if ! cmp -s "$reference" "$f"; then
+      echo "DIFFERENT: $f differs from $reference" >&2
+      exit 1
+    fi
+  done
+  echo "   $model: $(ls "$out/$model"-*.json | wc -l) receipts, all the same bytes"
+done
