@@ -9,7 +9,12 @@
 //! - `gpt:vocab=V,context=T,layers=L,width=D,heads=H`: token and position
 //!   embeddings, `L` pre-norm blocks of causal self-attention and an MLP
 //!   (`4·D` hidden, GELU with the tanh approximation), a final layer norm
-//!   (eps `1e-5`) and an untied LM head without bias.
+//!   (eps `1e-5`) and an untied LM head without bias. The attention's
+//!   `qkv` output holds the query in columns `0..D`, the key in `D..2D` and the
+//!   value in `2D..3D`; head `h` uses columns `h·D/H..(h+1)·D/H` of each, and
+//!   scores are scaled by `1/√(D/H)`.
+//!
+//! Weights are stored `[out, in]` (as candle's and PyTorch's `Linear`).
 //!
 //! Dimensions come from untrusted files, so every count is checked.
 

@@ -262,6 +262,28 @@ impl Dataset {
         .expect("two distinct names")
     }
 
+    /// The inputs as f32, the convention every model shares: U8 inputs are
+    /// divided by `Input-Max` (one f32 division each), F32 inputs are as they are.
+    pub fn inputs_f32(&self) -> Vec<f32> {
+        match self.inputs.dtype {
+            Dtype::U8 => {
+                let max: f32 = self
+                    .get(key::INPUT_MAX)
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(255.0);
+                self.inputs
+                    .data
+                    .iter()
+                    .map(|&v| f32::from(v) / max)
+                    .collect()
+            }
+            _ => self
+                .inputs
+                .as_f32()
+                .expect("validated inputs are U8 or F32"),
+        }
+    }
+
     /// Examples per class (classification).
     pub fn class_counts(&self) -> Option<Vec<u64>> {
         let classes = self.classes()?;

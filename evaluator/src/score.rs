@@ -16,7 +16,6 @@ use bounties::arch::Family;
 use bounties::spec::{Metric, Task};
 use bounties::tensorfile::Dtype;
 use datasets::Dataset;
-use datasets::format::key;
 
 use crate::kernels;
 use crate::model::Model;
@@ -122,7 +121,7 @@ pub fn score(
                     "metric {metric:?} does not fit task {task:?}"
                 )));
             }
-            let inputs = inputs_f32(dataset);
+            let inputs = dataset.inputs_f32();
             let n = dataset.examples() as usize;
             let mut out = Vec::with_capacity(n);
             for start in (0..n).step_by(MLP_ROWS) {
@@ -215,25 +214,6 @@ fn example_score(metric: Metric, logits: &[f32], dataset: &Dataset, i: usize) ->
             let e = logits[0] - target;
             to_fixed(f64::from(e * e))
         }
-    }
-}
-
-/// The dataset's inputs as f32, U8 scaled by `1 / Input-Max`.
-pub fn inputs_f32(dataset: &Dataset) -> Vec<f32> {
-    match dataset.inputs.dtype {
-        Dtype::U8 => {
-            let max: f32 = dataset
-                .get(key::INPUT_MAX)
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(255.0);
-            dataset
-                .inputs
-                .data
-                .iter()
-                .map(|&v| f32::from(v) / max)
-                .collect()
-        }
-        _ => dataset.inputs.as_f32().expect("F32 inputs"),
     }
 }
 

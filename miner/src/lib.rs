@@ -1,0 +1,3 @@
+//! The miner: candle implementations of the shared architectures, training, and licensed model files.
+
+pub mod model;

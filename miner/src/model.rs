@@ -1,0 +1,271 @@
+//! candle implementations of the shared `mlp` and `gpt` architectures.
+//!
+//! Parameters live in a name-ordered map of `Var`s with exactly the tensor
+//! names, dtypes and shapes of `bounties::arch`, so a trained model is a file
+//! the evaluator reads. Two candle traps are avoided on purpose:
+//! - `VarMap` iterates a HashMap and initialises from an unseeded RNG; here
+//!   initialisation is ChaCha20 from a seed and everything iterates in name order;
+//! - `candle_nn::ops::{softmax_last_dim, layer_norm}` and `nn::LayerNorm` have
+//!   no backward pass; layer norm and softmax are built from primitive ops
+//!   that do (the max subtracted for stability is detached, which leaves the
+//!   gradient unchanged since softmax is invariant to it).
+
+use std::collections::BTreeMap;
+
+use bounties::arch::{Architecture, GptSpec, LAYER_NORM_EPS, MlpSpec};
+use bounties::seeded;
+use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
+use candle_core::{D, DType, Device, Tensor, Var};
+use rand_core::RngCore;
+
+/// Why a model could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// candle failed.
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// The file is not a model of a known architecture.
+    #[error("{0}")]
+    File(String),
+}
+
+/// A model's parameters, by name.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// The architecture.
+    pub arch: Architecture,
+    vars: BTreeMap<String, Var>,
+}
+
+impl Params {
+    /// Fresh parameters for `arch`, seeded: weights uniform in `±1/√fan_in`,
+    /// biases zero, layer-norm gains one, embeddings `±0.02·√3` (std 0.02).
+    pub fn init(arch: &Architecture, seed: &str, device: &Device) -> Result<Params, ModelError> {
+        let mut rng = seeded::rng(b"model-bounties/miner-init/v1", &[seed.as_bytes()]);
+        let mut vars = BTreeMap::new();
+        for spec in arch.tensors() {
+            let n = spec.elements() as usize;
+            let shape: Vec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
+            let name = spec.name.as_str();
+            let values: Vec<f32> = if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else if name.contains("ln") {
+                vec![1.0; n]
+            } else {
+                let bound = if name.contains("_emb") {
+                    0.02 * 3f32.sqrt()
+                } else {
+                    1.0 / (shape[1] as f32).sqrt()
+                };
+                (0..n)
+                    .map(|_| {
+                        ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * bound
+                    })
+                    .collect()
+            };
+            vars.insert(
+                spec.name.clone(),
+                Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?,
+            );
+        }
+        Ok(Params {
+            arch: arch.clone(),
+            vars,
+        })
+    }
+
+    /// Parameters from a model file's bytes (already checked by the evaluator's
+    /// rules, or checked here: names, dtypes and shapes against the spec).
+    pub fn from_file(bytes: &[u8], device: &Device) -> Result<Params, ModelError> {
+        let file = TensorFile::parse(bytes).map_err(|e| ModelError::File(e.to_string()))?;
+        let arch: Architecture = file
+            .metadata
+            .get("Architecture")
+            .ok_or_else(|| ModelError::File("the file has no Architecture tag".into()))?
+            .parse()
+            .map_err(|e: bounties::arch::ArchError| ModelError::File(e.to_string()))?;
+        let specs = arch.tensors();
+        if file.tensors.len() != specs.len() {
+            return Err(ModelError::File(format!(
+                "{} tensors, {arch} has {}",
+                file.tensors.len(),
+                specs.len()
+            )));
+        }
+        let mut vars = BTreeMap::new();
+        for spec in specs {
+            let info = file
+                .tensor(&spec.name)
+                .ok_or_else(|| ModelError::File(format!("tensor {} is missing", spec.name)))?;
+            if info.dtype != Dtype::F32 || info.shape != spec.shape {
+                return Err(ModelError::File(format!(
+                    "tensor {} is not F32 {:?}",
+                    spec.name, spec.shape
+                )));
+            }
+            let values: Vec<f32> = file
+                .data(info)
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+                .collect();
+            let shape: Vec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
+            vars.insert(
+                spec.name,
+                Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?,
+            );
+        }
+        Ok(Params { arch, vars })
+    }
+
+    /// The trainable variables, in name order (the order the optimizer sees).
+    pub fn vars(&self) -> Vec<Var> {
+        self.vars.values().cloned().collect()
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.vars.keys().map(String::as_str).collect()
+    }
+
+    fn get(&self, name: &str) -> Tensor {
+        self.vars
+            .get(name)
+            .unwrap_or_else(|| panic!("parameter {name} exists by construction"))
+            .as_tensor()
+            .clone()
+    }
+
+    /// The model file: tensors in name order, `metadata` (plus the
+    /// Architecture tag) in key order, so the same weights give the same bytes.
+    pub fn to_file(&self, metadata: &BTreeMap<String, String>) -> Result<Vec<u8>, ModelError> {
+        let mut meta = metadata.clone();
+        meta.insert("Architecture".into(), self.arch.to_string());
+        let mut buffers = Vec::with_capacity(self.vars.len());
+        for (name, var) in &self.vars {
+            let t = var
+                .as_tensor()
+                .to_device(&Device::Cpu)?
+                .to_dtype(DType::F32)?;
+            let values = t.flatten_all()?.to_vec1::<f32>()?;
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            buffers.push((
+                name.as_str(),
+                t.dims().iter().map(|&d| d as u64).collect::<Vec<u64>>(),
+                bytes,
+            ));
+        }
+        let tensors: Vec<TensorData<'_>> = buffers
+            .iter()
+            .map(|(n, s, b)| TensorData {
+                name: n,
+                dtype: Dtype::F32,
+                shape: s.clone(),
+                data: b,
+            })
+            .collect();
+        tensorfile::write(&meta, &tensors).map_err(|e| ModelError::File(e.to_string()))
+    }
+
+    /// Outputs: `[n, outputs]` for an mlp on `[n, features]` f32 inputs;
+    /// `[b, t, vocab]` logits for a gpt on `[b, t]` u32 token ids.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        Ok(match &self.arch {
+            Architecture::Mlp(m) => self.forward_mlp(m, x)?,
+            Architecture::Gpt(g) => self.forward_gpt(g, x)?,
+        })
+    }
+
+    fn linear(&self, x: &Tensor, prefix: &str, bias: bool) -> candle_core::Result<Tensor> {
+        let y = x.broadcast_matmul(&self.get(&format!("{prefix}.weight")).t()?)?;
+        if bias {
+            y.broadcast_add(&self.get(&format!("{prefix}.bias")))
+        } else {
+            Ok(y)
+        }
+    }
+
+    fn forward_mlp(&self, spec: &MlpSpec, x: &Tensor) -> candle_core::Result<Tensor> {
+        let layers = spec.widths.len() - 1;
+        let mut h = x.clone();
+        for i in 0..layers {
+            h = self.linear(&h, &format!("layers.{i}"), true)?;
+            if i + 1 < layers {
+                h = h.relu()?;
+            }
+        }
+        Ok(h)
+    }
+
+    fn layer_norm(&self, x: &Tensor, prefix: &str) -> candle_core::Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + f64::from(LAYER_NORM_EPS))?.sqrt()?)?;
+        normed
+            .broadcast_mul(&self.get(&format!("{prefix}.weight")))?
+            .broadcast_add(&self.get(&format!("{prefix}.bias")))
+    }
+
+    fn forward_gpt(&self, g: &GptSpec, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let (d, heads) = (g.width as usize, g.heads as usize);
+        let dh = d / heads;
+        let tok = self
+            .get("tok_emb.weight")
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, d))?;
+        let pos = self.get("pos_emb.weight").narrow(0, 0, t)?;
+        let mut x = tok.broadcast_add(&pos)?;
+        let mask = causal_mask(t, ids.device())?;
+        let scale = 1.0 / (dh as f64).sqrt();
+        for i in 0..g.layers {
+            let p = format!("blocks.{i}");
+            let h = self.layer_norm(&x, &format!("{p}.ln1"))?;
+            let qkv = self.linear(&h, &format!("{p}.attn.qkv"), true)?;
+            let split = |k: usize| -> candle_core::Result<Tensor> {
+                qkv.narrow(2, k * d, d)?
+                    .reshape((b, t, heads, dh))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+            let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let att = softmax(&att)?;
+            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
+            x = (x + self.linear(&y, &format!("{p}.attn.proj"), true)?)?;
+            let h = self.layer_norm(&x, &format!("{p}.ln2"))?;
+            let f = self.linear(&h, &format!("{p}.mlp.fc"), true)?.gelu()?;
+            x = (x + self.linear(&f, &format!("{p}.mlp.proj"), true)?)?;
+        }
+        let x = self.layer_norm(&x, "ln_f")?;
+        self.linear(&x, "head", false)
+    }
+}
+
+/// `[t, t]` with 0 on and below the diagonal and −∞ above it.
+fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let values: Vec<f32> = (0..t * t)
+        .map(|i| {
+            if i % t > i / t {
+                f32::NEG_INFINITY
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Tensor::from_vec(values, (t, t), device)
+}
+
+/// Softmax over the last dimension from primitive ops (with a backward pass).
+pub fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// Log-softmax over the last dimension from primitive ops.
+pub fn log_softmax(x: &Tensor) -> candle_core::Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let shifted = x.broadcast_sub(&max)?;
+    shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(D::Minus1)?.log()?)
+}

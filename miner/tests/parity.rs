@@ -1,0 +1,150 @@
+//! The miner's candle models and the evaluator's kernels agree on the same weights,
+//! and every parameter of the candle models receives a gradient.
+
+use std::collections::BTreeMap;
+
+use bounties::arch::Architecture;
+use candle_core::{DType, Device, Tensor};
+use datasets::bundled::{self, DEFAULT_SEED};
+use evaluator::kernels::argmax;
+use evaluator::model::{Limits, Model};
+use miner::model::{Params, log_softmax};
+
+/// Largest |a − b| over the largest |b|: the relative error of a whole tensor.
+fn relative_error(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let scale = b.iter().fold(0f32, |m, y| m.max(y.abs()));
+    diff / scale.max(f32::MIN_POSITIVE)
+}
+
+fn agreement(a: &[f32], b: &[f32], classes: usize) -> f64 {
+    let rows = a.len() / classes;
+    let same = a
+        .chunks(classes)
+        .zip(b.chunks(classes))
+        .filter(|(x, y)| argmax(x) == argmax(y))
+        .count();
+    same as f64 / rows as f64
+}
+
+fn both(arch: &str, seed: &str) -> (Params, Model) {
+    let arch: Architecture = arch.parse().unwrap();
+    let params = Params::init(&arch, seed, &Device::Cpu).unwrap();
+    let bytes = params.to_file(&BTreeMap::new()).unwrap();
+    (
+        params,
+        Model::from_bytes(&bytes, Limits::default()).unwrap(),
+    )
+}
+
+#[test]
+fn mlp_logits_match_candle() {
+    let digits = bundled::load("digits").unwrap();
+    let mnist = bundled::split("mnist", DEFAULT_SEED).unwrap().hidden;
+    for (arch, data) in [("mlp:64,128,10", &digits), ("mlp:784,256,128,10", &mnist)] {
+        let (params, model) = both(arch, "parity");
+        let n = data.examples() as usize;
+        let x = data.inputs_f32();
+        let width = x.len() / n;
+        let ours = model.forward_mlp(&x, n, 2);
+        let theirs = params
+            .forward(&Tensor::from_vec(x, (n, width), &Device::Cpu).unwrap())
+            .unwrap();
+        let theirs: Vec<f32> = theirs.flatten_all().unwrap().to_vec1().unwrap();
+        let err = relative_error(&ours, &theirs);
+        assert!(err <= 1e-4, "{arch}: relative error {err}");
+        let agree = agreement(&ours, &theirs, 10);
+        assert!(agree >= 0.999, "{arch}: classes agree on {agree}");
+    }
+}
+
+#[test]
+fn gpt_logits_match_candle() {
+    let text = bundled::split("shakespeare", DEFAULT_SEED).unwrap().hidden;
+    let (b, t) = (6usize, 64usize);
+    let ids = &text.inputs.data[..b * t];
+    let (params, model) = both(
+        "gpt:vocab=96,context=64,layers=2,width=64,heads=4",
+        "parity",
+    );
+    let ours = model.forward_gpt(ids, t, 2);
+    let idt = Tensor::from_vec(
+        ids.iter().map(|&i| u32::from(i)).collect::<Vec<u32>>(),
+        (b, t),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let theirs: Vec<f32> = params
+        .forward(&idt)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let err = relative_error(&ours, &theirs);
+    assert!(err <= 1e-4, "gpt: relative error {err}");
+    assert!(agreement(&ours, &theirs, 96) >= 0.999);
+}
+
+#[test]
+fn every_parameter_receives_a_gradient() {
+    for (arch, input) in [
+        (
+            "mlp:8,16,4",
+            Tensor::from_vec(
+                (0..40).map(|i| (i % 7) as f32 / 7.0).collect::<Vec<f32>>(),
+                (5, 8),
+                &Device::Cpu,
+            )
+            .unwrap(),
+        ),
+        (
+            "gpt:vocab=11,context=8,layers=2,width=16,heads=2",
+            Tensor::from_vec(
+                (0..16u32).map(|i| i % 11).collect::<Vec<_>>(),
+                (2, 8),
+                &Device::Cpu,
+            )
+            .unwrap(),
+        ),
+    ] {
+        let (params, _) = both(arch, "grad");
+        let out = params.forward(&input).unwrap();
+        let classes = *out.dims().last().unwrap();
+        let flat = out.reshape(((), classes)).unwrap();
+        let rows = flat.dims()[0];
+        let targets = Tensor::from_vec(
+            (0..rows as u32)
+                .map(|i| i % classes as u32)
+                .collect::<Vec<_>>(),
+            rows,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let logp = log_softmax(&flat).unwrap();
+        let loss = logp
+            .gather(&targets.unsqueeze(1).unwrap(), 1)
+            .unwrap()
+            .neg()
+            .unwrap()
+            .mean_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        for (name, var) in params.names().into_iter().zip(params.vars()) {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{arch}: {name} has no gradient"));
+            let norm = g
+                .to_dtype(DType::F32)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(norm > 0.0, "{arch}: {name} has a zero gradient");
+        }
+    }
+}
