@@ -1,3 +1,5 @@
 //! The miner: candle implementations of the shared architectures, training, and licensed model files.
 
 pub mod model;
+pub mod optim;
+pub mod train;
