@@ -28,8 +28,8 @@ pub fn matmul(
         matmul_rows(x, w, bias, k, n, &mut y);
         return y;
     }
-    // Row blocks in multiples of the micro-kernel height.
-    let rows_per = m.div_ceil(threads).next_multiple_of(ROWS);
+    // Row blocks in multiples of every micro-kernel height (4, 6, 8).
+    let rows_per = m.div_ceil(threads).next_multiple_of(24);
     std::thread::scope(|s| {
         for (xs, ys) in x.chunks(rows_per * k).zip(y.chunks_mut(rows_per * n)) {
             s.spawn(move || matmul_rows(xs, w, bias, k, n, ys));
@@ -38,35 +38,103 @@ pub fn matmul(
     y
 }
 
-const ROWS: usize = 4;
-const COLS: usize = 16;
+/// k-block: a 16-column panel of `w` (`KC × 16` floats, 16 KB) stays in L1.
+const KC: usize = 256;
+/// row block: `MC × KC` floats of `x` (128 KB) stay in L2 across column tiles.
+const MC: usize = 128;
 
-/// The micro-kernel loop over row and column tiles of one row block.
+/// One row block, on the widest vector unit this CPU has. Every path is the
+/// same source compiled for another width; none enables FMA, and Rust never
+/// contracts `a * b + c`, so all give the bits of the scalar reference
+/// (`tiled_threaded_matmul_equals_the_reference_bit_for_bit` checks the path
+/// this machine takes; `.ci/determinism.sh` runs the others under qemu).
 fn matmul_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, k: usize, n: usize, y: &mut [f32]) {
-    let m = x.len() / k.max(1);
-    let mut i = 0;
-    while i < m {
-        let rows = ROWS.min(m - i);
-        let mut j = 0;
-        while j < n {
-            let cols = COLS.min(n - j);
-            if rows == ROWS && cols == COLS {
-                tile_full(&x[i * k..(i + ROWS) * k], w, k, n, j, &mut y[i * n..], n);
-            } else {
-                tile_edge(
-                    &x[i * k..(i + rows) * k],
-                    w,
-                    k,
-                    n,
-                    j,
-                    rows,
-                    cols,
-                    &mut y[i * n..],
-                );
-            }
-            j += COLS;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked on the line above.
+            #[allow(unsafe_code)]
+            return unsafe { matmul_rows_avx512(x, w, bias, k, n, y) };
         }
-        i += ROWS;
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            #[allow(unsafe_code)]
+            return unsafe { matmul_rows_avx2(x, w, bias, k, n, y) };
+        }
+    }
+    matmul_rows_portable(x, w, bias, k, n, y);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn matmul_rows_avx512(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    k: usize,
+    n: usize,
+    y: &mut [f32],
+) {
+    // 8×32 accumulators: 16 of the 32 zmm registers.
+    matmul_rows_tiled::<8, 32>(x, w, bias, k, n, y);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn matmul_rows_avx2(x: &[f32], w: &[f32], bias: Option<&[f32]>, k: usize, n: usize, y: &mut [f32]) {
+    // 6×16 accumulators: 12 of the 16 ymm registers.
+    matmul_rows_tiled::<6, 16>(x, w, bias, k, n, y);
+}
+
+/// SSE2 (every x86-64) and other architectures: 4×16 accumulators, 16 xmm registers.
+fn matmul_rows_portable(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    k: usize,
+    n: usize,
+    y: &mut [f32],
+) {
+    matmul_rows_tiled::<4, 16>(x, w, bias, k, n, y);
+}
+
+/// Cache-blocked tiles over one row block. Blocking over `k` keeps each
+/// element's order: a tile continues from the exact f32 partial sum it
+/// stored for the previous k-block, so the sequence of additions is the
+/// single pass `((0 + x₀w₀) + x₁w₁) + …`.
+/// The tile shape (`R` rows × `C` columns) only groups elements; it never
+/// changes an element's order.
+#[inline(always)]
+fn matmul_rows_tiled<const R: usize, const C: usize>(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    k: usize,
+    n: usize,
+    y: &mut [f32],
+) {
+    let m = x.len() / k.max(1);
+    y.fill(0.0);
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        for i0 in (0..m).step_by(MC) {
+            let mc = MC.min(m - i0);
+            let mut j = 0;
+            while j < n {
+                let cols = C.min(n - j);
+                let mut i = i0;
+                while i < i0 + mc {
+                    let rows = R.min(i0 + mc - i);
+                    if rows == R && cols == C {
+                        tile_full::<R, C>(x, w, k, n, i, j, k0, kc, y);
+                    } else {
+                        tile_edge(x, w, k, n, i, j, k0, kc, rows, cols, y);
+                    }
+                    i += R;
+                }
+                j += C;
+            }
+        }
     }
     if let Some(b) = bias {
         for row in y.chunks_mut(n) {
@@ -77,46 +145,62 @@ fn matmul_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, k: usize, n: usize, y
     }
 }
 
-/// A full 4×16 tile: accumulators stay in registers; each lane is one output
-/// element accumulating over k in order.
+/// A full `R`×`C` tile over `k0..k0+kc`: the accumulators start from the
+/// partial sums in `y` and stay in registers; each lane is one output element.
 #[inline(always)]
-fn tile_full(x: &[f32], w: &[f32], k: usize, n: usize, j: usize, y: &mut [f32], stride: usize) {
-    let mut acc = [[0f32; COLS]; ROWS];
-    for kk in 0..k {
-        let wrow: &[f32; COLS] = w[kk * n + j..kk * n + j + COLS]
-            .try_into()
-            .expect("16 columns");
+#[allow(clippy::too_many_arguments)]
+fn tile_full<const R: usize, const C: usize>(
+    x: &[f32],
+    w: &[f32],
+    k: usize,
+    n: usize,
+    i: usize,
+    j: usize,
+    k0: usize,
+    kc: usize,
+    y: &mut [f32],
+) {
+    let mut acc = [[0f32; C]; R];
+    for (r, a) in acc.iter_mut().enumerate() {
+        a.copy_from_slice(&y[(i + r) * n + j..(i + r) * n + j + C]);
+    }
+    for kk in k0..k0 + kc {
+        let wrow: &[f32; C] = w[kk * n + j..kk * n + j + C].try_into().expect("C columns");
         for (r, a) in acc.iter_mut().enumerate() {
-            let xv = x[r * k + kk];
-            for c in 0..COLS {
+            let xv = x[(i + r) * k + kk];
+            for c in 0..C {
                 a[c] += xv * wrow[c];
             }
         }
     }
     for (r, a) in acc.iter().enumerate() {
-        y[r * stride + j..r * stride + j + COLS].copy_from_slice(a);
+        y[(i + r) * n + j..(i + r) * n + j + C].copy_from_slice(a);
     }
 }
 
 /// A partial tile at the bottom or right edge; the same order per element.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn tile_edge(
     x: &[f32],
     w: &[f32],
     k: usize,
     n: usize,
+    i: usize,
     j: usize,
+    k0: usize,
+    kc: usize,
     rows: usize,
     cols: usize,
     y: &mut [f32],
 ) {
-    for r in 0..rows {
-        for c in 0..cols {
-            let mut acc = 0f32;
-            for kk in 0..k {
-                acc += x[r * k + kk] * w[kk * n + j + c];
+    for r in i..i + rows {
+        for c in j..j + cols {
+            let mut acc = y[r * n + c];
+            for kk in k0..k0 + kc {
+                acc += x[r * k + kk] * w[kk * n + c];
             }
-            y[r * n + j + c] = acc;
+            y[r * n + c] = acc;
         }
     }
 }

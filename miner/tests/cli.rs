@@ -1,0 +1,133 @@
+//! The `miner` binary refuses bad input with one clear line before training.
+
+use std::process::Command;
+
+fn miner(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_miner"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_gets_one_clear_error() {
+    let dir = std::env::temp_dir().join(format!("miner-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let corrupt = dir.join("corrupt.safetensors");
+    std::fs::write(
+        &corrupt,
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all",
+    )
+    .unwrap();
+    let gpt = dir.join("gpt.safetensors");
+    let arch: bounties::arch::Architecture = "gpt:vocab=96,context=8,layers=1,width=8,heads=2"
+        .parse()
+        .unwrap();
+    let params = miner::model::Params::init(&arch, "x", &candle_core::Device::Cpu).unwrap();
+    std::fs::write(&gpt, params.to_file(&Default::default()).unwrap()).unwrap();
+    let out = dir.join("m.safetensors");
+    let out = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--arch",
+                "mlp:32,10",
+                "--out",
+                out,
+            ],
+            "takes 32 inputs; the dataset has 64 features",
+        ),
+        (
+            vec!["train", "--dataset", "imagenet", "--out", out],
+            "imagenet is neither a dataset file nor a bundled dataset",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--base",
+                corrupt.to_str().unwrap(),
+                "--out",
+                out,
+            ],
+            "is not an acceptable base model",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--base",
+                gpt.to_str().unwrap(),
+                "--out",
+                out,
+            ],
+            "a Gpt model cannot learn a Classification dataset",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--out",
+                "/nonexistent-dir/m.safetensors",
+            ],
+            "is not writable",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--validation",
+                "0.9",
+                "--out",
+                out,
+            ],
+            "--validation must be between 0 and 0.5",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--arch",
+                "mlp:64,x",
+                "--out",
+                out,
+            ],
+            "is not of the form",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (ok, err) = miner(&args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{args:?}: one line, got {err}"
+        );
+    }
+    if !cfg!(feature = "cuda") {
+        let (ok, err) = miner(&[
+            "train",
+            "--dataset",
+            "digits",
+            "--device",
+            "cuda",
+            "--out",
+            out,
+        ]);
+        assert!(!ok && err.contains("built without CUDA"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
