@@ -406,6 +406,36 @@ mod tests {
     }
 
     #[test]
+    fn every_simd_path_this_cpu_has_gives_the_scalar_bits() {
+        let (m, k, n) = (37, 300, 70);
+        let (x, w, b) = (data(m * k, 7), data(k * n, 8), data(n, 9));
+        let reference = matmul_reference(&x, &w, Some(&b), m, k, n);
+        let bits = |y: &[f32]| y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        let mut y = vec![0f32; m * n];
+        matmul_rows_portable(&x, &w, Some(&b), k, n, &mut y);
+        assert_eq!(bits(&y), bits(&reference), "portable (SSE2) path");
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present, checked just above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    matmul_rows_avx2(&x, &w, Some(&b), k, n, &mut y)
+                };
+                assert_eq!(bits(&y), bits(&reference), "AVX2 path");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F is present, checked just above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    matmul_rows_avx512(&x, &w, Some(&b), k, n, &mut y)
+                };
+                assert_eq!(bits(&y), bits(&reference), "AVX-512 path");
+            }
+        }
+    }
+
+    #[test]
     fn softmax_and_log_softmax_agree() {
         let mut row = vec![1.0f32, 2.0, 3.0, -1.0];
         let logs = log_softmax(&row);
