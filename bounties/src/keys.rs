@@ -24,6 +24,13 @@ impl SecretKey {
         SecretKey(SigningKey::from_bytes(&seed))
     }
 
+    /// A key from its key-file text: the seed as 64 hex characters (surrounding
+    /// whitespace ignored).
+    pub fn from_hex_seed(text: &str) -> Result<SecretKey, crate::ids::ParseHexError> {
+        let seed: crate::ids::Hash32 = text.trim().to_ascii_lowercase().parse()?;
+        Ok(SecretKey::from_seed(seed.0))
+    }
+
     /// The 32-byte seed, for writing a key file.
     pub fn seed(&self) -> [u8; 32] {
         self.0.to_bytes()

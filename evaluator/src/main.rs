@@ -24,27 +24,14 @@ struct Cli {
 enum Command {
     /// Score a model file on a dataset file and print the receipt.
     Score {
-        /// The model (safetensors with an Architecture tag).
-        #[arg(long)]
-        model: PathBuf,
-        /// The dataset (a dataset file, or a bundled name such as `digits:hidden`).
-        #[arg(long)]
-        dataset: String,
-        /// The metric; defaults to the task's (accuracy, cross-entropy, mse).
-        #[arg(long, value_enum)]
-        metric: Option<MetricArg>,
-        /// Worker threads (the result does not depend on it).
-        #[arg(long, default_value_t = default_threads())]
-        threads: usize,
+        #[command(flatten)]
+        scoring: ScoringArgs,
         /// The submission id to name in the receipt.
         #[arg(long, default_value_t = 0)]
         submission: u64,
         /// Most parameters allowed.
         #[arg(long)]
         max_parameters: Option<u64>,
-        /// Score only the first N examples (quick checks; the receipt says how many).
-        #[arg(long)]
-        limit: Option<u64>,
         /// Sign the receipt with this key file (64 hex characters: the seed).
         #[arg(long, env = "BOUNTY_KEY")]
         key: Option<PathBuf>,
@@ -59,22 +46,29 @@ enum Command {
     Verify {
         /// The receipt file (JSON, as `score --out` writes it).
         receipt: PathBuf,
-        /// The model.
-        #[arg(long)]
-        model: PathBuf,
-        /// The dataset (file or bundled name).
-        #[arg(long)]
-        dataset: String,
-        /// The metric the receipt used; defaults to the task's.
-        #[arg(long, value_enum)]
-        metric: Option<MetricArg>,
-        /// Worker threads.
-        #[arg(long, default_value_t = default_threads())]
-        threads: usize,
-        /// Score only the first N examples, as the receipt was.
-        #[arg(long)]
-        limit: Option<u64>,
+        #[command(flatten)]
+        scoring: ScoringArgs,
     },
+}
+
+/// What to score, shared by `score` and `verify`.
+#[derive(clap::Args, Debug)]
+struct ScoringArgs {
+    /// The model (safetensors with an Architecture tag).
+    #[arg(long)]
+    model: PathBuf,
+    /// The dataset: a dataset file, or a bundled name such as `digits:hidden`.
+    #[arg(long)]
+    dataset: String,
+    /// The metric; defaults to the task's (accuracy, cross-entropy, mse).
+    #[arg(long, value_enum)]
+    metric: Option<MetricArg>,
+    /// Worker threads (the result does not depend on it).
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Score only the first N examples (quick checks; the receipt says how many).
+    #[arg(long)]
+    limit: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -117,20 +111,23 @@ fn load_dataset(spec: &str) -> Result<Dataset> {
 fn read_key(path: &Path) -> Result<SecretKey> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut seed)
-        .with_context(|| format!("{}: a key file holds 64 hex characters", path.display()))?;
-    Ok(SecretKey::from_seed(seed))
+    SecretKey::from_hex_seed(&text).with_context(|| {
+        format!(
+            "{}: a key file holds the seed as 64 hex characters",
+            path.display()
+        )
+    })
 }
 
-fn run_scoring(
-    model: &Path,
-    dataset: &str,
-    metric: Option<MetricArg>,
-    threads: usize,
-    limits: Limits,
-    limit: Option<u64>,
-) -> Result<(Model, Dataset, Scored)> {
+fn run_scoring(args: &ScoringArgs, limits: Limits) -> Result<(Model, Dataset, Scored)> {
+    let ScoringArgs {
+        model,
+        dataset,
+        metric,
+        threads,
+        limit,
+    } = args;
+    let (threads, limit) = (*threads, *limit);
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
     let model_checked = Model::from_bytes(&bytes, limits)
         .with_context(|| format!("{} is not an acceptable model", model.display()))?;
@@ -154,13 +151,9 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Score {
-            model,
-            dataset,
-            metric,
-            threads,
+            scoring,
             submission,
             max_parameters,
-            limit,
             key,
             out,
             json,
@@ -169,7 +162,7 @@ fn run(cli: Cli) -> Result<()> {
                 family: None,
                 max_parameters,
             };
-            let (m, data, scored) = run_scoring(&model, &dataset, metric, threads, limits, limit)?;
+            let (m, data, scored) = run_scoring(&scoring, limits)?;
             let key = key.as_deref().map(read_key).transpose()?;
             let signed = receipt::make(
                 &scored,
@@ -201,18 +194,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify {
             receipt: path,
-            model,
-            dataset,
-            metric,
-            threads,
-            limit,
+            scoring,
         } => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let signed: SignedReceipt = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a receipt", path.display()))?;
-            let (m, data, scored) =
-                run_scoring(&model, &dataset, metric, threads, Limits::default(), limit)?;
+            let (m, data, scored) = run_scoring(&scoring, Limits::default())?;
             if signed.receipt.evaluator_build != receipt::build_id() {
                 eprintln!(
                     "note: the receipt comes from another evaluator build ({})",

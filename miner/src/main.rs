@@ -414,8 +414,10 @@ fn evaluator_check(bytes: &[u8]) -> Result<()> {
 fn read_key(path: &Path) -> Result<SecretKey> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut seed)
-        .with_context(|| format!("{}: a key file holds 64 hex characters", path.display()))?;
-    Ok(SecretKey::from_seed(seed))
+    SecretKey::from_hex_seed(&text).with_context(|| {
+        format!(
+            "{}: a key file holds the seed as 64 hex characters",
+            path.display()
+        )
+    })
 }

@@ -242,6 +242,20 @@ impl Data {
     }
 }
 
+/// One optimizer step on a batch: forward, loss, backward, AdamW. Returns the loss.
+pub fn step(
+    params: &Params,
+    opt: &mut AdamW,
+    task: Task,
+    x: &Tensor,
+    y: &Tensor,
+) -> candle_core::Result<f32> {
+    let (l, _) = loss(params, task, x, y)?;
+    let grads = l.backward()?;
+    opt.step(&grads)?;
+    l.to_scalar::<f32>()
+}
+
 /// The loss and the number right (classification and language models).
 fn loss(
     params: &Params,
@@ -350,10 +364,7 @@ pub fn train(
         for (b, idx) in order.chunks(cfg.batch).enumerate().skip(pos.batch as usize) {
             opt.lr = learning_rate(cfg, opt.step, total);
             let (x, y) = full.batch(idx)?;
-            let (l, _) = loss(params, full.task, &x, &y)?;
-            let grads = l.backward()?;
-            opt.step(&grads)?;
-            let lv = l.to_scalar::<f32>()?;
+            let lv = step(params, &mut opt, full.task, &x, &y)?;
             sum += f64::from(lv);
             count += 1;
             pos.batch = b as u64 + 1;
