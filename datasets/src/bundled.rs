@@ -169,6 +169,46 @@ pub fn load(name: &str) -> Result<Dataset, DatasetError> {
     }
 }
 
+/// Which part of a split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The public training part.
+    Train,
+    /// The hidden evaluation part.
+    Hidden,
+}
+
+/// What a command line names: a dataset file's path, or a bundled `NAME`
+/// or `NAME:train` / `NAME:hidden` (its default split; `default` when no part is given).
+pub fn resolve(spec: &str, default: Part) -> Result<Dataset, DatasetError> {
+    let path = Path::new(spec);
+    if path.exists() {
+        return Dataset::read_file(path);
+    }
+    let (name, part) = match spec.split_once(':') {
+        Some((name, "train")) => (name, Part::Train),
+        Some((name, "hidden")) => (name, Part::Hidden),
+        Some((name, other)) => {
+            return Err(DatasetError::Options(format!(
+                "unknown part {other:?} of {name}: use {name}:train or {name}:hidden"
+            )));
+        }
+        None => (spec, default),
+    };
+    let s = split(name, DEFAULT_SEED).map_err(|e| match e {
+        DatasetError::Unknown { name, hint } => DatasetError::Unknown {
+            name: name.clone(),
+            hint: format!("{hint} (and no file {spec:?} exists)"),
+        },
+        other => other,
+    })?;
+    Ok(if part == Part::Train {
+        s.train
+    } else {
+        s.hidden
+    })
+}
+
 /// A bundled dataset split into its public training part and hidden evaluation part.
 pub fn split(name: &str, seed: &str) -> Result<Split, DatasetError> {
     match name {

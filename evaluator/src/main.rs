@@ -92,22 +92,6 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn load_dataset(spec: &str) -> Result<Dataset> {
-    let path = Path::new(spec);
-    if path.exists() {
-        return Dataset::read_file(path).map_err(Into::into);
-    }
-    // `NAME:train` or `NAME:hidden` for a bundled dataset's default split.
-    let (name, part) = spec.split_once(':').unwrap_or((spec, "hidden"));
-    let split = datasets::bundled::split(name, datasets::bundled::DEFAULT_SEED)
-        .with_context(|| format!("{spec} is neither a file nor a bundled dataset"))?;
-    match part {
-        "train" => Ok(split.train),
-        "hidden" => Ok(split.hidden),
-        other => bail!("unknown part {other:?} of {name}: use {name}:train or {name}:hidden"),
-    }
-}
-
 fn read_key(path: &Path) -> Result<SecretKey> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
@@ -131,7 +115,7 @@ fn run_scoring(args: &ScoringArgs, limits: Limits) -> Result<(Model, Dataset, Sc
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
     let model_checked = Model::from_bytes(&bytes, limits)
         .with_context(|| format!("{} is not an acceptable model", model.display()))?;
-    let mut data = load_dataset(dataset)?;
+    let mut data = datasets::bundled::resolve(dataset, datasets::bundled::Part::Hidden)?;
     if let Some(n) = limit.filter(|&n| n < data.examples()) {
         let rows: Vec<usize> = (0..n as usize).collect();
         data = data.select(&rows, &format!("first {n} examples"));

@@ -13,7 +13,6 @@ use bounties::keys::SecretKey;
 use bounties::tensorfile::TensorFile;
 use candle_core::Device;
 use clap::{Parser, Subcommand, ValueEnum};
-use datasets::Dataset;
 use indicatif::{ProgressBar, ProgressStyle};
 use miner::model::Params;
 use miner::train::{self, Event, Stop, TrainConfig};
@@ -154,16 +153,6 @@ fn defaults(dataset: &str) -> Defaults {
     }
 }
 
-fn load_training(spec: &str) -> Result<Dataset> {
-    let path = Path::new(spec);
-    if path.exists() {
-        return Dataset::read_file(path).map_err(Into::into);
-    }
-    let split = datasets::bundled::split(spec, datasets::bundled::DEFAULT_SEED)
-        .with_context(|| format!("{spec} is neither a dataset file nor a bundled dataset"))?;
-    Ok(split.train)
-}
-
 fn device(arg: DeviceArg) -> Result<Device> {
     match arg {
         DeviceArg::Cpu => Ok(Device::Cpu),
@@ -206,7 +195,7 @@ fn train_command(a: TrainArgs) -> Result<()> {
         .build_global()
         .context("starting the thread pool")?;
     let dev = device(a.device)?;
-    let data = load_training(&a.dataset)?;
+    let data = datasets::bundled::resolve(&a.dataset, datasets::bundled::Part::Train)?;
     let base = match &a.base {
         Some(p) => {
             let bytes =

@@ -46,7 +46,7 @@ fn bad_input_gets_one_clear_error() {
         ),
         (
             vec!["train", "--dataset", "imagenet", "--out", out],
-            "imagenet is neither a dataset file nor a bundled dataset",
+            "no bundled dataset \"imagenet\"",
         ),
         (
             vec![
