@@ -162,7 +162,11 @@ fn device(arg: DeviceArg) -> Result<Device> {
             )
         }
         DeviceArg::Cuda => Device::new_cuda(0).context("no usable CUDA device"),
-        DeviceArg::Auto if cfg!(feature = "cuda") => Ok(Device::cuda_if_available(0)?),
+        // candle's cuda_if_available only checks the build; try the GPU itself.
+        DeviceArg::Auto if cfg!(feature = "cuda") => Ok(Device::new_cuda(0).unwrap_or_else(|e| {
+            eprintln!("note: no usable CUDA device ({e}); training on the CPU");
+            Device::Cpu
+        })),
         DeviceArg::Auto => Ok(Device::Cpu),
     }
 }
@@ -200,7 +204,7 @@ fn train_command(a: TrainArgs) -> Result<()> {
         Some(p) => {
             let bytes =
                 std::fs::read(p).with_context(|| format!("reading base model {}", p.display()))?;
-            evaluator_check(&bytes)
+            check_finite(&bytes)
                 .with_context(|| format!("{} is not an acceptable base model", p.display()))?;
             Some((bytes.clone(), TensorFile::parse(&bytes)?.weights_hash()))
         }
@@ -385,8 +389,9 @@ fn train_command(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The evaluator's rules for an untrusted model file, without linking the evaluator.
-fn evaluator_check(bytes: &[u8]) -> Result<()> {
+/// A base model must be a well-formed file with finite weights (its tensors
+/// are then checked against its architecture by `Params::from_file`).
+fn check_finite(bytes: &[u8]) -> Result<()> {
     let file = TensorFile::parse(bytes)?;
     for t in &file.tensors {
         if file
