@@ -115,6 +115,10 @@ fn matmul_rows_tiled<const R: usize, const C: usize>(
 ) {
     let m = x.len() / k.max(1);
     y.fill(0.0);
+    // A k-block × C-column panel of `w`, packed contiguously: read at `n`'s
+    // stride, a power-of-two `n` would map every row of the panel onto the
+    // same cache sets.
+    let mut panel = vec![0f32; KC * C];
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         for i0 in (0..m).step_by(MC) {
@@ -122,11 +126,16 @@ fn matmul_rows_tiled<const R: usize, const C: usize>(
             let mut j = 0;
             while j < n {
                 let cols = C.min(n - j);
+                if cols == C {
+                    for (kk, row) in panel.chunks_exact_mut(C).take(kc).enumerate() {
+                        row.copy_from_slice(&w[(k0 + kk) * n + j..(k0 + kk) * n + j + C]);
+                    }
+                }
                 let mut i = i0;
                 while i < i0 + mc {
                     let rows = R.min(i0 + mc - i);
                     if rows == R && cols == C {
-                        tile_full::<R, C>(x, w, k, n, i, j, k0, kc, y);
+                        tile_full::<R, C>(x, &panel, k, n, i, j, k0, kc, y);
                     } else {
                         tile_edge(x, w, k, n, i, j, k0, kc, rows, cols, y);
                     }
@@ -145,13 +154,14 @@ fn matmul_rows_tiled<const R: usize, const C: usize>(
     }
 }
 
-/// A full `R`×`C` tile over `k0..k0+kc`: the accumulators start from the
-/// partial sums in `y` and stay in registers; each lane is one output element.
+/// A full `R`×`C` tile over `k0..k0+kc`, reading the packed panel (`[kc, C]`):
+/// the accumulators start from the partial sums in `y` and stay in
+/// registers; each lane is one output element.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn tile_full<const R: usize, const C: usize>(
     x: &[f32],
-    w: &[f32],
+    panel: &[f32],
     k: usize,
     n: usize,
     i: usize,
@@ -164,10 +174,10 @@ fn tile_full<const R: usize, const C: usize>(
     for (r, a) in acc.iter_mut().enumerate() {
         a.copy_from_slice(&y[(i + r) * n + j..(i + r) * n + j + C]);
     }
-    for kk in k0..k0 + kc {
-        let wrow: &[f32; C] = w[kk * n + j..kk * n + j + C].try_into().expect("C columns");
+    for kk in 0..kc {
+        let wrow: &[f32; C] = panel[kk * C..kk * C + C].try_into().expect("C columns");
         for (r, a) in acc.iter_mut().enumerate() {
-            let xv = x[(i + r) * k + kk];
+            let xv = x[(i + r) * k + k0 + kk];
             for c in 0..C {
                 a[c] += xv * wrow[c];
             }
