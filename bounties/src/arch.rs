@@ -24,6 +24,11 @@ use std::str::FromStr;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+use crate::tensorfile::{self, TensorFile};
+
+/// The metadata tag of a model file that names its architecture.
+pub const ARCHITECTURE_TAG: &str = "Architecture";
+
 /// The largest single dimension a spec may name.
 pub const DIM_MAX: u32 = 1 << 20;
 /// The most layers a spec may name.
@@ -228,6 +233,69 @@ impl Architecture {
         // Dimensions are capped at parse time (DIM_MAX, LAYERS_MAX), so the
         // sum fits u64: at most 12·2^40 elements per tensor and 3k tensors.
         self.tensors().iter().map(TensorSpec::elements).sum()
+    }
+}
+
+/// How a file's tensors differ from what its architecture needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TensorMismatch {
+    /// A tensor the architecture needs is missing.
+    #[error("tensor {0:?} is missing for this architecture")]
+    Missing(String),
+    /// A tensor the architecture does not have.
+    #[error("tensor {0:?} is not part of this architecture")]
+    Unexpected(String),
+    /// A tensor is not F32.
+    #[error("tensor {name:?} is {got}, the architecture needs F32")]
+    WrongDtype {
+        /// The tensor.
+        name: String,
+        /// Its dtype.
+        got: tensorfile::Dtype,
+    },
+    /// A tensor's shape differs.
+    #[error("tensor {name:?} has shape {got:?}, the architecture needs {expected:?}")]
+    WrongShape {
+        /// The tensor.
+        name: String,
+        /// What the architecture needs.
+        expected: Vec<u64>,
+        /// What the file has.
+        got: Vec<u64>,
+    },
+}
+
+impl Architecture {
+    /// Check that `file` holds exactly this architecture's tensors: every
+    /// name, F32, every shape, and nothing else.
+    pub fn check_tensors(&self, file: &TensorFile<'_>) -> Result<(), TensorMismatch> {
+        let specs = self.tensors();
+        for spec in &specs {
+            let info = file
+                .tensor(&spec.name)
+                .ok_or_else(|| TensorMismatch::Missing(spec.name.clone()))?;
+            if info.dtype != tensorfile::Dtype::F32 {
+                return Err(TensorMismatch::WrongDtype {
+                    name: spec.name.clone(),
+                    got: info.dtype,
+                });
+            }
+            if info.shape != spec.shape {
+                return Err(TensorMismatch::WrongShape {
+                    name: spec.name.clone(),
+                    expected: spec.shape.clone(),
+                    got: info.shape.clone(),
+                });
+            }
+        }
+        match file
+            .tensors
+            .iter()
+            .find(|t| specs.binary_search_by(|s| s.name.cmp(&t.name)).is_err())
+        {
+            Some(extra) => Err(TensorMismatch::Unexpected(extra.name.clone())),
+            None => Ok(()),
+        }
     }
 }
 

@@ -345,6 +345,16 @@ impl<'a> TensorFile<'a> {
         &self.bytes[info.range.clone()]
     }
 
+    /// An F32 tensor's values (little-endian decoded); `None` for other dtypes.
+    pub fn f32_values(&self, info: &TensorInfo) -> Option<Vec<f32>> {
+        (info.dtype == Dtype::F32).then(|| {
+            self.data(info)
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect()
+        })
+    }
+
     /// The weights hash: tensors in name order, metadata ignored.
     pub fn weights_hash(&self) -> Hash32 {
         weights_hash(self.tensors.iter().map(|t| TensorRef {

@@ -5,13 +5,11 @@
 //! dataset's `Input-Max` (an f32 division); F32 inputs are used as they are.
 
 use bounties::Hash32;
-use bounties::arch::{ArchError, Architecture, Family, GptSpec, LAYER_NORM_EPS};
+pub use bounties::arch::ARCHITECTURE_TAG;
+use bounties::arch::{ArchError, Architecture, Family, GptSpec, LAYER_NORM_EPS, TensorMismatch};
 use bounties::tensorfile::{Dtype, TensorFile, TensorFileError};
 
 use crate::kernels::{self, matmul};
-
-/// The metadata tag naming the architecture.
-pub const ARCHITECTURE_TAG: &str = "Architecture";
 
 /// What a bounty allows.
 #[derive(Clone, Copy, Debug, Default)]
@@ -151,11 +149,7 @@ struct Weights<'a> {
 impl Weights<'_> {
     fn get(&self, name: &str) -> Vec<f32> {
         let info = self.file.tensor(name).expect("checked against the spec");
-        self.file
-            .data(info)
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-            .collect()
+        self.file.f32_values(info).expect("checked to be F32")
     }
 
     fn dense(&self, prefix: &str, bias: bool) -> Dense {
@@ -204,38 +198,23 @@ impl Model {
         {
             return Err(ModelError::TooManyParameters { count, max });
         }
-        let specs = arch.tensors();
-        for spec in &specs {
-            let info = file
-                .tensor(&spec.name)
-                .ok_or_else(|| ModelError::MissingTensor(spec.name.clone()))?;
-            if info.dtype != Dtype::F32 {
-                return Err(ModelError::WrongDtype {
-                    name: spec.name.clone(),
-                    got: info.dtype,
-                });
-            }
-            if info.shape != spec.shape {
-                return Err(ModelError::WrongShape {
-                    name: spec.name.clone(),
-                    expected: spec.shape.clone(),
-                    got: info.shape.clone(),
-                });
-            }
-        }
-        if let Some(extra) = file
-            .tensors
-            .iter()
-            .find(|t| specs.binary_search_by(|s| s.name.cmp(&t.name)).is_err())
-        {
-            return Err(ModelError::UnexpectedTensor(extra.name.clone()));
-        }
+        arch.check_tensors(&file).map_err(|m| match m {
+            TensorMismatch::Missing(name) => ModelError::MissingTensor(name),
+            TensorMismatch::Unexpected(name) => ModelError::UnexpectedTensor(name),
+            TensorMismatch::WrongDtype { name, got } => ModelError::WrongDtype { name, got },
+            TensorMismatch::WrongShape {
+                name,
+                expected,
+                got,
+            } => ModelError::WrongShape {
+                name,
+                expected,
+                got,
+            },
+        })?;
         for t in &file.tensors {
-            let data = file.data(t);
-            if let Some(index) = data
-                .chunks_exact(4)
-                .position(|c| !f32::from_le_bytes(c.try_into().expect("4")).is_finite())
-            {
+            let values = file.f32_values(t).expect("checked to be F32");
+            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
                 return Err(ModelError::NonFinite {
                     name: t.name.clone(),
                     index,

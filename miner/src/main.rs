@@ -200,19 +200,20 @@ fn train_command(a: TrainArgs) -> Result<()> {
         .context("starting the thread pool")?;
     let dev = device(a.device)?;
     let data = datasets::bundled::resolve(&a.dataset, datasets::bundled::Part::Train)?;
+    // The base model, read once: its parameters and its weights hash (the lineage).
     let base = match &a.base {
         Some(p) => {
             let bytes =
                 std::fs::read(p).with_context(|| format!("reading base model {}", p.display()))?;
-            check_finite(&bytes)
+            let params = Params::from_file(&bytes, &dev)
                 .with_context(|| format!("{} is not an acceptable base model", p.display()))?;
-            Some((bytes.clone(), TensorFile::parse(&bytes)?.weights_hash()))
+            Some((params, TensorFile::parse(&bytes)?.weights_hash()))
         }
         None => None,
     };
-    let mut params = match (&base, &a.arch) {
-        (Some((bytes, _)), arch) => {
-            let p = Params::from_file(bytes, &dev)?;
+    let parent_hash = base.as_ref().map(|(_, hash)| *hash);
+    let mut params = match (base, &a.arch) {
+        (Some((p, _)), arch) => {
             if let Some(arch) = arch
                 && arch.parse::<Architecture>()? != p.arch
             {
@@ -229,11 +230,11 @@ fn train_command(a: TrainArgs) -> Result<()> {
         }
     };
     train::check_fit(&params.arch, &data)?;
-    let parent = std::fs::OpenOptions::new()
+    let writable = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&a.out);
-    parent.with_context(|| format!("{} is not writable", a.out.display()))?;
+    writable.with_context(|| format!("{} is not writable", a.out.display()))?;
     let resume = a
         .resume
         .as_ref()
@@ -366,7 +367,7 @@ fn train_command(a: TrainArgs) -> Result<()> {
         meta.insert("Miner".into(), k.account().to_hex());
         meta.insert("Payment-Address".into(), k.account().to_hex());
     }
-    if let Some((_, parent)) = &base {
+    if let Some(parent) = parent_hash {
         meta.insert("Parent-Weights-Hash".into(), parent.to_hex());
     }
     let bytes = params.to_file(&meta)?;
@@ -385,22 +386,6 @@ fn train_command(a: TrainArgs) -> Result<()> {
         println!("wrote {}", a.out.display());
         println!("weights hash {weights}");
         println!("file hash    {}", sha256(&bytes));
-    }
-    Ok(())
-}
-
-/// A base model must be a well-formed file with finite weights (its tensors
-/// are then checked against its architecture by `Params::from_file`).
-fn check_finite(bytes: &[u8]) -> Result<()> {
-    let file = TensorFile::parse(bytes)?;
-    for t in &file.tensors {
-        if file
-            .data(t)
-            .chunks_exact(4)
-            .any(|c| !f32::from_le_bytes(c.try_into().expect("4")).is_finite())
-        {
-            bail!("tensor {} has NaN or infinite values", t.name);
-        }
     }
     Ok(())
 }

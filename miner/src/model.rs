@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use bounties::arch::{Architecture, GptSpec, LAYER_NORM_EPS, MlpSpec};
+use bounties::arch::{ARCHITECTURE_TAG, Architecture, GptSpec, LAYER_NORM_EPS, MlpSpec};
 use bounties::seeded;
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use candle_core::{D, DType, Device, Tensor, Var};
@@ -74,43 +74,30 @@ impl Params {
         })
     }
 
-    /// Parameters from a model file's bytes (already checked by the evaluator's
-    /// rules, or checked here: names, dtypes and shapes against the spec).
+    /// Parameters from a model file's bytes, checked: the container, the
+    /// architecture tag, every tensor against the spec, finite values.
     pub fn from_file(bytes: &[u8], device: &Device) -> Result<Params, ModelError> {
         let file = TensorFile::parse(bytes).map_err(|e| ModelError::File(e.to_string()))?;
         let arch: Architecture = file
             .metadata
-            .get("Architecture")
-            .ok_or_else(|| ModelError::File("the file has no Architecture tag".into()))?
+            .get(ARCHITECTURE_TAG)
+            .ok_or_else(|| ModelError::File(format!("the file has no {ARCHITECTURE_TAG} tag")))?
             .parse()
             .map_err(|e: bounties::arch::ArchError| ModelError::File(e.to_string()))?;
-        let specs = arch.tensors();
-        if file.tensors.len() != specs.len() {
-            return Err(ModelError::File(format!(
-                "{} tensors, {arch} has {}",
-                file.tensors.len(),
-                specs.len()
-            )));
-        }
+        arch.check_tensors(&file)
+            .map_err(|e| ModelError::File(e.to_string()))?;
         let mut vars = BTreeMap::new();
-        for spec in specs {
-            let info = file
-                .tensor(&spec.name)
-                .ok_or_else(|| ModelError::File(format!("tensor {} is missing", spec.name)))?;
-            if info.dtype != Dtype::F32 || info.shape != spec.shape {
+        for info in &file.tensors {
+            let values = file.f32_values(info).expect("checked to be F32");
+            if values.iter().any(|v| !v.is_finite()) {
                 return Err(ModelError::File(format!(
-                    "tensor {} is not F32 {:?}",
-                    spec.name, spec.shape
+                    "tensor {} has NaN or infinite values",
+                    info.name
                 )));
             }
-            let values: Vec<f32> = file
-                .data(info)
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-                .collect();
-            let shape: Vec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
+            let shape: Vec<usize> = info.shape.iter().map(|&d| d as usize).collect();
             vars.insert(
-                spec.name,
+                info.name.clone(),
                 Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?,
             );
         }
@@ -139,7 +126,7 @@ impl Params {
     /// Architecture tag) in key order, so the same weights give the same bytes.
     pub fn to_file(&self, metadata: &BTreeMap<String, String>) -> Result<Vec<u8>, ModelError> {
         let mut meta = metadata.clone();
-        meta.insert("Architecture".into(), self.arch.to_string());
+        meta.insert(ARCHITECTURE_TAG.into(), self.arch.to_string());
         let mut buffers = Vec::with_capacity(self.vars.len());
         for (name, var) in &self.vars {
             let t = var

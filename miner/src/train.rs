@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bounties::arch::Architecture;
+use bounties::arch::{ARCHITECTURE_TAG, Architecture};
 use bounties::seeded;
 use bounties::spec::Task;
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
@@ -504,7 +504,7 @@ fn checkpoint(params: &Params, opt: &AdamW, pos: Position) -> Result<Vec<u8>, Tr
         })
         .collect();
     let meta = BTreeMap::from([
-        ("Architecture".to_owned(), params.arch.to_string()),
+        (ARCHITECTURE_TAG.to_owned(), params.arch.to_string()),
         ("Checkpoint-Epoch".to_owned(), pos.epoch.to_string()),
         ("Checkpoint-Batch".to_owned(), pos.batch.to_string()),
         ("Checkpoint-Step".to_owned(), opt.step.to_string()),
@@ -530,18 +530,16 @@ fn restore(
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| bad(format!("missing {k}")))
     };
-    if file.metadata.get("Architecture") != Some(&params.arch.to_string()) {
+    if file.metadata.get(ARCHITECTURE_TAG) != Some(&params.arch.to_string()) {
         return Err(bad(format!("it is not a checkpoint of {}", params.arch)));
     }
     let load = |name: &str| -> Result<Tensor, TrainError> {
         let info = file
             .tensor(name)
             .ok_or_else(|| bad(format!("tensor {name} is missing")))?;
-        let values: Vec<f32> = file
-            .data(info)
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-            .collect();
+        let values = file
+            .f32_values(info)
+            .ok_or_else(|| bad(format!("tensor {name} is not F32")))?;
         let shape: Vec<usize> = info.shape.iter().map(|&d| d as usize).collect();
         Ok(Tensor::from_vec(values, shape, device)?)
     };
