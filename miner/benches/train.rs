@@ -33,7 +33,13 @@ fn throughput(arch: &str, task: Task, x: &Tensor, y: &Tensor, units: usize) -> f
 }
 
 fn main() {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // candle sizes its pools from RAYON_NUM_THREADS (else the CPUs this process
+    // may run on); PyTorch gets the same number.
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let dev = Device::Cpu;
     let xs: Vec<f32> = (0..64 * 64)
         .map(|i| ((i * 37) % 17) as f32 / 17.0)
@@ -57,7 +63,15 @@ fn main() {
         16 * 64,
     );
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/torch_bench.py");
+    // The source tree's script, or one beside the working directory when the
+    // bench binary was carried to another machine.
+    let script = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/torch_bench.py"),
+        "miner/scripts/torch_bench.py",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .unwrap_or("miner/scripts/torch_bench.py");
     let torch = Command::new("python3")
         .args([script, &threads.to_string()])
         .output();
