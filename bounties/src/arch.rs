@@ -24,7 +24,7 @@ use std::str::FromStr;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::tensorfile::{self, TensorFile};
+use crate::tensorfile::{self, TensorInfo};
 
 /// The metadata tag of a model file that names its architecture.
 pub const ARCHITECTURE_TAG: &str = "Architecture";
@@ -266,14 +266,15 @@ pub enum TensorMismatch {
 }
 
 impl Architecture {
-    /// Check that `file` holds exactly this architecture's tensors: every
-    /// name, F32, every shape, and nothing else.
-    pub fn check_tensors(&self, file: &TensorFile<'_>) -> Result<(), TensorMismatch> {
+    /// Check that `tensors` (a file's, in name order) are exactly this
+    /// architecture's: every name, F32, every shape, and nothing else.
+    pub fn check_tensors(&self, tensors: &[TensorInfo]) -> Result<(), TensorMismatch> {
         let specs = self.tensors();
         for spec in &specs {
-            let info = file
-                .tensor(&spec.name)
-                .ok_or_else(|| TensorMismatch::Missing(spec.name.clone()))?;
+            let info = tensors
+                .binary_search_by(|t| t.name.as_str().cmp(&spec.name))
+                .map(|i| &tensors[i])
+                .map_err(|_| TensorMismatch::Missing(spec.name.clone()))?;
             if info.dtype != tensorfile::Dtype::F32 {
                 return Err(TensorMismatch::WrongDtype {
                     name: spec.name.clone(),
@@ -288,8 +289,7 @@ impl Architecture {
                 });
             }
         }
-        match file
-            .tensors
+        match tensors
             .iter()
             .find(|t| specs.binary_search_by(|s| s.name.cmp(&t.name)).is_err())
         {

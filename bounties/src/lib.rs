@@ -8,6 +8,7 @@
 //! iterates is ordered. `clippy.toml` and the workspace purity test enforce it.
 
 pub mod arch;
+pub mod auth;
 pub mod chain;
 pub mod encoding;
 pub mod genesis;

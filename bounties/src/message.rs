@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::{self, DOMAIN_MESSAGE};
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId};
-use crate::keys::{SecretKey, Signature};
+use crate::keys::{SecretKey, Signature, verify_strict};
+use crate::rejection::Rejection;
+use crate::state::Verify;
 use crate::spec::BountySpec;
 
 /// The longest chain id.
@@ -135,6 +137,41 @@ pub struct SignedMessage {
     pub message: Vec<u8>,
     /// The signer's signature over [`encoding::signing_payload`].
     pub signature: Signature,
+}
+
+/// Decode a message and check its size, chain and (with [`Verify::Signatures`])
+/// signature: everything about it that does not depend on the state, so a
+/// server can check it in parallel before the sequencer orders it.
+pub fn verify_signed(
+    chain_id: &str,
+    message_bytes_max: u32,
+    bytes: &[u8],
+    signature: &Signature,
+    verify: Verify,
+) -> Result<Message, Rejection> {
+    if bytes.len() > message_bytes_max as usize {
+        return Err(Rejection::MessageTooLarge {
+            bytes: bytes.len(),
+            max: message_bytes_max,
+        });
+    }
+    let message: Message =
+        encoding::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    if message.chain_id != chain_id {
+        return Err(Rejection::WrongChain {
+            expected: chain_id.to_owned(),
+            got: message.chain_id,
+        });
+    }
+    if verify == Verify::Signatures {
+        let payload = encoding::signing_payload(DOMAIN_MESSAGE, chain_id, bytes);
+        verify_strict(&message.signer, &payload, signature).map_err(|_| {
+            Rejection::BadSignature {
+                signer: message.signer,
+            }
+        })?;
+    }
+    Ok(message)
 }
 
 impl Message {

@@ -230,22 +230,48 @@ fn name_is_valid(name: &str) -> bool {
             .any(|c| c.is_control() || c == '/' || c == '\\')
 }
 
-impl<'a> TensorFile<'a> {
-    /// Check `bytes` as a safetensors file.
-    pub fn parse(bytes: &'a [u8]) -> Result<TensorFile<'a>, TensorFileError> {
-        if bytes.len() < 8 {
-            return Err(TensorFileError::TooShort(bytes.len()));
+/// A checked safetensors header, read without the tensor data: what a server
+/// streaming an upload can check before it accepts the bytes that follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorHeader {
+    /// `__metadata__`, in key order.
+    pub metadata: BTreeMap<String, String>,
+    /// The tensors, in name order, with ranges relative to the start of the file.
+    pub tensors: Vec<TensorInfo>,
+}
+
+/// The header's length from a file's first 8 bytes, checked against the cap
+/// and the file's length; the header ends at `8 + length`.
+pub fn header_len(first8: [u8; 8], file_len: u64) -> Result<u64, TensorFileError> {
+    let header_len = u64::from_le_bytes(first8);
+    let available = file_len.saturating_sub(8);
+    if header_len > HEADER_BYTES_MAX || header_len > available {
+        return Err(TensorFileError::HeaderSize {
+            len: header_len,
+            max: HEADER_BYTES_MAX.min(available),
+        });
+    }
+    Ok(header_len)
+}
+
+impl TensorHeader {
+    /// Check the header at the start of `prefix` (at least the first
+    /// `8 + header length` bytes) of a file of `file_len` bytes: names, dtypes,
+    /// shapes, and offsets that tile the data exactly.
+    pub fn parse(prefix: &[u8], file_len: u64) -> Result<TensorHeader, TensorFileError> {
+        if file_len < 8 || prefix.len() < 8 {
+            return Err(TensorFileError::TooShort(
+                file_len.min(prefix.len() as u64) as usize
+            ));
         }
-        let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-        let available = bytes.len() as u64 - 8;
-        if header_len > HEADER_BYTES_MAX || header_len > available {
-            return Err(TensorFileError::HeaderSize {
-                len: header_len,
-                max: HEADER_BYTES_MAX.min(available),
-            });
-        }
+        let header_len = header_len(prefix[..8].try_into().expect("8 bytes"), file_len)?;
         let data_start = 8 + header_len as usize;
-        let header = &bytes[8..data_start];
+        let header = prefix
+            .get(8..data_start)
+            .ok_or(TensorFileError::HeaderSize {
+                len: header_len,
+                max: (prefix.len() - 8) as u64,
+            })?;
         let raw: RawHeader = serde_json::from_slice(header).map_err(|e| {
             if e.to_string().contains("too many tensors") {
                 TensorFileError::TooManyTensors
@@ -256,7 +282,7 @@ impl<'a> TensorFile<'a> {
         let mut seen = BTreeSet::new();
         let mut metadata = BTreeMap::new();
         let mut tensors = Vec::new();
-        let data_len = (bytes.len() - data_start) as u64;
+        let data_len = file_len - data_start as u64;
         for (key, value) in raw.0 {
             if !seen.insert(key.clone()) {
                 return Err(TensorFileError::DuplicateKey(key));
@@ -312,19 +338,25 @@ impl<'a> TensorFile<'a> {
         // The data must be exactly the tensors laid end to end: no overlap, no hole.
         let mut by_offset: Vec<&TensorInfo> = tensors.iter().collect();
         by_offset.sort_by_key(|t| (t.range.start, t.range.end));
-        let mut cursor = data_start;
+        let mut cursor = data_start as u64;
         for t in by_offset {
-            if t.range.start != cursor {
+            if t.range.start as u64 != cursor {
                 return Err(TensorFileError::BadOffsets(t.name.clone()));
             }
-            cursor = t.range.end;
+            cursor = t.range.end as u64;
         }
-        if cursor != bytes.len() {
-            return Err(TensorFileError::TrailingBytes(
-                (bytes.len() - cursor) as u64,
-            ));
+        if cursor != file_len {
+            return Err(TensorFileError::TrailingBytes(file_len - cursor));
         }
         tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(TensorHeader { metadata, tensors })
+    }
+}
+
+impl<'a> TensorFile<'a> {
+    /// Check `bytes` as a safetensors file.
+    pub fn parse(bytes: &'a [u8]) -> Result<TensorFile<'a>, TensorFileError> {
+        let TensorHeader { metadata, tensors } = TensorHeader::parse(bytes, bytes.len() as u64)?;
         Ok(TensorFile {
             bytes,
             metadata,

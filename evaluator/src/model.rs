@@ -198,7 +198,7 @@ impl Model {
         {
             return Err(ModelError::TooManyParameters { count, max });
         }
-        arch.check_tensors(&file).map_err(|m| match m {
+        arch.check_tensors(&file.tensors).map_err(|m| match m {
             TensorMismatch::Missing(name) => ModelError::MissingTensor(name),
             TensorMismatch::Unexpected(name) => ModelError::UnexpectedTensor(name),
             TensorMismatch::WrongDtype { name, got } => ModelError::WrongDtype { name, got },

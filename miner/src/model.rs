@@ -84,7 +84,7 @@ impl Params {
             .ok_or_else(|| ModelError::File(format!("the file has no {ARCHITECTURE_TAG} tag")))?
             .parse()
             .map_err(|e: bounties::arch::ArchError| ModelError::File(e.to_string()))?;
-        arch.check_tensors(&file)
+        arch.check_tensors(&file.tensors)
             .map_err(|e| ModelError::File(e.to_string()))?;
         let mut vars = BTreeMap::new();
         for info in &file.tensors {

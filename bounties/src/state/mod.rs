@@ -20,7 +20,7 @@ use borsh::BorshSerialize;
 use imbl::{OrdMap, OrdSet};
 use sha2::{Digest, Sha256};
 
-use crate::encoding::{self, DOMAIN_GENESIS, DOMAIN_MESSAGE, DOMAIN_STATE};
+use crate::encoding::{self, DOMAIN_GENESIS, DOMAIN_STATE};
 use crate::genesis::{Genesis, Params};
 use crate::ids::{AccountId, Amount, BountyId, Hash32, SubmissionId, TimestampMs};
 use crate::keys::verify_strict;
@@ -188,28 +188,13 @@ impl State {
         signature: &crate::keys::Signature,
         verify: Verify,
     ) -> Result<Message, Rejection> {
-        if bytes.len() > self.params.message_bytes_max as usize {
-            return Err(Rejection::MessageTooLarge {
-                bytes: bytes.len(),
-                max: self.params.message_bytes_max,
-            });
-        }
-        let message: Message =
-            encoding::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
-        if message.chain_id != self.chain_id {
-            return Err(Rejection::WrongChain {
-                expected: self.chain_id.clone(),
-                got: message.chain_id,
-            });
-        }
-        if verify == Verify::Signatures {
-            let payload = encoding::signing_payload(DOMAIN_MESSAGE, &self.chain_id, bytes);
-            verify_strict(&message.signer, &payload, signature).map_err(|_| {
-                Rejection::BadSignature {
-                    signer: message.signer,
-                }
-            })?;
-        }
+        let message = crate::message::verify_signed(
+            &self.chain_id,
+            self.params.message_bytes_max,
+            bytes,
+            signature,
+            verify,
+        )?;
         let expected = self.nonce(&message.signer) + 1;
         if message.nonce != expected {
             return Err(Rejection::BadNonce {
