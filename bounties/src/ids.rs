@@ -13,13 +13,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a hex string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected 64 lowercase hex characters, got {got:?}")]
+#[error("expected {expected} lowercase hex characters, got {got:?}")]
 pub struct ParseHexError {
-    got: String,
+    pub(crate) expected: usize,
+    pub(crate) got: String,
 }
 
 fn parse_hex32(s: &str) -> Result<[u8; 32], ParseHexError> {
     let err = || ParseHexError {
+        expected: 64,
         got: s.chars().take(80).collect(),
     };
     // Only lowercase is accepted so that one hash has exactly one spelling

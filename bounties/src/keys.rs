@@ -64,6 +64,26 @@ impl fmt::Debug for Signature {
     }
 }
 
+impl Signature {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::str::FromStr for Signature {
+    type Err = crate::ids::ParseHexError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 64];
+        hex::decode_to_slice(s, &mut out).map_err(|_| crate::ids::ParseHexError {
+            expected: 128,
+            got: s.chars().take(140).collect(),
+        })?;
+        Ok(Signature(out))
+    }
+}
+
 impl Serialize for Signature {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(self.0))

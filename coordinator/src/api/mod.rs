@@ -1,0 +1,275 @@
+//! The HTTP API under `/v1` (JSON), `/healthz`, `/metrics`, and the web pages.
+
+mod artifacts;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bounties::{AccountId, BountyId, Hash32, SignedMessage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, from_json_rejection};
+use crate::node::Node;
+
+/// The cap on JSON request bodies.
+pub const JSON_BODY_MAX: usize = 2 * 1024 * 1024;
+/// The most entries one log read returns.
+pub const LOG_PAGE_MAX: usize = 1000;
+
+type Shared = State<Arc<Node>>;
+type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+/// The whole router.
+pub fn router(node: Arc<Node>) -> Router {
+    let api = Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/messages", post(submit))
+        .route("/v1/log", get(log))
+        .route("/v1/bounties", get(bounties))
+        .route("/v1/bounties/{id}", get(bounty))
+        .route("/v1/bounties/{id}/leaderboard", get(leaderboard))
+        .route("/v1/accounts/{account}", get(account))
+        .route("/v1/models/{hash}", get(model))
+        .route("/v1/licences", get(licences))
+        .route("/v1/jobs", get(jobs))
+        .route("/v1/jobs/lease", post(lease))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .merge(crate::web::routes())
+        .layer(DefaultBodyLimit::max(JSON_BODY_MAX));
+    // Uploads stream under their own cap, checked while reading.
+    let uploads = Router::new()
+        .route(
+            "/v1/artifacts/{hash}",
+            get(artifacts::download).put(artifacts::upload),
+        )
+        .layer(DefaultBodyLimit::disable());
+    api.merge(uploads)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
+        .with_state(node)
+}
+
+async fn count(State(node): Shared, req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    node.metrics.response(res.status().as_u16());
+    res
+}
+
+/// A hash from a path segment; only 64 lowercase hex characters pass.
+pub(crate) fn parse_hash(s: &str) -> Result<Hash32, ApiError> {
+    s.parse().map_err(|_| ApiError::BadHash(s.chars().take(80).collect()))
+}
+
+fn parse_id(s: &str) -> Result<u64, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{s:?} is not a number")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("state records serialise")
+}
+
+async fn info(State(node): Shared) -> Json<Value> {
+    let state = node.state();
+    let head = state.head();
+    Json(json!({
+        "chain_id": state.chain_id(),
+        "head": {"seq": head.seq, "hash": head.hash, "timestamp_ms": head.timestamp.0},
+        "state_root": node.root(&state),
+        "operator": state.operator(),
+        "minter": state.minter(),
+        "params": to_json(state.params()),
+        "server_time_ms": node.clock.now_ms(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// The body of `POST /v1/messages`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    message: String,
+    signature: String,
+}
+
+async fn submit(
+    State(node): Shared,
+    body: Result<Json<MessageBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(from_json_rejection)?;
+    let message = hex::decode(&body.message)
+        .map_err(|_| ApiError::BadRequest("message: expected hex bytes".into()))?;
+    let signature = body
+        .signature
+        .parse()
+        .map_err(|_| ApiError::BadRequest("signature: expected 128 hex characters".into()))?;
+    let appended = node.submit(SignedMessage { message, signature }).await?;
+    Ok(Json(to_json(&appended)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogQuery {
+    #[serde(default)]
+    from: u64,
+    limit: Option<usize>,
+}
+
+async fn log(State(node): Shared, q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(LOG_PAGE_MAX).min(LOG_PAGE_MAX);
+    let store = Arc::clone(&node.store);
+    let entries = tokio::task::spawn_blocking(move || store.read(q.from, limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+async fn bounties(State(node): Shared) -> Json<Value> {
+    let state = node.state();
+    let list: Vec<Value> = state.bounties().map(to_json).collect();
+    Json(json!({ "bounties": list }))
+}
+
+async fn bounty(State(node): Shared, Path(id): Path<String>) -> ApiResult {
+    let id = BountyId(parse_id(&id)?);
+    let state = node.state();
+    let bounty = state
+        .bounty(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no bounty {id}")))?;
+    let submissions: Vec<Value> = state
+        .submissions_of(id)
+        .into_iter()
+        .map(|s| {
+            let mut v = to_json(s);
+            v["receipts"] = to_json(&state.receipts_for(s.id));
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "bounty": to_json(bounty),
+        "submissions": submissions,
+        "leaderboard": to_json(&state.leaderboard(id)),
+    })))
+}
+
+async fn leaderboard(State(node): Shared, Path(id): Path<String>) -> ApiResult {
+    let id = BountyId(parse_id(&id)?);
+    let rows = node
+        .state()
+        .leaderboard(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no bounty {id}")))?;
+    Ok(Json(json!({ "bounty": id, "rows": rows })))
+}
+
+async fn account(State(node): Shared, Path(account): Path<String>) -> ApiResult {
+    let account: AccountId = account
+        .parse()
+        .map_err(|_| ApiError::BadRequest("an account is 64 lowercase hex characters".into()))?;
+    let state = node.state();
+    let mut v = to_json(&state.account(&account));
+    v["evaluator"] = to_json(&state.evaluator(&account));
+    v["licences"] = to_json(&state.licences_of(&account));
+    Ok(Json(v))
+}
+
+async fn model(State(node): Shared, Path(hash): Path<String>) -> ApiResult {
+    let hash = parse_hash(&hash)?;
+    let state = node.state();
+    let provenance = state
+        .provenance(&hash)
+        .ok_or_else(|| ApiError::NotFound(format!("no model with weights hash {hash}")))?;
+    let mut v = to_json(&provenance);
+    v["licences"] = to_json(&state.licences_for(&hash));
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LicenceQuery {
+    licensee: Option<String>,
+    model: Option<String>,
+}
+
+async fn licences(State(node): Shared, q: Result<Query<LicenceQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let state = node.state();
+    let list = match (q.licensee, q.model) {
+        (Some(a), None) => {
+            let a: AccountId = a
+                .parse()
+                .map_err(|_| ApiError::BadRequest("licensee: 64 lowercase hex characters".into()))?;
+            to_json(&state.licences_of(&a))
+        }
+        (None, Some(m)) => to_json(&state.licences_for(&parse_hash(&m)?)),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of ?licensee=ACCOUNT or ?model=WEIGHTS_HASH".into(),
+            ));
+        }
+    };
+    Ok(Json(json!({ "licences": list })))
+}
+
+async fn jobs(State(node): Shared) -> Json<Value> {
+    let mut leases = node.leases.lock().expect("lock");
+    leases.expire(node.clock.now_ms());
+    let active: Vec<Value> = leases
+        .active()
+        .map(|l| json!({"submission": l.submission, "bounty": l.bounty, "evaluator": l.evaluator, "expires_at_ms": l.expires_at_ms}))
+        .collect();
+    Json(json!({ "leases": active }))
+}
+
+async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult {
+    let state = node.state();
+    let evaluator = crate::auth::signer(
+        &headers,
+        state.chain_id(),
+        "POST",
+        "/v1/jobs/lease",
+        node.clock.now_ms(),
+        &node.replay_guard,
+    )?
+    .ok_or_else(|| ApiError::Auth("leasing a job needs a signed request".into()))?;
+    if !crate::access::is_evaluator(&state, &evaluator) {
+        return Err(ApiError::Forbidden(format!(
+            "{evaluator} is not a registered evaluator with the minimum bond"
+        )));
+    }
+    let mut token = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut token);
+    let lease = node
+        .leases
+        .lock()
+        .expect("lock")
+        .lease(
+            &state,
+            evaluator,
+            node.clock.now_ms(),
+            node.config.lease_ttl_ms,
+            hex::encode(token),
+        )
+        .ok_or(ApiError::NoJob)?;
+    node.metrics.leased();
+    let bounty = state.bounty(lease.bounty).expect("leased from the state");
+    let mut v = to_json(&lease);
+    v["spec"] = to_json(&*bounty.spec);
+    Ok(Json(v))
+}
+
+async fn metrics(State(node): Shared) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.metrics.render(),
+    )
+}

@@ -1,0 +1,126 @@
+//! Every HTTP error, mapped to a status and a JSON body in one place:
+//! `{"error": {"code": "...", "message": "..."}}`, with stable codes.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bounties::Rejection;
+
+use crate::sequencer::AppendError;
+
+/// An error answered over HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The protocol refused a message.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// A malformed request (bad JSON, unknown field, bad parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A path parameter that is not a 64-hex hash.
+    #[error("{0:?} is not a SHA-256 hash (64 lowercase hex characters)")]
+    BadHash(String),
+    /// Nothing there.
+    #[error("{0}")]
+    NotFound(String),
+    /// Bad, stale or replayed request signature.
+    #[error("{0}")]
+    Auth(String),
+    /// Signed, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Body larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// An upload whose bytes do not hash to its name.
+    #[error("the body's SHA-256 is {got}, not the {expected} named in the path")]
+    HashMismatch {
+        /// From the path.
+        expected: String,
+        /// Of the body.
+        got: String,
+    },
+    /// An upload that is not an acceptable safetensors file.
+    #[error("{0}")]
+    BadArtifact(String),
+    /// A client that sent too slowly or broke off.
+    #[error("{0}")]
+    Incomplete(String),
+    /// Too many uploads at once from one client.
+    #[error("too many uploads in progress from this client (at most {0})")]
+    TooManyUploads(usize),
+    /// The evaluator has no job to do now.
+    #[error("no submission needs a receipt from this evaluator now")]
+    NoJob,
+    /// Something failed on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// Shutting down.
+    #[error("the service is shutting down")]
+    Unavailable,
+}
+
+impl ApiError {
+    /// The status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use ApiError::*;
+        match self {
+            Rejected(r) => (StatusCode::UNPROCESSABLE_ENTITY, r.code()),
+            BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            BadHash(_) => (StatusCode::BAD_REQUEST, "bad_hash"),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Auth(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            HashMismatch { .. } => (StatusCode::BAD_REQUEST, "hash_mismatch"),
+            BadArtifact(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_artifact"),
+            Incomplete(_) => (StatusCode::BAD_REQUEST, "incomplete_body"),
+            TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
+            NoJob => (StatusCode::NOT_FOUND, "no_job"),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Rejected(r) => ApiError::Rejected(r),
+            AppendError::Store(s) => ApiError::Internal(s),
+            AppendError::Stopped => ApiError::Unavailable,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::artifacts::ArtifactError> for ApiError {
+    fn from(e: crate::artifacts::ArtifactError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Turn axum's extractor rejections (bad JSON, unknown fields, bad query)
+/// into the same JSON error shape.
+pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiError {
+    use axum::extract::rejection::JsonRejection::*;
+    match r {
+        BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::TooLarge(b.body_text())
+        }
+        other => ApiError::BadRequest(other.body_text()),
+    }
+}

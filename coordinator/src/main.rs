@@ -1,0 +1,217 @@
+//! `coordinator`: initialise a data dir, serve the API, audit a log.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bounties::{Amount, Params};
+use clap::{Parser, Subcommand};
+use coordinator::artifacts::LocalArtifacts;
+use coordinator::clock::{Clock, SystemClock};
+use coordinator::datadir::{self, DataDir};
+use coordinator::node::{Config, Node};
+use coordinator::store::sqlite::SqliteLog;
+use coordinator::{api, audit, scheduler, server};
+
+#[derive(Parser)]
+#[command(version, about = "The model-bounties coordinator: one ordered, hash-chained log and the services around it")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data dir: genesis, operator and minter keys (0600), dev accounts.
+    Init {
+        /// Where to keep the log, artifacts and keys.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The chain id every message must name.
+        #[arg(long, default_value = "model-bounties-dev")]
+        chain_id: String,
+        /// Create and fund a named dev account (repeatable): keys/dev/NAME.key.
+        #[arg(long, num_args = 1..)]
+        dev: Vec<String>,
+        /// Each dev account's starting balance.
+        #[arg(long, default_value = "1000000")]
+        dev_balance: Amount,
+        /// How long after a deadline a close waits for pending evaluations (seconds).
+        #[arg(long, default_value_t = 3600)]
+        close_grace_secs: u64,
+        /// The least evaluator bond.
+        #[arg(long, default_value = "1000")]
+        min_evaluator_bond: Amount,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the HTTP API and web pages, run the sequencer and the scheduler.
+    Serve {
+        /// The data dir made by `init`.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The largest artifact accepted, in bytes.
+        #[arg(long, default_value_t = 4 << 30)]
+        max_artifact_bytes: u64,
+        /// Uploads one client address may have in progress.
+        #[arg(long, default_value_t = 4)]
+        uploads_per_client: usize,
+        /// How long an evaluation lease lasts (seconds).
+        #[arg(long, default_value_t = 600)]
+        lease_ttl_secs: u64,
+        /// Record a start-up snapshot every this many entries.
+        #[arg(long, default_value_t = 10_000)]
+        snapshot_every: u64,
+        /// Drop a client that has not sent its request headers within this (seconds).
+        #[arg(long, default_value_t = 10)]
+        header_timeout_secs: u64,
+    },
+    /// Replay a log from scratch and check every signature, link and state root.
+    Audit {
+        /// Audit the log in this data dir.
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        data_dir: Option<PathBuf>,
+        /// Audit a running coordinator (and compare its served state root).
+        #[arg(long)]
+        url: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init {
+            data_dir,
+            chain_id,
+            dev,
+            dev_balance,
+            close_grace_secs,
+            min_evaluator_bond,
+            json,
+        } => {
+            let params = Params {
+                close_grace_ms: close_grace_secs.saturating_mul(1000),
+                min_evaluator_bond,
+                ..Params::default()
+            };
+            let done = datadir::init(
+                &DataDir(data_dir.clone()),
+                &chain_id,
+                params,
+                &dev,
+                dev_balance,
+                SystemClock.now_ms(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                println!("initialised {}", data_dir.display());
+                println!("chain id  {}", done.chain_id);
+                println!("operator  {}", done.operator);
+                println!("minter    {}", done.minter);
+                for (name, account, path) in &done.dev {
+                    println!("dev {name:<8} {account}  {}", path.display());
+                }
+                println!("genesis   {}", done.genesis_hash);
+            }
+            Ok(())
+        }
+        Command::Serve {
+            data_dir,
+            listen,
+            max_artifact_bytes,
+            uploads_per_client,
+            lease_ttl_secs,
+            snapshot_every,
+            header_timeout_secs,
+        } => {
+            let config = Config {
+                max_artifact_bytes,
+                uploads_per_client,
+                lease_ttl_ms: lease_ttl_secs.saturating_mul(1000),
+                snapshot_every,
+                header_timeout: Duration::from_secs(header_timeout_secs),
+                ..Config::default()
+            };
+            serve(DataDir(data_dir), &listen, config)
+        }
+        Command::Audit {
+            data_dir,
+            url,
+            json,
+        } => {
+            let report = match (data_dir, url) {
+                (Some(dir), _) => {
+                    let store = SqliteLog::open_read_only(&DataDir(dir).log())?;
+                    audit::audit_store(&store)
+                }
+                (None, Some(url)) => audit::audit_url(&url),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            match report {
+                Ok(r) if json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Ok(r) => {
+                    println!(
+                        "ok: {} entries on chain {} replay cleanly (signatures, links, rules, conservation)",
+                        r.entries, r.chain_id
+                    );
+                    println!("head seq    {}", r.head_seq);
+                    println!("head hash   {}", r.head_hash);
+                    println!("state root  {}", r.state_root);
+                }
+                Err(e) => anyhow::bail!("audit failed: {e}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
+    let store = Arc::new(SqliteLog::open(&dir.log()).context("opening the log")?);
+    let artifacts = Arc::new(
+        LocalArtifacts::open(&dir.artifacts(), &dir.tmp()).context("opening the artifact store")?,
+    );
+    let operator = DataDir::read_key(&dir.key("operator"))?;
+    let header_timeout = config.header_timeout;
+    let started = std::time::Instant::now();
+    let node = Node::start(store, artifacts, Arc::new(SystemClock), Some(operator), config)?;
+    let state = node.state();
+    eprintln!(
+        "replayed {} entries of chain {} in {:.2} s; state root {}",
+        state.head().seq + 1,
+        state.chain_id(),
+        started.elapsed().as_secs_f64(),
+        node.root(&state)
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    tokio::spawn(scheduler::run(Arc::clone(&node)));
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("shutting down");
+    };
+    server::serve(listener, api::router(node), header_timeout, shutdown).await;
+    Ok(())
+}

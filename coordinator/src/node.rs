@@ -1,0 +1,201 @@
+//! The running service's shared parts: store, sequencer, artifacts, leases,
+//! clock, metrics and limits. Handlers, the scheduler and tests use a [`Node`].
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bounties::{Action, Hash32, Message, SecretKey, SignedMessage, State, encoding};
+
+use crate::artifacts::ArtifactStore;
+use crate::auth::ReplayGuard;
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::jobs::Leases;
+use crate::metrics::Metrics;
+use crate::sequencer::{Appended, RecoverError, Sequencer, recover};
+use crate::store::LogStore;
+
+/// Limits and intervals.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The largest artifact accepted.
+    pub max_artifact_bytes: u64,
+    /// The largest dataset accepted (datasets are checked in memory).
+    pub max_dataset_bytes: u64,
+    /// Uploads one client address may have in progress.
+    pub uploads_per_client: usize,
+    /// How long an evaluation lease lasts.
+    pub lease_ttl_ms: u64,
+    /// A snapshot every this many entries.
+    pub snapshot_every: u64,
+    /// A client must finish sending request headers within this.
+    pub header_timeout: Duration,
+    /// An upload may pause this long between chunks.
+    pub body_idle_timeout: Duration,
+    /// How often the scheduler looks for deadlines.
+    pub scheduler_tick: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_artifact_bytes: 4 << 30,
+            max_dataset_bytes: 256 << 20,
+            uploads_per_client: 4,
+            lease_ttl_ms: 10 * 60 * 1000,
+            snapshot_every: 10_000,
+            header_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            scheduler_tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Uploads in progress per client address.
+#[derive(Debug, Default)]
+pub struct UploadSlots(Arc<Mutex<BTreeMap<IpAddr, usize>>>);
+
+/// Holds one upload slot until dropped.
+#[derive(Debug)]
+pub struct UploadSlot(Arc<Mutex<BTreeMap<IpAddr, usize>>>, IpAddr);
+
+impl UploadSlots {
+    /// Take a slot for `ip`, or refuse if it has `max` already.
+    pub fn acquire(&self, ip: IpAddr, max: usize) -> Result<UploadSlot, ApiError> {
+        let mut map = self.0.lock().expect("lock");
+        let n = map.entry(ip).or_default();
+        if *n >= max {
+            return Err(ApiError::TooManyUploads(max));
+        }
+        *n += 1;
+        Ok(UploadSlot(Arc::clone(&self.0), ip))
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut map = self.0.lock().expect("lock");
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// The service.
+#[allow(missing_debug_implementations)]
+pub struct Node {
+    /// Limits.
+    pub config: Config,
+    /// The log store.
+    pub store: Arc<dyn LogStore>,
+    /// The writer.
+    pub sequencer: Sequencer,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Models and datasets.
+    pub artifacts: Arc<dyn ArtifactStore>,
+    /// Evaluation leases.
+    pub leases: Mutex<Leases>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Signed requests already seen.
+    pub replay_guard: ReplayGuard,
+    /// Uploads in progress.
+    pub uploads: UploadSlots,
+    operator: Option<SecretKey>,
+    root_cache: Mutex<Option<(u64, Hash32)>>,
+}
+
+impl Node {
+    /// Replay the log in `store` and start the sequencer. `operator` signs
+    /// scheduler messages (none: the scheduler cannot close bounties).
+    pub fn start(
+        store: Arc<dyn LogStore>,
+        artifacts: Arc<dyn ArtifactStore>,
+        clock: Arc<dyn Clock>,
+        operator: Option<SecretKey>,
+        config: Config,
+    ) -> Result<Arc<Node>, RecoverError> {
+        let state = recover(store.as_ref())?;
+        let metrics = Arc::new(Metrics::default());
+        metrics.set_head(state.head().seq);
+        let (sequencer, _thread) = Sequencer::start(
+            Arc::clone(&store),
+            state,
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+            config.snapshot_every,
+        );
+        Ok(Arc::new(Node {
+            config,
+            store,
+            sequencer,
+            clock,
+            artifacts,
+            leases: Mutex::new(Leases::default()),
+            metrics,
+            replay_guard: ReplayGuard::default(),
+            uploads: UploadSlots::default(),
+            operator,
+            root_cache: Mutex::new(None),
+        }))
+    }
+
+    /// The latest committed state.
+    pub fn state(&self) -> Arc<State> {
+        self.sequencer.state()
+    }
+
+    /// The state root of `state`, computed once per head.
+    pub fn root(&self, state: &State) -> Hash32 {
+        let seq = state.head().seq;
+        let mut cache = self.root_cache.lock().expect("lock");
+        match *cache {
+            Some((s, root)) if s == seq => root,
+            _ => {
+                let root = state.root();
+                *cache = Some((seq, root));
+                root
+            }
+        }
+    }
+
+    /// Order a signed message; returns once it is durable.
+    pub async fn submit(&self, signed: SignedMessage) -> Result<Appended, ApiError> {
+        let receipt = encoding::decode::<Message>(&signed.message)
+            .ok()
+            .and_then(|m| match m.action {
+                Action::PostReceipt(r) => Some((m.signer, r.submission)),
+                _ => None,
+            });
+        let appended = self.sequencer.append(signed).await?;
+        if let Some((evaluator, submission)) = receipt {
+            self.leases
+                .lock()
+                .expect("lock")
+                .complete(&evaluator, submission);
+        }
+        Ok(appended)
+    }
+
+    /// Sign `action` as the operator with its next nonce and order it.
+    pub async fn submit_as_operator(&self, action: Action) -> Result<Appended, ApiError> {
+        let key = self
+            .operator
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("no operator key loaded".into()))?;
+        let state = self.state();
+        let message = Message {
+            chain_id: state.chain_id().to_owned(),
+            signer: key.account(),
+            nonce: state.nonce(&key.account()) + 1,
+            action,
+        };
+        self.submit(message.sign(key)).await
+    }
+}

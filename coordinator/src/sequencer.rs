@@ -1,0 +1,264 @@
+//! The sequencer: the log's one writer.
+//!
+//! Requests queue on a channel; a dedicated thread takes everything waiting
+//! (up to [`BATCH_MAX`]), stamps and applies each message to a copy of the
+//! state, appends the accepted entries in one durable transaction (group
+//! commit), and only then publishes the new state and acknowledges. A store
+//! failure acknowledges nothing and keeps the old state. Signatures are
+//! checked by the caller's task before queueing (they do not depend on the
+//! state), so the single thread spends its time on ordering and storage.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bounties::message::verify_signed;
+use bounties::{Entry, Hash32, Rejection, SignedMessage, State, TimestampMs, Verify};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::store::{LogStore, Snapshot, StoreError};
+
+/// The most messages committed in one transaction.
+pub const BATCH_MAX: usize = 1024;
+
+/// Where an acknowledged message landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Appended {
+    /// Its seq.
+    pub seq: u64,
+    /// Its entry hash.
+    pub hash: Hash32,
+    /// Its timestamp.
+    pub timestamp_ms: u64,
+}
+
+/// Why a message was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The protocol refused it; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// Storage failed; nothing was acknowledged.
+    #[error("storage failed: {0}")]
+    Store(String),
+    /// The sequencer is shutting down.
+    #[error("the sequencer has stopped")]
+    Stopped,
+}
+
+struct Pending {
+    signed: SignedMessage,
+    reply: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+/// A handle to the running sequencer.
+#[derive(Clone, Debug)]
+pub struct Sequencer {
+    tx: mpsc::Sender<Pending>,
+    state: watch::Receiver<Arc<State>>,
+}
+
+impl Sequencer {
+    /// Start the writer thread over `store`, whose log produced `state`.
+    /// A snapshot is recorded every `snapshot_every` entries.
+    pub fn start(
+        store: Arc<dyn LogStore>,
+        state: State,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        snapshot_every: u64,
+    ) -> (Sequencer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4 * BATCH_MAX);
+        let (state_tx, state_rx) = watch::channel(Arc::new(state));
+        let handle = std::thread::Builder::new()
+            .name("sequencer".into())
+            .spawn(move || run(rx, store, state_tx, clock, metrics, snapshot_every))
+            .expect("spawning the sequencer thread");
+        (
+            Sequencer {
+                tx,
+                state: state_rx,
+            },
+            handle,
+        )
+    }
+
+    /// The latest committed state.
+    pub fn state(&self) -> Arc<State> {
+        Arc::clone(&self.state.borrow())
+    }
+
+    /// A receiver that sees every committed state.
+    pub fn watch(&self) -> watch::Receiver<Arc<State>> {
+        self.state.clone()
+    }
+
+    /// Check `signed` and append it; returns once it is durable.
+    pub async fn append(&self, signed: SignedMessage) -> Result<Appended, AppendError> {
+        {
+            let state = self.state.borrow();
+            verify_signed(
+                state.chain_id(),
+                state.params().message_bytes_max,
+                &signed.message,
+                &signed.signature,
+                Verify::Signatures,
+            )?;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Pending { signed, reply })
+            .await
+            .map_err(|_| AppendError::Stopped)?;
+        answer.await.map_err(|_| AppendError::Stopped)?
+    }
+}
+
+fn run(
+    mut rx: mpsc::Receiver<Pending>,
+    store: Arc<dyn LogStore>,
+    state_tx: watch::Sender<Arc<State>>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    snapshot_every: u64,
+) {
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let mut state = State::clone(&state_tx.borrow());
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut accepted = Vec::with_capacity(batch.len());
+        for p in batch.drain(..) {
+            let head = state.head();
+            let now = TimestampMs(clock.now_ms()).max(head.timestamp);
+            let entry = Entry::next(head.seq, head.hash, now, p.signed);
+            // Signatures were checked before queueing; everything else is checked here.
+            match state.apply(&entry, Verify::Skip) {
+                Ok(()) => {
+                    accepted.push((
+                        p.reply,
+                        Appended {
+                            seq: entry.seq,
+                            hash: state.head().hash,
+                            timestamp_ms: now.0,
+                        },
+                    ));
+                    entries.push(entry);
+                }
+                Err(r) => {
+                    metrics.rejected(r.code());
+                    let _ = p.reply.send(Err(AppendError::Rejected(r)));
+                }
+            }
+        }
+        if entries.is_empty() {
+            continue;
+        }
+        match store.append(&entries) {
+            Ok(()) => {
+                let crossed = |seq: u64| seq / snapshot_every.max(1);
+                let before = entries[0].seq.saturating_sub(1);
+                let after = state.head().seq;
+                if crossed(after) != crossed(before) {
+                    let head = state.head();
+                    let snapshot = Snapshot {
+                        seq: head.seq,
+                        hash: head.hash,
+                        state_root: state.root(),
+                    };
+                    if let Err(e) = store.put_snapshot(snapshot) {
+                        eprintln!("warning: could not record a snapshot: {e}");
+                    }
+                }
+                metrics.committed(entries.len(), after);
+                state_tx.send_replace(Arc::new(state));
+                for (reply, appended) in accepted {
+                    let _ = reply.send(Ok(appended));
+                }
+            }
+            Err(e) => {
+                eprintln!("error: appending {} entries failed: {e}", entries.len());
+                for (reply, _) in accepted {
+                    let _ = reply.send(Err(AppendError::Store(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Rebuild the state from `store`: signatures are trusted up to the latest
+/// snapshot (this node verified them when it appended) provided the hash
+/// chain and the state root there match; everything after is verified.
+pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
+    let snapshot = store.snapshot()?;
+    let trusted = snapshot.map_or(0, |s| s.seq);
+    let mut next = 0u64;
+    let mut state: Option<State> = None;
+    loop {
+        let chunk = store.read(next, 8192)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for entry in &chunk {
+            let verify = if entry.seq <= trusted {
+                Verify::Skip
+            } else {
+                Verify::Signatures
+            };
+            match &mut state {
+                None => state = Some(State::from_genesis(entry, Verify::Signatures).map_err(|r| RecoverError::Rejected { seq: entry.seq, rejection: r })?),
+                Some(s) => s.apply(entry, verify).map_err(|r| RecoverError::Rejected {
+                    seq: entry.seq,
+                    rejection: r,
+                })?,
+            }
+            if let (Some(snap), Some(s)) = (snapshot, &state) {
+                if entry.seq == snap.seq
+                    && (s.head().hash != snap.hash || s.root() != snap.state_root)
+                {
+                    return Err(RecoverError::Snapshot { seq: snap.seq });
+                }
+            }
+        }
+        next = chunk.last().expect("non-empty").seq + 1;
+    }
+    let state = state.ok_or(RecoverError::Empty)?;
+    if let Some(snap) = snapshot {
+        if state.head().seq < snap.seq {
+            return Err(RecoverError::Snapshot { seq: snap.seq });
+        }
+    }
+    Ok(state)
+}
+
+/// Why the log could not be replayed at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No genesis.
+    #[error("the log is empty: run `coordinator init` first")]
+    Empty,
+    /// An entry does not apply.
+    #[error("entry {seq} does not apply: {rejection}; run `coordinator audit`")]
+    Rejected {
+        /// Its seq.
+        seq: u64,
+        /// Why.
+        rejection: Rejection,
+    },
+    /// The log does not match the node's own snapshot.
+    #[error("the log does not match its snapshot at seq {seq}: it was altered; run `coordinator audit`")]
+    Snapshot {
+        /// The snapshot's seq.
+        seq: u64,
+    },
+}

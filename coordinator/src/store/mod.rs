@@ -1,0 +1,79 @@
+//! Log storage behind a small, log-shaped interface: append a batch atomically
+//! and durably, read a range, the head, and a start-up snapshot.
+//!
+//! SQLite is the embedded default ([`sqlite::SqliteLog`]); [`memory::MemoryLog`]
+//! serves tests. A PostgreSQL store is one more implementation of [`LogStore`].
+
+pub mod memory;
+pub mod sqlite;
+
+use bounties::{Entry, Hash32};
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("log database: {0}")]
+    Database(String),
+    /// A stored entry does not decode.
+    #[error("stored entry {seq} is corrupt: {reason}")]
+    Corrupt {
+        /// Its seq.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An append that does not continue the log.
+    #[error("append at seq {got} does not continue the log (next is {expected})")]
+    NotNext {
+        /// The next seq.
+        expected: u64,
+        /// The seq offered.
+        got: u64,
+    },
+}
+
+/// A point the node has verified: replay up to `seq` may trust signatures,
+/// provided the state there still has `state_root`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last entry covered.
+    pub seq: u64,
+    /// That entry's hash.
+    pub hash: Hash32,
+    /// The state root after it.
+    pub state_root: Hash32,
+}
+
+/// An append-only log of entries.
+pub trait LogStore: Send + Sync + 'static {
+    /// Append `entries` (consecutive, continuing the log) in one atomic, durable
+    /// step: when this returns `Ok`, all of them survive a crash; on `Err`, none.
+    fn append(&self, entries: &[Entry]) -> Result<(), StoreError>;
+
+    /// Up to `limit` entries from `from`, in order.
+    fn read(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError>;
+
+    /// The last entry's seq and hash (`None` for an empty log).
+    fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError>;
+
+    /// Record a verified point.
+    fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
+
+    /// The latest verified point.
+    fn snapshot(&self) -> Result<Option<Snapshot>, StoreError>;
+}
+
+/// Check that `entries` continue a log whose next seq is `next`.
+pub(crate) fn check_continues(next: u64, entries: &[Entry]) -> Result<(), StoreError> {
+    for (i, e) in entries.iter().enumerate() {
+        let expected = next + i as u64;
+        if e.seq != expected {
+            return Err(StoreError::NotNext {
+                expected,
+                got: e.seq,
+            });
+        }
+    }
+    Ok(())
+}
