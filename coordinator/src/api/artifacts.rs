@@ -186,7 +186,7 @@ async fn check(node: &Node, r: &Received, path: &FsPath) -> Result<&'static str,
             .map_err(|e| ApiError::BadArtifact(format!("model does not match {arch}: {e}")))?;
         return Ok("model");
     }
-    if header.metadata.contains_key("Task") {
+    if header.metadata.contains_key(datasets::format::key::TASK) {
         if r.size > node.config.max_dataset_bytes {
             return Err(ApiError::TooLarge(format!(
                 "datasets are capped at {} bytes",

@@ -12,6 +12,7 @@ const FORBIDDEN: &[&str] = &[
     "sqlx",
     "rusqlite",
     "reqwest",
+    "ureq",
 ];
 
 fn normal_dependencies(package: &str) -> Vec<String> {

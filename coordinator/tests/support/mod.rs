@@ -1,0 +1,186 @@
+//! Shared test rig: a coordinator on 127.0.0.1:0 over a real SQLite file, with
+//! a hand-moved clock, plus helpers to build specs, datasets and models.
+
+#![allow(dead_code, clippy::disallowed_methods)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bounties::client::Client;
+use bounties::{Amount, BountySpec, Hash32, Params, SecretKey};
+use coordinator::artifacts::LocalArtifacts;
+use coordinator::clock::{Clock, ManualClock, SystemClock};
+use coordinator::datadir::{self, DataDir};
+use coordinator::node::{Config, Node};
+use coordinator::store::sqlite::SqliteLog;
+use coordinator::{api, server};
+
+/// A running coordinator.
+pub struct Served {
+    pub url: String,
+    pub node: Arc<Node>,
+    pub clock: ManualClock,
+    pub dir: tempfile::TempDir,
+    pub keys: BTreeMap<String, SecretKey>,
+    pub client: Client,
+    pub chain_id: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Served {
+    pub fn key(&self, name: &str) -> &SecretKey {
+        &self.keys[name]
+    }
+
+    /// Run the scheduler once, as its timer would.
+    pub fn tick(&self) -> Vec<bounties::BountyId> {
+        self.runtime.block_on(coordinator::scheduler::tick(&self.node))
+    }
+
+    pub fn data_dir(&self) -> DataDir {
+        DataDir(self.dir.path().join("data"))
+    }
+
+    /// Write `bytes` to a file in the data dir's parent temp and upload it as `who`.
+    pub fn upload(&self, who: &str, name: &str, bytes: &[u8]) -> Hash32 {
+        let path = self.dir.path().join(format!("upload-{name}"));
+        std::fs::write(&path, bytes).unwrap();
+        self.client
+            .upload(self.key(who), &self.chain_id, &path)
+            .unwrap_or_else(|e| panic!("uploading {name}: {e}"))
+    }
+}
+
+/// Start a coordinator with these funded dev accounts.
+pub fn serve(devs: &[&str], params: Params) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir(dir.path().join("data"));
+    let names: Vec<String> = devs.iter().map(|s| s.to_string()).collect();
+    let now = SystemClock.now_ms();
+    let init = datadir::init(&data, "test-chain", params, &names, Amount(1_000_000), now).unwrap();
+    let mut keys = BTreeMap::new();
+    for (name, _, path) in &init.dev {
+        keys.insert(name.clone(), DataDir::read_key(path).unwrap());
+    }
+    let clock = ManualClock::at(now);
+    let store = Arc::new(SqliteLog::open(&data.log()).unwrap());
+    let artifacts = Arc::new(LocalArtifacts::open(&data.artifacts(), &data.tmp()).unwrap());
+    let operator = DataDir::read_key(&data.key("operator")).unwrap();
+    let node = Node::start(
+        store,
+        artifacts,
+        Arc::new(clock.clone()),
+        Some(operator),
+        Config::default(),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = api::router(Arc::clone(&node));
+    runtime.spawn(server::serve(
+        listener,
+        router,
+        std::time::Duration::from_secs(10),
+        std::future::pending(),
+    ));
+    Served {
+        client: Client::new(&url),
+        url,
+        node,
+        clock,
+        dir,
+        keys,
+        chain_id: "test-chain".into(),
+        runtime,
+    }
+}
+
+/// The bundled digits, split into public training and hidden parts.
+pub fn digits() -> (Vec<u8>, Vec<u8>) {
+    let split = datasets::bundled::split("digits", datasets::bundled::DEFAULT_SEED).unwrap();
+    (split.train.to_bytes(), split.hidden.to_bytes())
+}
+
+/// A digits bounty spec over these datasets.
+pub fn digits_spec(train: Hash32, hidden: Hash32, deadline_ms: u64, quorum: u8) -> BountySpec {
+    let text = format!(
+        r#"
+title = "Handwritten digits, 8x8"
+description = "Classify digits <b>well</b>."
+task = "classification"
+train-dataset = "{train}"
+hidden-dataset = "{hidden}"
+reward = "100000"
+evaluation-budget = "4000"
+fee-per-receipt = "100"
+quorum = {quorum}
+max-submissions-per-miner = 3
+deadline-ms = {deadline_ms}
+
+[architecture]
+family = "mlp"
+max-parameters = 200000
+
+[judging]
+metric = "accuracy"
+baseline = 50000
+min-improvement = 1000
+
+[payout]
+rule = "winner-take-all"
+
+[licence]
+name = "UDL-1.0"
+commercial-use = "allowed-with-fee"
+fee = "5000"
+derivation = {{ terms = "allowed-with-revenue-share", share-bps = 1500 }}
+
+[royalties]
+contributors-bps = 7000
+sponsor-bps = 3000
+"#
+    );
+    let spec: BountySpec = toml::from_str(&text).unwrap();
+    spec.check().unwrap();
+    spec
+}
+
+/// A seeded random mlp for digits, with its licence tags.
+pub fn model(seed: &str) -> Vec<u8> {
+    let arch = "mlp:64,32,10".parse().unwrap();
+    evaluator::synthetic::model_file(&arch, seed)
+}
+
+/// Score a model file on a dataset file with the real evaluator.
+pub fn receipt(model: &Path, dataset: &Path, submission: u64) -> bounties::Receipt {
+    let bytes = std::fs::read(model).unwrap();
+    let m = evaluator::model::Model::from_bytes(&bytes, Default::default()).unwrap();
+    let data_bytes = std::fs::read(dataset).unwrap();
+    let data = datasets::Dataset::from_bytes(&data_bytes, "hidden").unwrap();
+    let metric = evaluator::score::default_metric(data.task());
+    let scored = evaluator::score::score(&m, &data, metric, 1).unwrap();
+    let weights = bounties::tensorfile::TensorFile::parse(&bytes)
+        .unwrap()
+        .weights_hash();
+    evaluator::receipt::make(
+        &scored,
+        bounties::SubmissionId(submission),
+        // A bounty commits to its hidden set by the file's SHA-256 (its artifact name).
+        bounties::encoding::sha256(&data_bytes),
+        weights,
+        None,
+    )
+    .receipt
+}
+
+pub fn tmp_path(s: &Served, name: &str) -> PathBuf {
+    s.dir.path().join(name)
+}
