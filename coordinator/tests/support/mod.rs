@@ -54,6 +54,11 @@ impl Served {
 
 /// Start a coordinator with these funded dev accounts.
 pub fn serve(devs: &[&str], params: Params) -> Served {
+    serve_with(devs, params, Config::default())
+}
+
+/// Start a coordinator with these limits.
+pub fn serve_with(devs: &[&str], params: Params, config: Config) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().join("data"));
     let names: Vec<String> = devs.iter().map(|s| s.to_string()).collect();
@@ -67,12 +72,13 @@ pub fn serve(devs: &[&str], params: Params) -> Served {
     let store = Arc::new(SqliteLog::open(&data.log()).unwrap());
     let artifacts = Arc::new(LocalArtifacts::open(&data.artifacts(), &data.tmp()).unwrap());
     let operator = DataDir::read_key(&data.key("operator")).unwrap();
+    let header_timeout = config.header_timeout;
     let node = Node::start(
         store,
         artifacts,
         Arc::new(clock.clone()),
         Some(operator),
-        Config::default(),
+        config,
     )
     .unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -88,7 +94,7 @@ pub fn serve(devs: &[&str], params: Params) -> Served {
     runtime.spawn(server::serve(
         listener,
         router,
-        std::time::Duration::from_secs(10),
+        header_timeout,
         std::future::pending(),
     ));
     Served {
@@ -183,4 +189,33 @@ pub fn receipt(model: &Path, dataset: &Path, submission: u64) -> bounties::Recei
 
 pub fn tmp_path(s: &Served, name: &str) -> PathBuf {
     s.dir.path().join(name)
+}
+
+/// Signed-request headers for a raw HTTP request.
+pub fn auth_headers(s: &Served, who: &str, method: &str, path: &str) -> String {
+    let key = s.key(who);
+    let ts = SystemClock.now_ms();
+    let sig = bounties::auth::sign_request(key, &s.chain_id, method, path, ts);
+    format!(
+        "x-bounty-account: {}\r\nx-bounty-timestamp: {ts}\r\nx-bounty-signature: {}\r\n",
+        key.account(),
+        sig.to_hex()
+    )
+}
+
+/// Files under a directory, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
