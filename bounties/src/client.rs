@@ -113,10 +113,23 @@ pub struct Client {
     agent: ureq::Agent,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
+/// A request timestamp: the clock, but strictly increasing within the
+/// process, so two identical requests never carry the same signature (the
+/// server accepts each signature once).
+pub fn request_timestamp_ms() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let ts = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, ts, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return ts,
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 impl Client {
@@ -162,8 +175,9 @@ impl Client {
                     .map_or_else(|| text.chars().take(200).collect(), str::to_owned),
             });
         }
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::Invalid(format!("unexpected answer from the coordinator: {e}")))
+        serde_json::from_str(&text).map_err(|e| {
+            ClientError::Invalid(format!("unexpected answer from the coordinator: {e}"))
+        })
     }
 
     /// GET a JSON document.
@@ -249,7 +263,7 @@ impl Client {
         method: &str,
         path: &str,
     ) -> [(&'static str, String); 3] {
-        let ts = now_ms();
+        let ts = request_timestamp_ms();
         [
             (HEADER_ACCOUNT, key.account().to_hex()),
             (HEADER_TIMESTAMP, ts.to_string()),

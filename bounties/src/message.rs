@@ -10,8 +10,8 @@ use crate::encoding::{self, DOMAIN_MESSAGE};
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId};
 use crate::keys::{SecretKey, Signature, verify_strict};
 use crate::rejection::Rejection;
-use crate::state::Verify;
 use crate::spec::BountySpec;
+use crate::state::Verify;
 
 /// The longest chain id.
 pub const CHAIN_ID_BYTES_MAX: usize = 64;

@@ -66,9 +66,7 @@ pub fn may_read(
     match (rule, reader) {
         (Visibility::Public, _) => true,
         (_, None) => false,
-        (Visibility::Sealed(owners), Some(r)) => {
-            owners.contains(r) || is_evaluator(state, r)
-        }
+        (Visibility::Sealed(owners), Some(r)) => owners.contains(r) || is_evaluator(state, r),
         (Visibility::Private, Some(r)) => uploaders.contains(r),
     }
 }

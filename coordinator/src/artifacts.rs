@@ -40,7 +40,8 @@ pub trait ArtifactStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ArtifactError>>;
 
     /// Note another uploader of an artifact already stored.
-    fn add_owner(&self, hash: Hash32, owner: AccountId) -> BoxFuture<'_, Result<(), ArtifactError>>;
+    fn add_owner(&self, hash: Hash32, owner: AccountId)
+    -> BoxFuture<'_, Result<(), ArtifactError>>;
 
     /// Who uploaded it.
     fn owners(&self, hash: Hash32) -> BoxFuture<'_, Result<Vec<AccountId>, ArtifactError>>;
@@ -135,7 +136,11 @@ impl ArtifactStore for LocalArtifacts {
         })
     }
 
-    fn add_owner(&self, hash: Hash32, owner: AccountId) -> BoxFuture<'_, Result<(), ArtifactError>> {
+    fn add_owner(
+        &self,
+        hash: Hash32,
+        owner: AccountId,
+    ) -> BoxFuture<'_, Result<(), ArtifactError>> {
         Box::pin(append_owner(self.owners_path(hash), owner))
     }
 

@@ -39,7 +39,9 @@ pub enum AuditError {
         rejection: Rejection,
     },
     /// The log replays, but not to the state root the server reports.
-    #[error("the log replays to state root {computed} at seq {seq}, but the server reports {served}")]
+    #[error(
+        "the log replays to state root {computed} at seq {seq}, but the server reports {served}"
+    )]
     Root {
         /// Where.
         seq: u64,
@@ -67,9 +69,8 @@ impl Auditor {
             };
             match &mut self.state {
                 None => {
-                    self.state = Some(
-                        State::from_genesis(entry, Verify::Signatures).map_err(diverges)?,
-                    );
+                    self.state =
+                        Some(State::from_genesis(entry, Verify::Signatures).map_err(diverges)?);
                 }
                 // apply checks the seq, the hash link, the time, the signature and every rule.
                 Some(state) => state.apply(entry, Verify::Signatures).map_err(diverges)?,

@@ -12,10 +12,13 @@ use crate::error::ApiError;
 /// How far a request's timestamp may be from the server's clock.
 pub const WINDOW_MS: u64 = 5 * 60 * 1000;
 
+/// Signatures seen, and the same ordered by request time for forgetting.
+type Seen = (BTreeSet<[u8; 64]>, BTreeMap<(u64, [u8; 64]), ()>);
+
 /// Signatures seen within the window: a request is accepted once.
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
-    seen: Mutex<(BTreeSet<[u8; 64]>, BTreeMap<(u64, [u8; 64]), ()>)>,
+    seen: Mutex<Seen>,
 }
 
 impl ReplayGuard {
@@ -57,7 +60,9 @@ pub fn signer(
         get(HEADER_SIGNATURE),
     ) else {
         if headers.contains_key(HEADER_ACCOUNT) || headers.contains_key(HEADER_SIGNATURE) {
-            return Err(ApiError::Auth("incomplete request signature headers".into()));
+            return Err(ApiError::Auth(
+                "incomplete request signature headers".into(),
+            ));
         }
         return Ok(None);
     };
@@ -79,7 +84,9 @@ pub fn signer(
     verify_request(&account, chain_id, method, path, ts, &sig)
         .map_err(|e| ApiError::Auth(format!("request signature: {e}")))?;
     if !guard.first_use(&sig, ts, now_ms) {
-        return Err(ApiError::Auth("this signed request was already used".into()));
+        return Err(ApiError::Auth(
+            "this signed request was already used".into(),
+        ));
     }
     Ok(Some(account))
 }

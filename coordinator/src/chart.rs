@@ -23,8 +23,18 @@ pub fn best_over_time(points: &[(u64, i64)], higher_is_better: bool, baseline: i
     }
     let t0 = points[0].0;
     let t1 = points.last().expect("non-empty").0.max(t0 + 1);
-    let lo = points.iter().map(|p| p.1).chain([baseline]).min().expect("non-empty");
-    let hi = points.iter().map(|p| p.1).chain([baseline]).max().expect("non-empty");
+    let lo = points
+        .iter()
+        .map(|p| p.1)
+        .chain([baseline])
+        .min()
+        .expect("non-empty");
+    let hi = points
+        .iter()
+        .map(|p| p.1)
+        .chain([baseline])
+        .max()
+        .expect("non-empty");
     let span = (hi - lo).max(1) as f64;
     let x = |t: u64| PAD + (t - t0) as f64 / (t1 - t0) as f64 * (W - 2.0 * PAD);
     let y = |s: i64| H - PAD - (s - lo) as f64 / span * (H - 2.0 * PAD);
@@ -75,7 +85,13 @@ mod tests {
     fn the_line_steps_only_to_new_bests() {
         let svg = best_over_time(&[(0, 500_000), (10, 400_000), (20, 700_000)], true, 100_000);
         assert_eq!(svg.matches("class=\"point\"").count(), 3);
-        let path = svg.split("d=\"").nth(1).unwrap().split('"').next().unwrap();
+        let path = svg
+            .split("class=\"best\" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         // Start, one step up to 0.7, then to the end: the worse 0.4 is not a step.
         assert_eq!(path.matches(" V").count(), 1, "{path}");
         assert!(best_over_time(&[], true, 0).contains("No final scores"));

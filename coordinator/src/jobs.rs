@@ -72,7 +72,11 @@ impl Leases {
                     continue;
                 }
                 // Lease no more at once than the receipts still needed.
-                let leased = self.active.values().filter(|l| l.submission == s.id).count() as u32;
+                let leased = self
+                    .active
+                    .values()
+                    .filter(|l| l.submission == s.id)
+                    .count() as u32;
                 let needed = quorum.saturating_sub(receipts.len() as u32).max(1);
                 if leased >= needed {
                     continue;

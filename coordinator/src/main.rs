@@ -15,7 +15,10 @@ use coordinator::store::sqlite::SqliteLog;
 use coordinator::{api, audit, scheduler, server};
 
 #[derive(Parser)]
-#[command(version, about = "The model-bounties coordinator: one ordered, hash-chained log and the services around it")]
+#[command(
+    version,
+    about = "The model-bounties coordinator: one ordered, hash-chained log and the services around it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -189,7 +192,13 @@ async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
     let operator = DataDir::read_key(&dir.key("operator"))?;
     let header_timeout = config.header_timeout;
     let started = std::time::Instant::now();
-    let node = Node::start(store, artifacts, Arc::new(SystemClock), Some(operator), config)?;
+    let node = Node::start(
+        store,
+        artifacts,
+        Arc::new(SystemClock),
+        Some(operator),
+        config,
+    )?;
     let state = node.state();
     eprintln!(
         "replayed {} entries of chain {} in {:.2} s; state root {}",

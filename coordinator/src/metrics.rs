@@ -36,7 +36,12 @@ impl Metrics {
 
     /// A message was rejected.
     pub fn rejected(&self, code: &'static str) {
-        *self.rejections.lock().expect("lock").entry(code).or_default() += 1;
+        *self
+            .rejections
+            .lock()
+            .expect("lock")
+            .entry(code)
+            .or_default() += 1;
     }
 
     /// An HTTP response was sent.
@@ -74,28 +79,72 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
-        counter("bounties_entries_appended_total", "Log entries committed.", self.appended.load(Relaxed));
-        counter("bounties_commits_total", "Group-commit transactions.", self.commits.load(Relaxed));
-        counter("bounties_upload_bytes_total", "Artifact bytes accepted.", self.upload_bytes.load(Relaxed));
-        counter("bounties_uploads_total", "Artifacts accepted.", self.uploads.load(Relaxed));
-        counter("bounties_uploads_refused_total", "Uploads refused.", self.uploads_refused.load(Relaxed));
-        counter("bounties_download_bytes_total", "Artifact bytes served.", self.download_bytes.load(Relaxed));
-        counter("bounties_job_leases_total", "Evaluation jobs leased.", self.leases.load(Relaxed));
-        counter("bounties_scheduled_closes_total", "Bounties closed by the scheduler.", self.closes.load(Relaxed));
+        counter(
+            "bounties_entries_appended_total",
+            "Log entries committed.",
+            self.appended.load(Relaxed),
+        );
+        counter(
+            "bounties_commits_total",
+            "Group-commit transactions.",
+            self.commits.load(Relaxed),
+        );
+        counter(
+            "bounties_upload_bytes_total",
+            "Artifact bytes accepted.",
+            self.upload_bytes.load(Relaxed),
+        );
+        counter(
+            "bounties_uploads_total",
+            "Artifacts accepted.",
+            self.uploads.load(Relaxed),
+        );
+        counter(
+            "bounties_uploads_refused_total",
+            "Uploads refused.",
+            self.uploads_refused.load(Relaxed),
+        );
+        counter(
+            "bounties_download_bytes_total",
+            "Artifact bytes served.",
+            self.download_bytes.load(Relaxed),
+        );
+        counter(
+            "bounties_job_leases_total",
+            "Evaluation jobs leased.",
+            self.leases.load(Relaxed),
+        );
+        counter(
+            "bounties_scheduled_closes_total",
+            "Bounties closed by the scheduler.",
+            self.closes.load(Relaxed),
+        );
         let _ = writeln!(
             out,
             "# HELP bounties_head_seq The last committed seq.\n# TYPE bounties_head_seq gauge\nbounties_head_seq {}",
             self.head_seq.load(Relaxed)
         );
-        let _ = writeln!(out, "# HELP bounties_rejections_total Messages rejected, by reason.\n# TYPE bounties_rejections_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP bounties_rejections_total Messages rejected, by reason.\n# TYPE bounties_rejections_total counter"
+        );
         for (code, n) in self.rejections.lock().expect("lock").iter() {
             let _ = writeln!(out, "bounties_rejections_total{{code=\"{code}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP bounties_http_responses_total HTTP responses, by status.\n# TYPE bounties_http_responses_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP bounties_http_responses_total HTTP responses, by status.\n# TYPE bounties_http_responses_total counter"
+        );
         for (status, n) in self.http.lock().expect("lock").iter() {
-            let _ = writeln!(out, "bounties_http_responses_total{{status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "bounties_http_responses_total{{status=\"{status}\"}} {n}"
+            );
         }
         out
     }

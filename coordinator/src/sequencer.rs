@@ -213,27 +213,33 @@ pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
                 Verify::Signatures
             };
             match &mut state {
-                None => state = Some(State::from_genesis(entry, Verify::Signatures).map_err(|r| RecoverError::Rejected { seq: entry.seq, rejection: r })?),
+                None => {
+                    state = Some(State::from_genesis(entry, Verify::Signatures).map_err(|r| {
+                        RecoverError::Rejected {
+                            seq: entry.seq,
+                            rejection: r,
+                        }
+                    })?)
+                }
                 Some(s) => s.apply(entry, verify).map_err(|r| RecoverError::Rejected {
                     seq: entry.seq,
                     rejection: r,
                 })?,
             }
-            if let (Some(snap), Some(s)) = (snapshot, &state) {
-                if entry.seq == snap.seq
-                    && (s.head().hash != snap.hash || s.root() != snap.state_root)
-                {
-                    return Err(RecoverError::Snapshot { seq: snap.seq });
-                }
+            if let (Some(snap), Some(s)) = (snapshot, &state)
+                && entry.seq == snap.seq
+                && (s.head().hash != snap.hash || s.root() != snap.state_root)
+            {
+                return Err(RecoverError::Snapshot { seq: snap.seq });
             }
         }
         next = chunk.last().expect("non-empty").seq + 1;
     }
     let state = state.ok_or(RecoverError::Empty)?;
-    if let Some(snap) = snapshot {
-        if state.head().seq < snap.seq {
-            return Err(RecoverError::Snapshot { seq: snap.seq });
-        }
+    if let Some(snap) = snapshot
+        && state.head().seq < snap.seq
+    {
+        return Err(RecoverError::Snapshot { seq: snap.seq });
     }
     Ok(state)
 }
@@ -256,9 +262,95 @@ pub enum RecoverError {
         rejection: Rejection,
     },
     /// The log does not match the node's own snapshot.
-    #[error("the log does not match its snapshot at seq {seq}: it was altered; run `coordinator audit`")]
+    #[error(
+        "the log does not match its snapshot at seq {seq}: it was altered; run `coordinator audit`"
+    )]
     Snapshot {
         /// The snapshot's seq.
         seq: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use bounties::chain::{Chain, Wallet};
+    use bounties::{AccountId, Amount, Genesis, Params, SecretKey};
+
+    use super::*;
+    use crate::store::memory::MemoryLog;
+
+    fn chain(n: u64) -> (Chain, SecretKey) {
+        let operator = SecretKey::from_seed([1; 32]);
+        let alice = SecretKey::from_seed([2; 32]);
+        let genesis = Genesis {
+            chain_id: "t".into(),
+            params: Params::default(),
+            minter: operator.account(),
+            operator: operator.account(),
+            balances: vec![(alice.account(), Amount(1_000_000))],
+        };
+        let mut chain = Chain::new(&genesis, &operator, TimestampMs(1)).unwrap();
+        let mut w = Wallet::new(alice.clone(), "t", 0);
+        for i in 0..n {
+            let to = AccountId([(i % 7) as u8 + 10; 32]);
+            chain
+                .append(
+                    w.sign(bounties::Action::Transfer {
+                        to,
+                        amount: Amount(1),
+                    }),
+                    TimestampMs(2 + i),
+                )
+                .unwrap();
+        }
+        (chain, alice)
+    }
+
+    #[test]
+    fn recovery_uses_a_snapshot_and_detects_a_log_that_no_longer_matches_it() {
+        let (chain, _) = chain(50);
+        let store = MemoryLog::default();
+        store.append(chain.entries()).unwrap();
+        let at = chain.entries()[30].clone();
+        let mut state = State::from_genesis(&chain.entries()[0], Verify::Skip).unwrap();
+        for e in &chain.entries()[1..=30] {
+            state.apply(e, Verify::Skip).unwrap();
+        }
+        store
+            .put_snapshot(Snapshot {
+                seq: 30,
+                hash: at.hash(),
+                state_root: state.root(),
+            })
+            .unwrap();
+        let recovered = recover(&store).unwrap();
+        assert_eq!(recovered.root(), chain.state().root());
+
+        // A snapshot that does not match the log (the log was altered).
+        store
+            .put_snapshot(Snapshot {
+                seq: 40,
+                hash: at.hash(),
+                state_root: state.root(),
+            })
+            .unwrap();
+        assert!(matches!(
+            recover(&store),
+            Err(RecoverError::Snapshot { seq: 40 })
+        ));
+    }
+
+    #[test]
+    fn entries_after_the_snapshot_are_verified() {
+        let (chain, _) = chain(5);
+        let store = MemoryLog::default();
+        let mut entries = chain.entries().to_vec();
+        // Forge the last entry's signature; the hash chain still links (it is last).
+        entries[5].signature = bounties::Signature([7; 64]);
+        store.append(&entries).unwrap();
+        assert!(matches!(
+            recover(&store),
+            Err(RecoverError::Rejected { seq: 5, .. })
+        ));
+    }
 }

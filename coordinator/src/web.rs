@@ -59,6 +59,28 @@ code{{font-size:13px}} a{{color:#0a58ca}} .muted{{color:#666}} dl{{display:grid;
     ))
 }
 
+/// A timestamp as UTC `YYYY-MM-DD HH:MM:SS`.
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 fn short(hex: &str) -> String {
     hex.chars().take(12).collect()
 }
@@ -82,7 +104,7 @@ async fn index(State(node): State<Arc<Node>>) -> Html<String> {
             title = esc(&b.spec.title),
             status = b.status.as_str(),
             reward = b.spec.reward,
-            deadline = b.spec.deadline_ms,
+            deadline = utc(b.spec.deadline_ms.0),
             subs = b.submissions,
             best = best(&ledger, b.id).map_or("–".into(), |s| s.to_string()),
         );
@@ -122,7 +144,10 @@ fn leaderboard_table(rows: &[LeaderboardRow]) -> String {
     out
 }
 
-async fn bounty(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Result<Html<String>, ApiError> {
+async fn bounty(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, ApiError> {
     let id = BountyId(
         id.parse()
             .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a bounty number")))?,
@@ -138,7 +163,11 @@ async fn bounty(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Result
     let higher = spec.judging.metric.higher_is_better();
     let mut points: Vec<(u64, i64)> = subs
         .iter()
-        .filter_map(|s| s.final_score.as_ref().map(|f| (s.submitted_at.0, f.score.0)))
+        .filter_map(|s| {
+            s.final_score
+                .as_ref()
+                .map(|f| (s.submitted_at.0, f.score.0))
+        })
         .collect();
     points.sort();
     let svg = chart::best_over_time(&points, higher, spec.judging.baseline.0);
@@ -162,11 +191,22 @@ async fn bounty(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Result
     }
     receipts.push_str("</tbody></table>");
     let payouts = match &b.settlement {
-        None => "<p class=\"muted\">Not settled yet: the reward is paid when the bounty closes.</p>".to_owned(),
+        None => {
+            "<p class=\"muted\">Not settled yet: the reward is paid when the bounty closes.</p>"
+                .to_owned()
+        }
         Some(st) => {
-            let mut t = String::from(r#"<table id="payouts"><thead><tr><th>submission</th><th>miner</th><th>amount</th></tr></thead><tbody>"#);
+            let mut t = String::from(
+                r#"<table id="payouts"><thead><tr><th>submission</th><th>miner</th><th>amount</th></tr></thead><tbody>"#,
+            );
             for p in &st.payouts {
-                let _ = write!(t, "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>", p.submission, short(&p.miner.to_hex()), p.amount);
+                let _ = write!(
+                    t,
+                    "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                    p.submission,
+                    short(&p.miner.to_hex()),
+                    p.amount
+                );
             }
             let _ = write!(
                 t,
@@ -203,12 +243,13 @@ async fn bounty(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Result
         baseline = spec.judging.baseline,
         family = spec.architecture.family,
         params = spec.architecture.max_parameters,
-        base = spec
-            .base_model
-            .map_or(String::new(), |h| format!(", fine-tuned from <a href=\"/models/{h}\"><code>{}</code></a>", short(&h.to_hex()))),
+        base = spec.base_model.map_or(String::new(), |h| format!(
+            ", fine-tuned from <a href=\"/models/{h}\"><code>{}</code></a>",
+            short(&h.to_hex())
+        )),
         reward = spec.reward,
         payout = spec.payout,
-        deadline = spec.deadline_ms,
+        deadline = utc(spec.deadline_ms.0),
         quorum = spec.quorum,
         fee = spec.fee_per_receipt,
         licence = esc(&spec.licence.name),
@@ -216,14 +257,21 @@ async fn bounty(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Result
         lfee = spec.licence.fee,
         train = short(&spec.train_dataset.to_hex()),
         hidden = short(&spec.hidden_dataset.to_hex()),
-        sealed = if b.is_sealed() { "(sealed until close)" } else { "" },
+        sealed = if b.is_sealed() {
+            "(sealed until close)"
+        } else {
+            ""
+        },
         description = esc(&spec.description),
         board = leaderboard_table(&rows),
     );
     Ok(page(&format!("Bounty {id}: {}", spec.title), &body))
 }
 
-async fn model(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> Result<Html<String>, ApiError> {
+async fn model(
+    State(node): State<Arc<Node>>,
+    Path(hash): Path<String>,
+) -> Result<Html<String>, ApiError> {
     let hash = parse_hash(&hash)?;
     let ledger = node.state();
     let p = ledger
@@ -233,7 +281,11 @@ async fn model(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> Resul
     let mut cursor = p.model.parent;
     let mut depth = 0;
     while let (Some(parent), true) = (cursor, depth < 32) {
-        let _ = write!(lineage, r#"<li><a href="/models/{parent}"><code>{}</code></a></li>"#, short(&parent.to_hex()));
+        let _ = write!(
+            lineage,
+            r#"<li><a href="/models/{parent}"><code>{}</code></a></li>"#,
+            short(&parent.to_hex())
+        );
         cursor = ledger.model(&parent).and_then(|m| m.parent);
         depth += 1;
     }
@@ -243,16 +295,30 @@ async fn model(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> Resul
     let children: String = p
         .children
         .iter()
-        .map(|c| format!(r#"<li><a href="/models/{c}"><code>{}</code></a></li>"#, short(&c.to_hex())))
+        .map(|c| {
+            format!(
+                r#"<li><a href="/models/{c}"><code>{}</code></a></li>"#,
+                short(&c.to_hex())
+            )
+        })
         .collect();
-    let mut licences = String::from(r#"<table id="licences"><thead><tr><th>licence</th><th>licensee</th><th>fee</th><th>split</th></tr></thead><tbody>"#);
+    let mut licences = String::from(
+        r#"<table id="licences"><thead><tr><th>licence</th><th>licensee</th><th>fee</th><th>split</th></tr></thead><tbody>"#,
+    );
     for l in &p.licences {
         let splits: Vec<String> = l
             .splits
             .iter()
             .map(|(a, amt)| format!("<code>{}</code> {amt}", short(&a.to_hex())))
             .collect();
-        let _ = write!(licences, "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", l.id, short(&l.licensee.to_hex()), l.fee, splits.join(", "));
+        let _ = write!(
+            licences,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            l.id,
+            short(&l.licensee.to_hex()),
+            l.fee,
+            splits.join(", ")
+        );
     }
     licences.push_str("</tbody></table>");
     let t = &p.licence_terms;
@@ -283,4 +349,20 @@ async fn model(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> Resul
         sold = p.model.licences_sold,
     );
     Ok(page(&format!("Model {}", short(&hash.to_hex())), &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc_dates_and_text_is_escaped() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_795_657_752_661), "2026-11-26 01:49:12 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            esc("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
+    }
 }

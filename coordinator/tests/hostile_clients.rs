@@ -56,23 +56,62 @@ fn bad_messages_get_a_clear_4xx_and_change_nothing() {
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("forged", forged, 422, "bad_signature"),
         ("replayed", good.clone(), 422, "bad_nonce"),
-        ("other chain", signed_json(&wrong_chain, alice), 422, "wrong_chain"),
-        ("malformed JSON", "{\"message\": ".into(), 400, "bad_request"),
-        ("unknown field", {
-            let mut v: Value = serde_json::from_str(&good).unwrap();
-            v["extra"] = json!(1);
-            v.to_string()
-        }, 400, "bad_request"),
-        ("not hex", json!({"message": "zz", "signature": "00"}).to_string(), 400, "bad_request"),
-        ("garbage bytes", json!({"message": "deadbeef", "signature": "00".repeat(64)}).to_string(), 422, "malformed"),
-        ("over 2 MB", json!({"message": "00".repeat(1_100_000), "signature": "00".repeat(64)}).to_string(), 413, "too_large"),
+        (
+            "other chain",
+            signed_json(&wrong_chain, alice),
+            422,
+            "wrong_chain",
+        ),
+        (
+            "malformed JSON",
+            "{\"message\": ".into(),
+            400,
+            "bad_request",
+        ),
+        (
+            "unknown field",
+            {
+                let mut v: Value = serde_json::from_str(&good).unwrap();
+                v["extra"] = json!(1);
+                v.to_string()
+            },
+            400,
+            "bad_request",
+        ),
+        (
+            "not hex",
+            json!({"message": "zz", "signature": "00"}).to_string(),
+            400,
+            "bad_request",
+        ),
+        (
+            "garbage bytes",
+            json!({"message": "deadbeef", "signature": "00".repeat(64)}).to_string(),
+            422,
+            "malformed",
+        ),
+        (
+            "over 2 MB",
+            json!({"message": "00".repeat(1_100_000), "signature": "00".repeat(64)}).to_string(),
+            413,
+            "too_large",
+        ),
     ];
     for (what, body, status, code) in cases {
         let (got, v) = post_raw(&s.url, &body);
         assert_eq!(got, status, "{what}: {v}");
         assert_eq!(v["error"]["code"], code, "{what}: {v}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
-        assert_eq!(s.client.info().unwrap().state_root, root, "{what} changed the state");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+        assert_eq!(
+            s.client.info().unwrap().state_root,
+            root,
+            "{what} changed the state"
+        );
     }
 }
 
@@ -90,7 +129,8 @@ fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let addr = s.url.trim_start_matches("http://").to_owned();
     let raw = |request: &[u8]| -> String {
         let mut conn = TcpStream::connect(&addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         conn.write_all(request).unwrap();
         let mut out = String::new();
         let _ = conn.read_to_string(&mut out);
@@ -105,8 +145,15 @@ fn bad_uploads_are_refused_and_leave_nothing_behind() {
         req.extend_from_slice(body);
         raw(&req)
     };
-    let wrong = put(&format!("/v1/artifacts/{}", encoding::sha256(b"x")), &model, model.len());
-    assert!(wrong.starts_with("HTTP/1.1 400") && wrong.contains("hash_mismatch"), "{wrong}");
+    let wrong = put(
+        &format!("/v1/artifacts/{}", encoding::sha256(b"x")),
+        &model,
+        model.len(),
+    );
+    assert!(
+        wrong.starts_with("HTTP/1.1 400") && wrong.contains("hash_mismatch"),
+        "{wrong}"
+    );
     // A body cut off by a dropped connection: the server sees the end of the
     // stream before the declared length.
     {
@@ -121,8 +168,15 @@ fn bad_uploads_are_refused_and_leave_nothing_behind() {
         conn.write_all(&model[..1000]).unwrap();
     }
     let big = vec![0u8; 70 * 1024];
-    let oversized = put(&format!("/v1/artifacts/{}", encoding::sha256(&big)), &big, big.len());
-    assert!(oversized.starts_with("HTTP/1.1 413") && oversized.contains("too_large"), "{oversized}");
+    let oversized = put(
+        &format!("/v1/artifacts/{}", encoding::sha256(&big)),
+        &big,
+        big.len(),
+    );
+    assert!(
+        oversized.starts_with("HTTP/1.1 413") && oversized.contains("too_large"),
+        "{oversized}"
+    );
     // Streamed without a length, the cap still holds.
     let chunked = {
         let path = format!("/v1/artifacts/{}", encoding::sha256(&big));
@@ -141,26 +195,51 @@ fn bad_uploads_are_refused_and_leave_nothing_behind() {
     };
     assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
     let not_safetensors = b"hello world, not a model".to_vec();
-    let bad = put(&format!("/v1/artifacts/{}", encoding::sha256(&not_safetensors)), &not_safetensors, not_safetensors.len());
-    assert!(bad.starts_with("HTTP/1.1 422") && bad.contains("bad_artifact"), "{bad}");
-    for trick in ["/v1/artifacts/..%2F..%2Fetc%2Fpasswd", "/v1/artifacts/ABCDEF", &format!("/v1/artifacts/{}", hash.to_hex().to_uppercase())] {
+    let bad = put(
+        &format!("/v1/artifacts/{}", encoding::sha256(&not_safetensors)),
+        &not_safetensors,
+        not_safetensors.len(),
+    );
+    assert!(
+        bad.starts_with("HTTP/1.1 422") && bad.contains("bad_artifact"),
+        "{bad}"
+    );
+    for trick in [
+        "/v1/artifacts/..%2F..%2Fetc%2Fpasswd",
+        "/v1/artifacts/ABCDEF",
+        &format!("/v1/artifacts/{}", hash.to_hex().to_uppercase()),
+    ] {
         let got = put(trick, &model, model.len());
-        assert!(got.starts_with("HTTP/1.1 400") && got.contains("bad_hash"), "{trick}: {got}");
+        assert!(
+            got.starts_with("HTTP/1.1 400") && got.contains("bad_hash"),
+            "{trick}: {got}"
+        );
     }
-    let traversal = raw(b"GET /v1/artifacts/../../etc/passwd HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-    assert!(traversal.starts_with("HTTP/1.1 404") || traversal.starts_with("HTTP/1.1 400"), "{traversal}");
+    let traversal =
+        raw(b"GET /v1/artifacts/../../etc/passwd HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert!(
+        traversal.starts_with("HTTP/1.1 404") || traversal.starts_with("HTTP/1.1 400"),
+        "{traversal}"
+    );
     // Unsigned uploads are refused too.
     let unsigned = raw(format!("PUT /v1/artifacts/{hash} HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc").as_bytes());
     assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
 
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(support::files_under(&artifacts), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        support::files_under(&artifacts),
+        Vec::<std::path::PathBuf>::new()
+    );
     assert_eq!(support::files_under(&tmp), Vec::<std::path::PathBuf>::new());
 
     // And the good upload lands.
     let ok = put(&format!("/v1/artifacts/{hash}"), &model, model.len());
     assert!(ok.starts_with("HTTP/1.1 201"), "{ok}");
-    assert_eq!(support::files_under(&artifacts).len(), 2, "the file and its owners note");
+    assert_eq!(
+        support::files_under(&artifacts).len(),
+        2,
+        "the file and its owners note"
+    );
     assert_eq!(support::files_under(&tmp), Vec::<std::path::PathBuf>::new());
 }
 
@@ -173,9 +252,11 @@ fn a_client_that_sends_headers_slowly_is_dropped() {
     let s = support::serve_with(&[], Params::default(), config);
     let addr = s.url.trim_start_matches("http://").to_owned();
     let mut conn = TcpStream::connect(&addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     let started = Instant::now();
-    conn.write_all(b"GET /v1/info HTTP/1.1\r\nhost: x\r\n").unwrap();
+    conn.write_all(b"GET /v1/info HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
     // Dribble a header byte every 300 ms; never finish.
     let mut dropped = false;
     for _ in 0..40 {
@@ -200,8 +281,16 @@ fn a_client_that_sends_headers_slowly_is_dropped() {
             }
         }
     }
-    assert!(dropped, "the server kept a slow client for {:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(11), "{:?}", started.elapsed());
+    assert!(
+        dropped,
+        "the server kept a slow client for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(11),
+        "{:?}",
+        started.elapsed()
+    );
     // The default keeps the documented bound.
     assert!(Config::default().header_timeout <= Duration::from_secs(11));
 }
@@ -217,8 +306,6 @@ fn one_client_cannot_hold_more_than_its_upload_slots() {
     let model = support::model("slots");
     let path = format!("/v1/artifacts/{}", encoding::sha256(&model));
     let open_upload = || {
-        // Signatures are per millisecond: two in the same one would be a replay.
-        std::thread::sleep(Duration::from_millis(3));
         let mut conn = TcpStream::connect(&addr).unwrap();
         let req = format!(
             "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n{}\r\n",
@@ -232,10 +319,15 @@ fn one_client_cannot_hold_more_than_its_upload_slots() {
     let held: Vec<TcpStream> = (0..2).map(|_| open_upload()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let mut third = open_upload();
-    third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = third.read(&mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
-    assert!(text.starts_with("HTTP/1.1 429") && text.contains("too_many_uploads"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 429") && text.contains("too_many_uploads"),
+        "{text}"
+    );
     drop(held);
 }

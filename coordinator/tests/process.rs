@@ -18,21 +18,33 @@ const BIN: &str = env!("CARGO_BIN_EXE_coordinator");
 
 fn coordinator(args: &[&str]) -> std::process::Output {
     let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(out.status.success(), "coordinator {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "coordinator {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
 /// Start `serve` on a free port; returns the child and its URL.
 fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line
         .trim()
         .strip_prefix("listening on ")
@@ -45,7 +57,12 @@ fn seed() -> u64 {
     std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64)
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
 }
 
 /// splitmix64: a test-local PRNG so each round's timing follows from the printed seed.
@@ -71,7 +88,12 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged() {
         coordinator(&args);
         let keys: Vec<SecretKey> = names
             .iter()
-            .map(|n| coordinator::datadir::DataDir::read_key(&data.join("keys/dev").join(format!("{n}.key"))).unwrap())
+            .map(|n| {
+                coordinator::datadir::DataDir::read_key(
+                    &data.join("keys/dev").join(format!("{n}.key")),
+                )
+                .unwrap()
+            })
             .collect();
         let (mut child, url) = serve(&data, &[]);
         let chain_id = Client::new(&url).info().unwrap().chain_id;
@@ -88,10 +110,16 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged() {
                             chain_id: chain_id.clone(),
                             signer: key.account(),
                             nonce,
-                            action: Action::Transfer { to, amount: Amount(1) },
+                            action: Action::Transfer {
+                                to,
+                                amount: Amount(1),
+                            },
                         };
                         match client.send(&m.sign(&key)) {
-                            Ok(a) => acked.lock().unwrap().push((a.seq.unwrap(), a.hash.unwrap())),
+                            Ok(a) => acked
+                                .lock()
+                                .unwrap()
+                                .push((a.seq.unwrap(), a.hash.unwrap())),
                             Err(_) => break,
                         }
                     }
@@ -106,28 +134,49 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged() {
             w.join().unwrap();
         }
         let acked = acked.lock().unwrap().clone();
-        assert!(!acked.is_empty(), "round {round}: nothing was acknowledged in {delay} ms");
+        assert!(
+            !acked.is_empty(),
+            "round {round}: nothing was acknowledged in {delay} ms"
+        );
 
         let (mut child, url) = serve(&data, &[]);
         let client = Client::new(&url);
         let info = client.info().unwrap();
         let mut log: Vec<Entry> = Vec::new();
         while log.len() as u64 <= info.head.seq {
-            let page: Value = client.get(&format!("/v1/log?from={}&limit=1000", log.len())).unwrap();
+            let page: Value = client
+                .get(&format!("/v1/log?from={}&limit=1000", log.len()))
+                .unwrap();
             let entries: Vec<Entry> = serde_json::from_value(page["entries"].clone()).unwrap();
             assert!(!entries.is_empty());
             log.extend(entries);
         }
         for (seq, hash) in &acked {
-            let entry = log.get(*seq as usize).unwrap_or_else(|| panic!("round {round}: acknowledged seq {seq} is missing (head {})", info.head.seq));
-            assert_eq!(entry.hash(), *hash, "round {round}: seq {seq} holds another entry");
+            let entry = log.get(*seq as usize).unwrap_or_else(|| {
+                panic!(
+                    "round {round}: acknowledged seq {seq} is missing (head {})",
+                    info.head.seq
+                )
+            });
+            assert_eq!(
+                entry.hash(),
+                *hash,
+                "round {round}: seq {seq} holds another entry"
+            );
         }
         bounties::log::verify_chain(&log).unwrap();
         let audit = coordinator(&["audit", "--data-dir", data.to_str().unwrap(), "--json"]);
         let report: Value = serde_json::from_slice(&audit.stdout).unwrap();
-        assert_eq!(report["state_root"].as_str().unwrap(), info.state_root.to_hex());
+        assert_eq!(
+            report["state_root"].as_str().unwrap(),
+            info.state_root.to_hex()
+        );
         assert_eq!(report["head_seq"].as_u64().unwrap(), info.head.seq);
-        println!("round {round}: killed after {delay} ms, {} acknowledged, head {}, audit agrees", acked.len(), info.head.seq);
+        println!(
+            "round {round}: killed after {delay} ms, {} acknowledged, head {}, audit agrees",
+            acked.len(),
+            info.head.seq
+        );
         child.kill().unwrap();
         child.wait().unwrap();
     }
@@ -152,7 +201,11 @@ impl BigModel {
         let mut header = (json.len() as u64).to_le_bytes().to_vec();
         header.extend_from_slice(json.as_bytes());
         let len = header.len() as u64 + n * 4 + w;
-        BigModel { header, pos: 0, len }
+        BigModel {
+            header,
+            pos: 0,
+            len,
+        }
     }
 }
 
@@ -182,7 +235,13 @@ fn peak_rss_kib(pid: u32) -> u64 {
 fn a_1_gb_upload_streams_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    coordinator(&["init", "--data-dir", data.to_str().unwrap(), "--dev", "alice"]);
+    coordinator(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--dev",
+        "alice",
+    ]);
     let key = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
     let (mut child, url) = serve(&data, &["--max-artifact-bytes", "2000000000"]);
     let chain_id = Client::new(&url).info().unwrap().chain_id;
@@ -193,7 +252,10 @@ fn a_1_gb_upload_streams_in_bounded_memory() {
     let body = BigModel::new();
     let size = body.len;
     let route = format!("/v1/artifacts/{hash}");
-    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let sig = bounties::auth::sign_request(&key, &chain_id, "PUT", &route, ts);
     let started = Instant::now();
     let mut res = ureq::put(&format!("{url}{route}"))
@@ -208,9 +270,16 @@ fn a_1_gb_upload_streams_in_bounded_memory() {
     assert_eq!(answer["stored"], true, "{answer}");
     assert_eq!(answer["size"].as_u64().unwrap(), size);
     let peak = peak_rss_kib(child.id());
-    println!("uploaded {} MB in {secs:.1} s; server peak RSS {} MB", size >> 20, peak >> 10);
+    println!(
+        "uploaded {} MB in {secs:.1} s; server peak RSS {} MB",
+        size >> 20,
+        peak >> 10
+    );
     assert!(peak < 100 * 1024, "peak RSS {peak} KiB");
-    let stored = data.join("artifacts").join(&hash.to_hex()[..2]).join(hash.to_hex());
+    let stored = data
+        .join("artifacts")
+        .join(&hash.to_hex()[..2])
+        .join(hash.to_hex());
     assert_eq!(std::fs::metadata(stored).unwrap().len(), size);
     child.kill().unwrap();
     child.wait().unwrap();

@@ -27,7 +27,9 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
 
     // The hidden set is private to its uploader until a bounty refers to it.
     let dest = support::tmp_path(&s, "got");
-    let err = c.download(None, &s.chain_id, &hidden_hash, &dest).unwrap_err();
+    let err = c
+        .download(None, &s.chain_id, &hidden_hash, &dest)
+        .unwrap_err();
     assert_eq!(err.code(), Some("unauthorized"), "{err}");
     let err = c
         .download(Some(s.key("alice")), &s.chain_id, &hidden_hash, &dest)
@@ -88,8 +90,13 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
 
     // Two evaluators register, lease each submission once, download, score, post.
     for eve in ["eve1", "eve2"] {
-        c.act(s.key(eve), Action::RegisterEvaluator { bond: Amount(5_000) })
-            .unwrap();
+        c.act(
+            s.key(eve),
+            Action::RegisterEvaluator {
+                bond: Amount(5_000),
+            },
+        )
+        .unwrap();
         let mut seen = Vec::new();
         while let Some(job) = c.lease(s.key(eve), &s.chain_id).unwrap() {
             let sid = job["submission"].as_u64().unwrap();
@@ -109,7 +116,9 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         seen.sort();
         assert_eq!(seen, vec![subs[0].1, subs[1].1], "{eve} scored both");
     }
-    let board: Value = c.get(&format!("/v1/bounties/{bounty}/leaderboard")).unwrap();
+    let board: Value = c
+        .get(&format!("/v1/bounties/{bounty}/leaderboard"))
+        .unwrap();
     let rows = board["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| !r["score"].is_null()), "{board}");
@@ -134,7 +143,9 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         .find(|(m, ..)| s.key(m).account().to_hex() == winner_miner)
         .unwrap();
     let balance = |who: &str| -> u128 {
-        let v: Value = c.get(&format!("/v1/accounts/{}", s.key(who).account())).unwrap();
+        let v: Value = c
+            .get(&format!("/v1/accounts/{}", s.key(who).account()))
+            .unwrap();
         v["balance"].as_str().unwrap().parse().unwrap()
     };
     assert_eq!(balance(winner.0), 1_000_000 + 100_000);
@@ -163,7 +174,10 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         .read_to_string()
         .unwrap();
     assert!(page.contains("id=\"leaderboard\"") && page.contains("<svg id=\"chart\""));
-    assert!(page.contains("Classify digits &lt;b&gt;well&lt;/b&gt;."), "escaped");
+    assert!(
+        page.contains("Classify digits &lt;b&gt;well&lt;/b&gt;."),
+        "escaped"
+    );
 
     // The audit replays the served log to the served root, and the stored one too.
     let report = coordinator::audit::audit_url(&s.url).unwrap();

@@ -3,11 +3,11 @@
 use std::path::Path as FsPath;
 
 use axum::Extension;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bounties::arch::{ARCHITECTURE_TAG, Architecture};
 use bounties::tensorfile::{HEADER_BYTES_MAX, TensorHeader, header_len};
 use bounties::{AccountId, Hash32};
@@ -33,7 +33,12 @@ impl Drop for TempFile<'_> {
     }
 }
 
-fn signer(node: &Node, headers: &HeaderMap, method: &str, hash: &Hash32) -> Result<Option<AccountId>, ApiError> {
+fn signer(
+    node: &Node,
+    headers: &HeaderMap,
+    method: &str,
+    hash: &Hash32,
+) -> Result<Option<AccountId>, ApiError> {
     let state = node.state();
     crate::auth::signer(
         headers,
@@ -61,22 +66,22 @@ pub(super) async fn upload(
         .map_err(refused)?
         .ok_or_else(|| refused(ApiError::Auth("uploading needs a signed request".into())))?;
     let cap = node.config.max_artifact_bytes;
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > cap {
-            return Err(refused(ApiError::TooLarge(format!(
-                "{len} bytes is over the {cap}-byte artifact cap"
-            ))));
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|&len| len > cap) {
+        return Err(refused(ApiError::TooLarge(format!(
+            "{len} bytes is over the {cap}-byte artifact cap"
+        ))));
     }
     if node.artifacts.size(hash).await?.is_some() {
         node.artifacts.add_owner(hash, owner).await?;
         return Ok((StatusCode::OK, Json(json!({"hash": hash, "stored": false}))).into_response());
     }
-    let ip = peer.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |Extension(p)| p.0.ip());
+    let ip = peer.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |Extension(p)| {
+        p.0.ip()
+    });
     let _slot = node
         .uploads
         .acquire(ip, node.config.uploads_per_client)
@@ -84,7 +89,9 @@ pub(super) async fn upload(
 
     let tmp_path = node.artifacts.temp_path();
     let mut tmp = TempFile(&tmp_path, false);
-    let received = receive(&node, body, &tmp_path, cap).await.map_err(refused)?;
+    let received = receive(&node, body, &tmp_path, cap)
+        .await
+        .map_err(refused)?;
     if received.hash != hash {
         return Err(refused(ApiError::HashMismatch {
             expected: hash.to_hex(),
@@ -113,7 +120,9 @@ struct Received {
 async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Received, ApiError> {
     let mut file = tokio::io::BufWriter::with_capacity(
         256 * 1024,
-        tokio::fs::File::create(path).await.map_err(|e| ApiError::Internal(e.to_string()))?,
+        tokio::fs::File::create(path)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
     );
     let mut hasher = Sha256::new();
     let mut size = 0u64;
@@ -157,7 +166,9 @@ async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Rec
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     }
-    file.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    file.flush()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     file.get_ref()
         .sync_all()
         .await
@@ -218,10 +229,15 @@ pub(super) async fn download(
     if !may_read(&state, &rule, &owners, reader.as_ref()) {
         return Err(match reader {
             None => ApiError::Auth(format!("artifact {hash} is sealed: sign the request")),
-            Some(r) => ApiError::Forbidden(format!("artifact {hash} is sealed and {r} may not read it")),
+            Some(r) => {
+                ApiError::Forbidden(format!("artifact {hash} is sealed and {r} may not read it"))
+            }
         });
     }
-    let (Some(size), Some(file)) = (node.artifacts.size(hash).await?, node.artifacts.open(hash).await?) else {
+    let (Some(size), Some(file)) = (
+        node.artifacts.size(hash).await?,
+        node.artifacts.open(hash).await?,
+    ) else {
         return Err(ApiError::NotFound(format!("no artifact {hash}")));
     };
     node.metrics.downloaded(size);

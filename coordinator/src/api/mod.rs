@@ -65,7 +65,8 @@ async fn count(State(node): Shared, req: Request, next: Next) -> Response {
 
 /// A hash from a path segment; only 64 lowercase hex characters pass.
 pub(crate) fn parse_hash(s: &str) -> Result<Hash32, ApiError> {
-    s.parse().map_err(|_| ApiError::BadHash(s.chars().take(80).collect()))
+    s.parse()
+        .map_err(|_| ApiError::BadHash(s.chars().take(80).collect()))
 }
 
 fn parse_id(s: &str) -> Result<u64, ApiError> {
@@ -100,10 +101,7 @@ struct MessageBody {
     signature: String,
 }
 
-async fn submit(
-    State(node): Shared,
-    body: Result<Json<MessageBody>, JsonRejection>,
-) -> ApiResult {
+async fn submit(State(node): Shared, body: Result<Json<MessageBody>, JsonRejection>) -> ApiResult {
     let Json(body) = body.map_err(from_json_rejection)?;
     let message = hex::decode(&body.message)
         .map_err(|_| ApiError::BadRequest("message: expected hex bytes".into()))?;
@@ -123,7 +121,10 @@ struct LogQuery {
     limit: Option<usize>,
 }
 
-async fn log(State(node): Shared, q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+async fn log(
+    State(node): Shared,
+    q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = q.limit.unwrap_or(LOG_PAGE_MAX).min(LOG_PAGE_MAX);
     let store = Arc::clone(&node.store);
@@ -199,14 +200,17 @@ struct LicenceQuery {
     model: Option<String>,
 }
 
-async fn licences(State(node): Shared, q: Result<Query<LicenceQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+async fn licences(
+    State(node): Shared,
+    q: Result<Query<LicenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let state = node.state();
     let list = match (q.licensee, q.model) {
         (Some(a), None) => {
-            let a: AccountId = a
-                .parse()
-                .map_err(|_| ApiError::BadRequest("licensee: 64 lowercase hex characters".into()))?;
+            let a: AccountId = a.parse().map_err(|_| {
+                ApiError::BadRequest("licensee: 64 lowercase hex characters".into())
+            })?;
             to_json(&state.licences_of(&a))
         }
         (None, Some(m)) => to_json(&state.licences_for(&parse_hash(&m)?)),

@@ -54,8 +54,10 @@ impl SqliteLog {
         )?;
         // WAL: readers never block the writer. FULL: a commit is fsynced
         // before it returns, so an acknowledged entry survives power loss.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(SqliteLog {
             writer: Mutex::new(conn),
@@ -145,7 +147,9 @@ impl LogStore for SqliteLog {
     fn read(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.with_reader(|conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT seq, bytes FROM entries WHERE seq >= ?1 ORDER BY seq LIMIT ?2")
+                .prepare_cached(
+                    "SELECT seq, bytes FROM entries WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+                )
                 .map_err(db)?;
             let rows = stmt
                 .query_map(params![from as i64, limit as i64], |r| {

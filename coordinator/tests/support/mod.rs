@@ -35,7 +35,8 @@ impl Served {
 
     /// Run the scheduler once, as its timer would.
     pub fn tick(&self) -> Vec<bounties::BountyId> {
-        self.runtime.block_on(coordinator::scheduler::tick(&self.node))
+        self.runtime
+            .block_on(coordinator::scheduler::tick(&self.node))
     }
 
     pub fn data_dir(&self) -> DataDir {
@@ -194,7 +195,7 @@ pub fn tmp_path(s: &Served, name: &str) -> PathBuf {
 /// Signed-request headers for a raw HTTP request.
 pub fn auth_headers(s: &Served, who: &str, method: &str, path: &str) -> String {
     let key = s.key(who);
-    let ts = SystemClock.now_ms();
+    let ts = bounties::client::request_timestamp_ms();
     let sig = bounties::auth::sign_request(key, &s.chain_id, method, path, ts);
     format!(
         "x-bounty-account: {}\r\nx-bounty-timestamp: {ts}\r\nx-bounty-signature: {}\r\n",
@@ -218,4 +219,64 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Open a digits bounty (quorum 1), submit two models from `alice` and
+/// `bob`, score both as `eve`, and close it by the scheduler.
+pub fn closed_bounty(s: &Served) -> bounties::BountyId {
+    use bounties::Action;
+    let c = &s.client;
+    let (train, hidden) = digits();
+    let train_hash = s.upload("sponsor", "train", &train);
+    let hidden_hash = s.upload("sponsor", "hidden", &hidden);
+    let deadline = s.clock.now_ms() + 60_000;
+    let opened = c
+        .act(
+            s.key("sponsor"),
+            Action::OpenBounty {
+                spec: Box::new(digits_spec(train_hash, hidden_hash, deadline, 1)),
+            },
+        )
+        .unwrap();
+    let bounty = bounties::BountyId(opened.seq.unwrap());
+    for (miner, seed) in [("alice", "a"), ("bob", "b")] {
+        let bytes = model(seed);
+        let file_hash = s.upload(miner, &format!("model-{miner}"), &bytes);
+        let weights_hash = bounties::tensorfile::TensorFile::parse(&bytes)
+            .unwrap()
+            .weights_hash();
+        c.act(
+            s.key(miner),
+            Action::Submit {
+                bounty,
+                file_hash,
+                weights_hash,
+                parent_weights_hash: None,
+            },
+        )
+        .unwrap();
+        s.clock.advance(1_000);
+    }
+    c.act(
+        s.key("eve"),
+        Action::RegisterEvaluator {
+            bond: Amount(5_000),
+        },
+    )
+    .unwrap();
+    while let Some(job) = c.lease(s.key("eve"), &s.chain_id).unwrap() {
+        let sid = job["submission"].as_u64().unwrap();
+        let m = tmp_path(s, "m");
+        let d = tmp_path(s, "d");
+        let hash = |k: &str| job[k].as_str().unwrap().parse().unwrap();
+        c.download(Some(s.key("eve")), &s.chain_id, &hash("model"), &m)
+            .unwrap();
+        c.download(Some(s.key("eve")), &s.chain_id, &hash("dataset"), &d)
+            .unwrap();
+        c.act(s.key("eve"), Action::PostReceipt(receipt(&m, &d, sid)))
+            .unwrap();
+    }
+    s.clock.set(deadline + 1);
+    assert_eq!(s.tick(), vec![bounty]);
+    bounty
 }
