@@ -277,11 +277,22 @@ impl Client {
     /// Upload the file at `path` as an artifact (its SHA-256 names it);
     /// returns the hash. Uploading what is already there is fine.
     pub fn upload(&self, key: &SecretKey, chain_id: &str, path: &Path) -> Result<Hash32> {
+        let hash = sha256_file(path)?;
+        self.upload_as(key, chain_id, path, hash)
+    }
+
+    /// Upload the file at `path`, whose SHA-256 the caller already knows.
+    pub fn upload_as(
+        &self,
+        key: &SecretKey,
+        chain_id: &str,
+        path: &Path,
+        hash: Hash32,
+    ) -> Result<Hash32> {
         let file_err = |e: std::io::Error| ClientError::File {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        let hash = sha256_file(path)?;
         let size = std::fs::metadata(path).map_err(file_err)?.len();
         let route = format!("/v1/artifacts/{hash}");
         let mut file = std::fs::File::open(path).map_err(file_err)?;

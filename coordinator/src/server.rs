@@ -30,7 +30,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .max_buf_size(64 * 1024);
+        .max_buf_size(1 << 20);
     let builder = std::sync::Arc::new(builder.http1_only());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);

@@ -14,7 +14,7 @@ use bounties::{AccountId, Hash32};
 use futures_util::StreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use super::{Shared, parse_hash};
 use crate::access::{may_read, visibility};
@@ -116,15 +116,25 @@ struct Received {
     prefix: Vec<u8>,
 }
 
-/// Stream the body into `path`, hashing it, under the cap and the idle timeout.
+/// Stream the body into `path`, hashing it, under the cap and the idle
+/// timeout. A blocking writer thread hashes and writes while this task keeps
+/// reading the socket, so the two overlap; the file is fsynced before return.
 async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Received, ApiError> {
-    let mut file = tokio::io::BufWriter::with_capacity(
-        256 * 1024,
-        tokio::fs::File::create(path)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
-    );
-    let mut hasher = Sha256::new();
+    let internal = |e: std::io::Error| ApiError::Internal(e.to_string());
+    let file = std::fs::File::create(path).map_err(internal)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Hash32> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            hasher.update(&chunk);
+            out.write_all(&chunk)?;
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        // Data and length are durable; the rename into place is synced after.
+        file.sync_data()?;
+        Ok(Hash32(hasher.finalize().into()))
+    });
     let mut size = 0u64;
     let mut prefix = Vec::new();
     let mut prefix_want = 8usize;
@@ -161,23 +171,16 @@ async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Rec
                 prefix.extend_from_slice(&chunk[take..take + more]);
             }
         }
-        hasher.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if tx.send(chunk).await.is_err() {
+            break; // the writer failed; its error is reported below
+        }
     }
-    file.flush()
+    drop(tx);
+    let hash = writer
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    file.get_ref()
-        .sync_all()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Received {
-        hash: Hash32(hasher.finalize().into()),
-        size,
-        prefix,
-    })
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(internal)?;
+    Ok(Received { hash, size, prefix })
 }
 
 /// Check the safetensors header; a model against its architecture tag, a
