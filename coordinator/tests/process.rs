@@ -284,3 +284,82 @@ fn a_1_gb_upload_streams_in_bounded_memory() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn audit_and_start_up_detect_an_altered_stored_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    coordinator(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--dev",
+        "alice",
+        "bob",
+    ]);
+    let alice = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
+    let bob = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/bob.key")).unwrap();
+    let (mut child, url) = serve(&data, &[]);
+    let client = Client::new(&url);
+    for _ in 0..4 {
+        client
+            .act(
+                &alice,
+                Action::Transfer {
+                    to: bob.account(),
+                    amount: Amount(5),
+                },
+            )
+            .unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ok = coordinator(&["audit", "--data-dir", data.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok: 5 entries"));
+
+    // Raise the amount of the transfer at seq 2 in the stored bytes.
+    let db = rusqlite::Connection::open(data.join("log.sqlite")).unwrap();
+    let bytes: Vec<u8> = db
+        .query_row("SELECT bytes FROM entries WHERE seq = 2", [], |r| r.get(0))
+        .unwrap();
+    let mut entry: Entry = bounties::encoding::decode(&bytes).unwrap();
+    let mut message: Message = bounties::encoding::decode(&entry.message).unwrap();
+    message.action = Action::Transfer {
+        to: bob.account(),
+        amount: Amount(500),
+    };
+    entry.message = bounties::encoding::encode(&message);
+    db.execute(
+        "UPDATE entries SET bytes = ?1 WHERE seq = 2",
+        rusqlite::params![entry.encode()],
+    )
+    .unwrap();
+    drop(db);
+
+    let out = Command::new(BIN)
+        .args(["audit", "--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("divergence at entry 2"), "{err}");
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the server must refuse an altered log"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("entry 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
