@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use bounties::keys::SecretKey;
 use bounties::spec::Metric;
-use bounties::{Score, SubmissionId};
+use bounties::{Hash32, Score, SubmissionId};
 use clap::{Parser, Subcommand, ValueEnum};
 use datasets::Dataset;
 use evaluator::model::{Limits, Model};
@@ -103,7 +103,19 @@ fn read_key(path: &Path) -> Result<SecretKey> {
     })
 }
 
-fn run_scoring(args: &ScoringArgs, limits: Limits) -> Result<(Model, Dataset, Scored)> {
+/// The hash a bounty commits to for a dataset: the SHA-256 of its file (its
+/// artifact name on a coordinator); for a bundled or cut-down dataset, of
+/// the file it would be written as.
+fn dataset_hash(spec: &str, data: &Dataset, cut: bool) -> Result<Hash32> {
+    let path = Path::new(spec);
+    if !cut && path.is_file() {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {spec}"))?;
+        return Ok(bounties::encoding::sha256(&bytes));
+    }
+    Ok(bounties::encoding::sha256(&data.to_bytes()))
+}
+
+fn run_scoring(args: &ScoringArgs, limits: Limits) -> Result<(Model, Dataset, Hash32, Scored)> {
     let ScoringArgs {
         model,
         dataset,
@@ -116,13 +128,15 @@ fn run_scoring(args: &ScoringArgs, limits: Limits) -> Result<(Model, Dataset, Sc
     let model_checked = Model::from_bytes(&bytes, limits)
         .with_context(|| format!("{} is not an acceptable model", model.display()))?;
     let mut data = datasets::bundled::resolve(dataset, datasets::bundled::Part::Hidden)?;
+    let cut = limit.is_some_and(|n| n < data.examples());
     if let Some(n) = limit.filter(|&n| n < data.examples()) {
         let rows: Vec<usize> = (0..n as usize).collect();
         data = data.select(&rows, &format!("first {n} examples"));
     }
+    let hash = dataset_hash(dataset, &data, cut)?;
     let metric = metric.map_or_else(|| score::default_metric(data.task()), Metric::from);
     let scored = score::score(&model_checked, &data, metric, threads.max(1))?;
-    Ok((model_checked, data, scored))
+    Ok((model_checked, data, hash, scored))
 }
 
 fn main() {
@@ -146,12 +160,12 @@ fn run(cli: Cli) -> Result<()> {
                 family: None,
                 max_parameters,
             };
-            let (m, data, scored) = run_scoring(&scoring, limits)?;
+            let (m, _, data_hash, scored) = run_scoring(&scoring, limits)?;
             let key = key.as_deref().map(read_key).transpose()?;
             let signed = receipt::make(
                 &scored,
                 SubmissionId(submission),
-                data.id(),
+                data_hash,
                 m.weights_hash,
                 key.as_ref(),
             );
@@ -165,7 +179,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("model     {} ({})", m.weights_hash, m.arch);
                 println!(
                     "dataset   {} ({} examples)",
-                    data.id(),
+                    data_hash,
                     scored.per_example.len()
                 );
                 println!("score     {} ({})", scored.score, scored.score.0);
@@ -184,14 +198,14 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("reading {}", path.display()))?;
             let signed: SignedReceipt = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a receipt", path.display()))?;
-            let (m, data, scored) = run_scoring(&scoring, Limits::default())?;
+            let (m, _, data_hash, scored) = run_scoring(&scoring, Limits::default())?;
             if signed.receipt.evaluator_build != receipt::build_id() {
                 eprintln!(
                     "note: the receipt comes from another evaluator build ({})",
                     signed.receipt.evaluator_build
                 );
             }
-            match receipt::verify(&signed, &scored, data.id(), m.weights_hash) {
+            match receipt::verify(&signed, &scored, data_hash, m.weights_hash) {
                 Ok(()) => println!(
                     "ok: score {} reproduced bit for bit ({} examples)",
                     Score(scored.score.0),
