@@ -65,6 +65,39 @@ fn a_bounty_page_shows_its_leaderboard_and_chart_in_a_browser() {
     assert!(dom.contains("id=\"status\">closed<"));
     assert!(dom.contains("id=\"payouts\""));
 
+    // The winner's model page: provenance, licence terms, a licence sold.
+    let winner = s
+        .node
+        .state()
+        .bounty(bounty)
+        .unwrap()
+        .settlement
+        .as_ref()
+        .unwrap()
+        .winner
+        .unwrap();
+    s.client
+        .act(
+            s.key("business"),
+            bounties::Action::BuyLicense { model: winner },
+        )
+        .unwrap();
+    let model = headless(
+        &browser,
+        &["--dump-dom", &format!("{}/models/{winner}", s.url)],
+    );
+    assert!(model.contains(&winner.to_hex()), "{model}");
+    assert!(model.contains("UDL-1.0"));
+    assert_eq!(
+        model.matches("<tr><td>").count(),
+        1,
+        "one licence row: {model}"
+    );
+    assert!(
+        !model.contains("id=\"royalties\">0<"),
+        "royalties were paid"
+    );
+
     let index = headless(&browser, &["--dump-dom", &format!("{}/", s.url)]);
     assert_eq!(index.matches("<tr class=\"bounty\">").count(), 1, "{index}");
 
