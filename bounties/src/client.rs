@@ -402,3 +402,42 @@ pub fn sha256_file(path: &Path) -> Result<Hash32> {
     }
     Ok(Hash32(hasher.finalize().into()))
 }
+
+/// Read a key file: the 32-byte seed as 64 hex characters.
+pub fn read_key_file(path: &Path) -> Result<SecretKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| ClientError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    SecretKey::from_hex_seed(text.trim()).map_err(|_| ClientError::File {
+        path: path.display().to_string(),
+        reason: "a key file holds a seed of 64 hex characters".into(),
+    })
+}
+
+/// Write a key file readable by its owner only; never overwrites.
+pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |e: std::io::Error| ClientError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    writeln!(f, "{}", hex::encode(key.seed())).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+/// A fresh random key (from the operating system's generator).
+pub fn random_key() -> SecretKey {
+    let mut seed = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+    SecretKey::from_seed(seed)
+}

@@ -24,7 +24,13 @@ pub fn visibility(state: &State, hash: &Hash32) -> Visibility {
     let mut public = false;
     for bounty in state.bounties() {
         let spec = &bounty.spec;
-        if spec.train_dataset == *hash || spec.base_model == Some(*hash) {
+        // The base model is named by its weights hash; its file is that model's submission's.
+        let base_file = spec
+            .base_model
+            .and_then(|w| state.model(&w))
+            .and_then(|m| state.submission(m.submission))
+            .map(|s| s.file_hash);
+        if spec.train_dataset == *hash || base_file == Some(*hash) {
             public = true;
         }
         if spec.hidden_dataset == *hash {

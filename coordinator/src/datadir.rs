@@ -9,8 +9,6 @@
 //! D/keys/dev/<name>.key   funded dev accounts (`init --dev`)
 //! ```
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use bounties::{AccountId, Amount, Entry, Genesis, Params, SecretKey, TimestampMs};
@@ -73,37 +71,13 @@ impl DataDir {
     }
     /// Read a key file.
     pub fn read_key(path: &Path) -> Result<SecretKey> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
-        SecretKey::from_hex_seed(text.trim()).map_err(|_| {
-            DataDirError::Invalid(format!(
-                "{}: a key file holds a seed of 64 hex characters",
-                path.display()
-            ))
-        })
+        bounties::client::read_key_file(path).map_err(|e| DataDirError::Invalid(e.to_string()))
     }
-}
-
-/// A new random key.
-pub fn random_key() -> SecretKey {
-    let mut seed = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
-    SecretKey::from_seed(seed)
 }
 
 /// Write `key` to `path`, readable by its owner only; never overwrite.
 pub fn write_key(path: &Path, key: &SecretKey) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io(path))?;
-    writeln!(f, "{}", hex::encode(key.seed())).map_err(io(path))?;
-    f.sync_all().map_err(io(path))?;
-    Ok(())
+    bounties::client::write_key_file(path, key).map_err(|e| DataDirError::Invalid(e.to_string()))
 }
 
 /// What `init` created.
@@ -148,13 +122,13 @@ pub fn init(
         }
     }
     std::fs::create_dir_all(&dir.0).map_err(io(&dir.0))?;
-    let operator = random_key();
-    let minter = random_key();
+    let operator = bounties::client::random_key();
+    let minter = bounties::client::random_key();
     write_key(&dir.key("operator"), &operator)?;
     write_key(&dir.key("minter"), &minter)?;
     let mut devs = Vec::new();
     for name in dev {
-        let key = random_key();
+        let key = bounties::client::random_key();
         let path = dir.dev_key(name);
         write_key(&path, &key)?;
         devs.push((name.clone(), key.account(), path));
