@@ -11,3 +11,4 @@ pub mod model;
 pub mod receipt;
 pub mod score;
 pub mod synthetic;
+pub mod worker;

@@ -43,6 +43,35 @@ enum Command {
         json: bool,
     },
     /// Recompute a receipt and compare it bit for bit; says which part differs.
+    /// Register as an evaluator: lock a bond (the protocol's minimum or more).
+    Register {
+        /// The bond to lock, in base units.
+        #[arg(long, default_value = "1000")]
+        bond: bounties::Amount,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Lease jobs, download, check hashes, score, post receipts, repeat.
+    /// Survives coordinator restarts; Ctrl-C stops between jobs.
+    Work {
+        #[command(flatten)]
+        remote: Remote,
+        /// Where downloaded models and hidden sets are kept.
+        #[arg(long, env = "BOUNTY_CACHE")]
+        cache: Option<PathBuf>,
+        /// Worker threads for scoring.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Seconds between polls when there is no job.
+        #[arg(long, default_value_t = 2.0)]
+        poll: f64,
+        /// Exit once no job is left (scripts, demos).
+        #[arg(long)]
+        until_idle: bool,
+        /// Print one JSON object per job.
+        #[arg(long)]
+        json: bool,
+    },
     Verify {
         /// The receipt file (JSON, as `score --out` writes it).
         receipt: PathBuf,
@@ -52,6 +81,21 @@ enum Command {
 }
 
 /// What to score, shared by `score` and `verify`.
+/// The coordinator and your key.
+#[derive(clap::Args, Debug)]
+struct Remote {
+    /// The coordinator's URL.
+    #[arg(
+        long,
+        env = "BOUNTY_COORDINATOR",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    coordinator: String,
+    /// Your key file.
+    #[arg(long, env = "BOUNTY_KEY")]
+    key: PathBuf,
+}
+
 #[derive(clap::Args, Debug)]
 struct ScoringArgs {
     /// The model (safetensors with an Architecture tag).
@@ -93,14 +137,7 @@ fn default_threads() -> usize {
 }
 
 fn read_key(path: &Path) -> Result<SecretKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
-    SecretKey::from_hex_seed(&text).with_context(|| {
-        format!(
-            "{}: a key file holds the seed as 64 hex characters",
-            path.display()
-        )
-    })
+    Ok(bounties::client::read_key_file(path)?)
 }
 
 /// The hash a bounty commits to for a dataset: the SHA-256 of its file (its
@@ -190,6 +227,23 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Register { bond, remote } => {
+            let key = read_key(&remote.key)?;
+            let client = bounties::client::Client::new(&remote.coordinator);
+            client.act(&key, bounties::Action::RegisterEvaluator { bond })?;
+            println!(
+                "registered {} as an evaluator with a bond of {bond}",
+                key.account()
+            );
+        }
+        Command::Work {
+            remote,
+            cache,
+            threads,
+            poll,
+            until_idle,
+            json,
+        } => work(&remote, cache, threads, poll, until_idle, json)?,
         Command::Verify {
             receipt: path,
             scoring,
@@ -214,6 +268,107 @@ fn run(cli: Cli) -> Result<()> {
                 Err(diff) => bail!("receipt does not reproduce: {diff}"),
             }
         }
+    }
+    Ok(())
+}
+
+fn work(
+    remote: &Remote,
+    cache: Option<PathBuf>,
+    threads: usize,
+    poll: f64,
+    until_idle: bool,
+    json: bool,
+) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use evaluator::worker::{Outcome, work_one};
+
+    let key = read_key(&remote.key)?;
+    let client = bounties::client::Client::new(&remote.coordinator);
+    let cache = cache
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/model-bounties"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".model-bounties-cache"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")?;
+    // Sleep in small steps so Ctrl-C is prompt.
+    let nap = |secs: f64| {
+        let until = std::time::Instant::now() + Duration::from_secs_f64(secs);
+        while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    eprintln!(
+        "evaluator {} working for {} (build {})",
+        key.account(),
+        client.url(),
+        receipt::build_id()
+    );
+    let mut chain_id: Option<String> = None;
+    let mut backoff = 0.5f64;
+    while !stop.load(Ordering::SeqCst) {
+        let chain = match &chain_id {
+            Some(c) => c.clone(),
+            None => match client.info() {
+                Ok(info) => chain_id.insert(info.chain_id).clone(),
+                Err(e) => {
+                    eprintln!("waiting for the coordinator: {e}");
+                    nap(backoff);
+                    backoff = (backoff * 2.0).min(30.0);
+                    continue;
+                }
+            },
+        };
+        match work_one(&client, &key, &chain, &cache, threads) {
+            Ok(Some(outcome)) => {
+                backoff = 0.5;
+                match outcome {
+                    Outcome::Scored {
+                        submission,
+                        bounty,
+                        score,
+                    } if json => println!(
+                        "{}",
+                        serde_json::json!({"event": "scored", "submission": submission, "bounty": bounty, "score": score})
+                    ),
+                    Outcome::Scored {
+                        submission,
+                        bounty,
+                        score,
+                    } => println!(
+                        "scored submission {submission} of bounty {bounty}: {} (receipt posted)",
+                        Score(score)
+                    ),
+                    Outcome::Refused { submission, reason } if json => println!(
+                        "{}",
+                        serde_json::json!({"event": "refused", "submission": submission, "reason": reason})
+                    ),
+                    Outcome::Refused { submission, reason } => {
+                        println!("cannot score submission {submission}: {reason}")
+                    }
+                }
+            }
+            Ok(None) if until_idle => break,
+            Ok(None) => nap(poll),
+            Err(e) if e.is_transport() => {
+                eprintln!("coordinator unreachable, retrying in {backoff:.1} s: {e}");
+                nap(backoff);
+                backoff = (backoff * 2.0).min(30.0);
+            }
+            Err(e) => {
+                eprintln!("job failed: {e}");
+                nap(poll);
+            }
+        }
+    }
+    if stop.load(Ordering::SeqCst) {
+        eprintln!("stopped");
     }
     Ok(())
 }

@@ -27,8 +27,56 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a model (offline: --dataset and --arch).
+    /// Train a model: for a bounty (--bounty) or offline (--dataset, --arch).
     Train(TrainArgs),
+    /// Upload a model and submit it to a bounty (safe to retry).
+    Submit(SubmitArgs),
+    /// Your balance and your submissions: scores, ranks, payouts.
+    Status(StatusArgs),
+}
+
+/// Where the coordinator is and who you are.
+#[derive(Parser, Debug, Clone)]
+struct Remote {
+    /// The coordinator's URL.
+    #[arg(
+        long,
+        env = "BOUNTY_COORDINATOR",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    coordinator: String,
+}
+
+#[derive(Parser, Debug)]
+struct SubmitArgs {
+    /// The model file.
+    file: PathBuf,
+    /// The bounty.
+    #[arg(long)]
+    bounty: u64,
+    #[command(flatten)]
+    remote: Remote,
+    /// Your key file.
+    #[arg(long, env = "BOUNTY_KEY")]
+    key: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Parser, Debug)]
+struct StatusArgs {
+    /// Only this bounty.
+    #[arg(long)]
+    bounty: Option<u64>,
+    #[command(flatten)]
+    remote: Remote,
+    /// Your key file.
+    #[arg(long, env = "BOUNTY_KEY")]
+    key: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -42,8 +90,17 @@ enum DeviceArg {
 struct TrainArgs {
     /// A dataset file, or a bundled name (`digits`, `mnist`, `shakespeare`, `moby-dick`,
     /// `fashion-mnist`): its public training part.
+    #[arg(long, required_unless_present = "bounty", conflicts_with = "bounty")]
+    dataset: Option<String>,
+    /// Train for this bounty: its training set, base model and licence terms
+    /// come from the coordinator (hashes checked); needs --key.
     #[arg(long)]
-    dataset: String,
+    bounty: Option<u64>,
+    #[command(flatten)]
+    remote: Remote,
+    /// Where downloaded datasets and base models are kept.
+    #[arg(long, env = "BOUNTY_CACHE")]
+    cache: Option<PathBuf>,
     /// The architecture, e.g. `mlp:64,128,10` or `gpt:vocab=96,context=64,layers=4,width=128,heads=4`;
     /// defaults to a good one for a bundled dataset.
     #[arg(long)]
@@ -181,12 +238,49 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train_command(args),
+        Command::Submit(args) => submit_command(args),
+        Command::Status(args) => status_command(args),
     }
 }
 
-fn train_command(a: TrainArgs) -> Result<()> {
-    // Validate everything before the first step.
-    let def = defaults(&a.dataset);
+fn cache_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("model-bounties"))
+    })
+    .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/model-bounties")))
+    .unwrap_or_else(|| PathBuf::from(".model-bounties-cache"))
+}
+
+fn train_command(mut a: TrainArgs) -> Result<()> {
+    // For a bounty: fetch (and check) its materials first, then train as offline.
+    let bounty = match a.bounty {
+        Some(id) => {
+            if a.key.is_none() {
+                bail!(
+                    "training for a bounty needs your key (--key or BOUNTY_KEY): it goes in the Miner tag"
+                );
+            }
+            let client = bounties::client::Client::new(&a.remote.coordinator);
+            let m =
+                miner::bounty::fetch(&client, bounties::BountyId(id), &cache_dir(a.cache.clone()))?;
+            a.dataset = Some(m.train.display().to_string());
+            if let Some((path, _)) = &m.base {
+                if a.base.is_some() {
+                    bail!("bounty {id} names its base model; drop --base");
+                }
+                a.base = Some(path.clone());
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let dataset = a
+        .dataset
+        .clone()
+        .expect("clap requires --dataset or --bounty");
+    let data = datasets::bundled::resolve(&dataset, datasets::bundled::Part::Train)?;
+    // Defaults follow the data: a bundled name, or the Name a dataset file carries.
+    let def = defaults(data.get(datasets::format::key::NAME).unwrap_or(&dataset));
     let validation = a.validation.unwrap_or(def.validation);
     if !(0.0..=0.5).contains(&validation) {
         bail!("--validation must be between 0 and 0.5");
@@ -199,7 +293,6 @@ fn train_command(a: TrainArgs) -> Result<()> {
         .build_global()
         .context("starting the thread pool")?;
     let dev = device(a.device)?;
-    let data = datasets::bundled::resolve(&a.dataset, datasets::bundled::Part::Train)?;
     // The base model, read once: its parameters and its weights hash (the lineage).
     let base = match &a.base {
         Some(p) => {
@@ -230,6 +323,9 @@ fn train_command(a: TrainArgs) -> Result<()> {
         }
     };
     train::check_fit(&params.arch, &data)?;
+    if let Some(m) = &bounty {
+        miner::bounty::check_limits(&params.arch, &m.spec)?;
+    }
     let writable = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -262,7 +358,7 @@ fn train_command(a: TrainArgs) -> Result<()> {
         eprintln!(
             "training {} on {} ({} examples), {threads} threads, device {:?}",
             params.arch,
-            a.dataset,
+            dataset,
             data.examples(),
             dev
         );
@@ -367,6 +463,10 @@ fn train_command(a: TrainArgs) -> Result<()> {
         meta.insert("Miner".into(), k.account().to_hex());
         meta.insert("Payment-Address".into(), k.account().to_hex());
     }
+    if let (Some(m), Some(k)) = (&bounty, &key) {
+        // The bounty's terms replace the command line's.
+        meta.extend(miner::bounty::licence_tags(m, k.account()));
+    }
     if let Some(parent) = parent_hash {
         meta.insert("Parent-Weights-Hash".into(), parent.to_hex());
     }
@@ -391,12 +491,153 @@ fn train_command(a: TrainArgs) -> Result<()> {
 }
 
 fn read_key(path: &Path) -> Result<SecretKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
-    SecretKey::from_hex_seed(&text).with_context(|| {
-        format!(
-            "{}: a key file holds the seed as 64 hex characters",
-            path.display()
-        )
-    })
+    Ok(bounties::client::read_key_file(path)?)
+}
+
+/// Upload and submit; a rerun after a dropped connection finds the first
+/// submission and reports it instead of failing or submitting twice.
+fn submit_command(a: SubmitArgs) -> Result<()> {
+    use bounties::client::Client;
+    use serde_json::{Value, json};
+    let key = read_key(&a.key)?;
+    let client = Client::new(&a.remote.coordinator);
+    let bounty = bounties::BountyId(a.bounty);
+    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let file = TensorFile::parse(&bytes)
+        .with_context(|| format!("{} is not a safetensors file", a.file.display()))?;
+    let weights = file.weights_hash();
+    let arch: Architecture = file
+        .metadata
+        .get(bounties::arch::ARCHITECTURE_TAG)
+        .with_context(|| format!("{} has no Architecture tag", a.file.display()))?
+        .parse()?;
+    arch.check_tensors(&file.tensors)?;
+    let parent: Option<bounties::Hash32> = file
+        .metadata
+        .get("Parent-Weights-Hash")
+        .map(|p| p.parse())
+        .transpose()
+        .context("Parent-Weights-Hash is not a hash")?;
+    let report = |sub: u64, again: bool| {
+        let url = format!("{}/bounties/{bounty}", client.url());
+        if a.json {
+            println!(
+                "{}",
+                json!({"bounty": bounty, "submission": sub, "weights_hash": weights, "already_submitted": again, "url": url})
+            );
+        } else if again {
+            println!("already submitted: submission {sub} to bounty {bounty} ({url})");
+        } else {
+            println!(
+                "submitted {} as submission {sub} to bounty {bounty}",
+                a.file.display()
+            );
+            println!("weights hash {weights}");
+            println!("page         {url}");
+        }
+    };
+    // Already on the ledger? Then this is a retry (ours) or a copy (refused).
+    if let Ok(m) = client.get::<Value>(&format!("/v1/models/{weights}")) {
+        let miner = m["model"]["miner"].as_str().unwrap_or_default();
+        let sub = m["submission"]["id"].as_u64().unwrap_or_default();
+        if miner == key.account().to_hex() && m["model"]["bounty"].as_u64() == Some(bounty.0) {
+            report(sub, true);
+            return Ok(());
+        }
+        bail!(
+            "these weights were already submitted by {miner} (submission {sub}); a bounty takes each model once"
+        );
+    }
+    let (spec, status) = miner::bounty::fetch_spec(&client, bounty)?;
+    if status != bounties::state::records::BountyStatus::Open {
+        bail!(
+            "bounty {bounty} is {}: it takes no more submissions",
+            status.as_str()
+        );
+    }
+    miner::bounty::check_limits(&arch, &spec)?;
+    if spec.base_model.is_some() && parent != spec.base_model {
+        bail!(
+            "bounty {bounty} asks for fine-tunes of {}; this model's Parent-Weights-Hash is {}",
+            spec.base_model.expect("checked"),
+            parent.map_or("absent".into(), |p| p.to_hex())
+        );
+    }
+    let chain_id = client.info()?.chain_id;
+    let file_hash = client
+        .upload(&key, &chain_id, &a.file)
+        .context("uploading the model")?;
+    let at = client.act(
+        &key,
+        bounties::Action::Submit {
+            bounty,
+            file_hash,
+            weights_hash: weights,
+            parent_weights_hash: parent,
+        },
+    )?;
+    let sub = match at.seq {
+        Some(seq) => seq,
+        // The answer was lost but the message applied: find it.
+        None => client.get::<Value>(&format!("/v1/models/{weights}"))?["submission"]["id"]
+            .as_u64()
+            .context("submitted, but the coordinator does not show it yet")?,
+    };
+    report(sub, false);
+    Ok(())
+}
+
+/// Balance and submissions of this key's account.
+fn status_command(a: StatusArgs) -> Result<()> {
+    use serde_json::{Value, json};
+    let key = read_key(&a.key)?;
+    let me = key.account().to_hex();
+    let client = bounties::client::Client::new(&a.remote.coordinator);
+    let account: Value = client.get(&format!("/v1/accounts/{me}"))?;
+    let list: Value = client.get("/v1/bounties")?;
+    let mut rows = Vec::new();
+    for b in list["bounties"].as_array().into_iter().flatten() {
+        let id = b["id"].as_u64().unwrap_or_default();
+        if a.bounty.is_some_and(|want| want != id) {
+            continue;
+        }
+        let board: Value = client.get(&format!("/v1/bounties/{id}/leaderboard"))?;
+        for r in board["rows"].as_array().into_iter().flatten() {
+            if r["miner"].as_str() == Some(me.as_str()) {
+                rows.push(json!({
+                    "bounty": id, "title": b["spec"]["title"], "status": b["status"],
+                    "submission": r["submission"], "score": r["score"], "rank": r["rank"],
+                    "receipts": r["receipts"], "payout": r["payout"], "weights_hash": r["weights_hash"],
+                }));
+            }
+        }
+    }
+    if a.json {
+        println!(
+            "{}",
+            json!({"account": me, "balance": account["balance"], "submissions": rows})
+        );
+        return Ok(());
+    }
+    println!("account  {me}");
+    println!("balance  {}", account["balance"].as_str().unwrap_or("0"));
+    if rows.is_empty() {
+        println!("no submissions yet");
+    }
+    for r in &rows {
+        let score = r["score"]
+            .as_i64()
+            .map_or("pending".to_owned(), |s| format!("{:.6}", s as f64 / 1e6));
+        println!(
+            "bounty {:>3} ({:<7}) submission {:>4}  score {:>10}  rank {:>3}  receipts {}  paid {}",
+            r["bounty"],
+            r["status"].as_str().unwrap_or(""),
+            r["submission"],
+            score,
+            r["rank"].as_u64().map_or("-".into(), |k| k.to_string()),
+            r["receipts"],
+            r["payout"].as_str().unwrap_or("0")
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,4 @@
+//! The `bounty` command line's library half: the sponsor's spec file, and the
+//! helpers the commands and the demo share.
+
+pub mod spec_file;

@@ -1,0 +1,593 @@
+//! `bounty`: the command line for sponsors, licensees and anyone.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use bounties::client::{Client, read_key_file, sha256_file, write_key_file};
+use bounties::spec::Task;
+use bounties::tensorfile::TensorFile;
+use bounties::{AccountId, Action, Amount, BountyId, Hash32, SecretKey};
+use bounty_cli::spec_file::{Base, Datasets, Deadline, SpecFile};
+use clap::{Args, Parser, Subcommand};
+use datasets::Dataset;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "model-bounties: open bounties, buy licences, look things up"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// The coordinator's URL.
+    #[arg(
+        long,
+        global = true,
+        env = "BOUNTY_COORDINATOR",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    coordinator: String,
+    /// Your key file (64 hex characters; `bounty keys new` makes one).
+    #[arg(long, global = true, env = "BOUNTY_KEY")]
+    key: Option<PathBuf>,
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make or show a key.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// An account's balance (yours by default).
+    Balance {
+        /// The account (64 hex).
+        account: Option<AccountId>,
+    },
+    /// Send tokens.
+    Transfer {
+        /// To whom (64 hex).
+        to: AccountId,
+        /// How many base units.
+        amount: Amount,
+    },
+    /// Open a bounty from a spec file: pack and upload the training set and
+    /// the sealed hidden set, commit their hashes, escrow the reward.
+    Open {
+        /// The spec (TOML; see examples/specs/).
+        spec: PathBuf,
+    },
+    /// List bounties.
+    List,
+    /// Show a bounty: its spec, submissions and settlement.
+    Show {
+        /// The bounty.
+        id: u64,
+    },
+    /// A bounty's leaderboard.
+    Leaderboard {
+        /// The bounty.
+        id: u64,
+    },
+    /// Close a bounty after its deadline (the coordinator's scheduler does it too).
+    Close {
+        /// The bounty.
+        id: u64,
+    },
+    /// Buy or list commercial licences.
+    #[command(subcommand)]
+    License(LicenseCmd),
+    /// A model's provenance: lineage, bounty, licence terms, licences sold.
+    Lookup {
+        /// A model file or its weights hash.
+        model: String,
+    },
+    /// Pack or inspect dataset files.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Make a new key file (readable by you only).
+    New {
+        /// Where to write it.
+        #[arg(long, default_value = "bounty.key")]
+        out: PathBuf,
+    },
+    /// Show the account of --key.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum LicenseCmd {
+    /// Buy a licence for a winning model (the fee is split as royalties).
+    Buy {
+        /// The model's weights hash, or its file.
+        model: String,
+    },
+    /// List licences held by an account (yours by default).
+    List {
+        /// The licensee.
+        #[arg(long)]
+        licensee: Option<AccountId>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetCmd {
+    /// Split a bundled dataset, a dataset file or a CSV into train and hidden files.
+    Pack {
+        /// A bundled name (digits, mnist, shakespeare, moby-dick, fashion-mnist), a dataset file, or a CSV with --csv.
+        source: String,
+        /// Where to write NAME-train.safetensors and NAME-hidden.safetensors.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// The split's seed.
+        #[arg(long, default_value = datasets::bundled::DEFAULT_SEED)]
+        seed: String,
+        /// Read SOURCE as CSV: the label column's name or 0-based index.
+        #[arg(long)]
+        csv_label: Option<String>,
+        /// CSV: regression targets instead of class labels.
+        #[arg(long)]
+        regression: bool,
+        /// CSV: the data's licence.
+        #[arg(long, default_value = "unspecified")]
+        license: String,
+    },
+    /// Describe a dataset file or a bundled dataset.
+    Inspect {
+        /// A file or a bundled name (its public part).
+        dataset: String,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+struct Ctx {
+    g: Global,
+    client: Client,
+}
+
+impl Ctx {
+    fn key(&self) -> Result<SecretKey> {
+        let path = self.g.key.as_deref().context(
+            "this needs your key: pass --key FILE or set BOUNTY_KEY (`bounty keys new` makes one)",
+        )?;
+        Ok(read_key_file(path)?)
+    }
+
+    fn print(&self, value: &Value, human: impl FnOnce()) {
+        if self.g.json {
+            println!("{}", serde_json::to_string_pretty(value).expect("json"));
+        } else {
+            human();
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let client = Client::new(&cli.global.coordinator);
+    let ctx = Ctx {
+        g: cli.global,
+        client,
+    };
+    match cli.command {
+        Command::Keys(KeysCmd::New { out }) => {
+            let key = bounties::client::random_key();
+            write_key_file(&out, &key)?;
+            ctx.print(&json!({"account": key.account(), "file": out}), || {
+                println!("account {}", key.account());
+                println!(
+                    "key written to {} (mode 0600); keep it secret",
+                    out.display()
+                );
+            });
+        }
+        Command::Keys(KeysCmd::Show) => {
+            let key = ctx.key()?;
+            ctx.print(&json!({"account": key.account()}), || {
+                println!("{}", key.account())
+            });
+        }
+        Command::Balance { account } => {
+            let account = match account {
+                Some(a) => a,
+                None => ctx.key()?.account(),
+            };
+            let v: Value = ctx.client.get(&format!("/v1/accounts/{account}"))?;
+            ctx.print(&v, || {
+                println!("{account}: {}", v["balance"].as_str().unwrap_or("0"));
+                if let Some(bond) = v["evaluator"]["bond"].as_str() {
+                    println!("evaluator bond {bond}");
+                }
+            });
+        }
+        Command::Transfer { to, amount } => {
+            let at = ctx
+                .client
+                .act(&ctx.key()?, Action::Transfer { to, amount })?;
+            ctx.print(&json!({"seq": at.seq}), || {
+                println!("sent {amount} to {to}")
+            });
+        }
+        Command::Open { spec } => open(&ctx, &spec)?,
+        Command::List => {
+            let v: Value = ctx.client.get("/v1/bounties")?;
+            ctx.print(&v, || {
+                println!(
+                    "{:>4}  {:<9} {:>10} {:>5}  title",
+                    "id", "status", "reward", "subs"
+                );
+                for b in v["bounties"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:>4}  {:<9} {:>10} {:>5}  {}",
+                        b["id"],
+                        b["status"].as_str().unwrap_or(""),
+                        b["spec"]["reward"].as_str().unwrap_or(""),
+                        b["submissions"],
+                        b["spec"]["title"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+        Command::Show { id } => {
+            let v: Value = ctx.client.get(&format!("/v1/bounties/{id}"))?;
+            ctx.print(&v, || show(&ctx, &v));
+        }
+        Command::Leaderboard { id } => {
+            let v: Value = ctx.client.get(&format!("/v1/bounties/{id}/leaderboard"))?;
+            ctx.print(&v, || print_leaderboard(&v["rows"]));
+        }
+        Command::Close { id } => {
+            let at = ctx.client.act(
+                &ctx.key()?,
+                Action::CloseBounty {
+                    bounty: BountyId(id),
+                },
+            )?;
+            ctx.print(&json!({"seq": at.seq}), || println!("closed bounty {id}"));
+        }
+        Command::License(LicenseCmd::Buy { model }) => {
+            let model = weights_hash_of(&model)?;
+            let key = ctx.key()?;
+            let at = ctx.client.act(&key, Action::BuyLicense { model })?;
+            let v: Value = ctx
+                .client
+                .get(&format!("/v1/licences?licensee={}", key.account()))?;
+            let bought = v["licences"]
+                .as_array()
+                .and_then(|l| l.iter().rev().find(|l| l["model"] == json!(model)))
+                .cloned()
+                .unwrap_or(Value::Null);
+            ctx.print(&json!({"seq": at.seq, "licence": bought}), || {
+                println!(
+                    "licence {} for model {model}: fee {}",
+                    bought["id"],
+                    bought["fee"].as_str().unwrap_or("?")
+                );
+                for s in bought["splits"].as_array().into_iter().flatten() {
+                    println!(
+                        "  royalty {} -> {}",
+                        s[1].as_str().unwrap_or("?"),
+                        s[0].as_str().unwrap_or("?")
+                    );
+                }
+            });
+        }
+        Command::License(LicenseCmd::List { licensee }) => {
+            let who = match licensee {
+                Some(a) => a,
+                None => ctx.key()?.account(),
+            };
+            let v: Value = ctx.client.get(&format!("/v1/licences?licensee={who}"))?;
+            ctx.print(&v, || {
+                for l in v["licences"].as_array().into_iter().flatten() {
+                    println!(
+                        "licence {:>4}  model {}  fee {}",
+                        l["id"],
+                        l["model"].as_str().unwrap_or(""),
+                        l["fee"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+        Command::Lookup { model } => {
+            let hash = weights_hash_of(&model)?;
+            let v: Value = ctx.client.get(&format!("/v1/models/{hash}"))?;
+            ctx.print(&v, || {
+                let m = &v["model"];
+                println!("model      {hash}");
+                println!(
+                    "bounty     {} ({}, {})",
+                    m["bounty"],
+                    v["bounty_title"].as_str().unwrap_or(""),
+                    v["bounty_status"].as_str().unwrap_or("")
+                );
+                println!("miner      {}", m["miner"].as_str().unwrap_or(""));
+                println!(
+                    "parent     {}",
+                    m["parent"]
+                        .as_str()
+                        .unwrap_or("none (trained from scratch)")
+                );
+                println!(
+                    "licence    {} (commercial use {}, fee {})",
+                    v["licence_terms"]["name"].as_str().unwrap_or(""),
+                    v["licence_terms"]["commercial_use"],
+                    v["licence_terms"]["fee"].as_str().unwrap_or("")
+                );
+                println!(
+                    "sold       {} licences, royalties received {}",
+                    m["licences_sold"],
+                    m["royalties_received"].as_str().unwrap_or("0")
+                );
+                println!("page       {}/models/{hash}", ctx.client.url());
+            });
+        }
+        Command::Dataset(DatasetCmd::Pack {
+            source,
+            out,
+            seed,
+            csv_label,
+            regression,
+            license,
+        }) => {
+            let data = match csv_label {
+                Some(label) => {
+                    let bytes =
+                        std::fs::read(&source).with_context(|| format!("reading {source}"))?;
+                    let name = Path::new(&source)
+                        .file_stem()
+                        .map_or("data".into(), |s| s.to_string_lossy().into_owned());
+                    let opts = datasets::csv::CsvOptions {
+                        label: label.parse().map_or(
+                            datasets::csv::LabelColumn::Name(label.clone()),
+                            datasets::csv::LabelColumn::Index,
+                        ),
+                        header: None,
+                        task: if regression {
+                            Task::Regression
+                        } else {
+                            Task::Classification
+                        },
+                        name,
+                        licence: license,
+                        source: source.clone(),
+                    };
+                    Some(datasets::csv::load_csv(&bytes, &source, &opts)?)
+                }
+                None => None,
+            };
+            let (name, split) = split_source(&source, data, &seed)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let mut files = Vec::new();
+            for (part, d) in [("train", &split.train), ("hidden", &split.hidden)] {
+                let path = out.join(format!("{name}-{part}.safetensors"));
+                d.write_file(&path)?;
+                files.push(json!({"part": part, "file": path, "sha256": sha256_file(&path)?, "examples": d.examples()}));
+            }
+            ctx.print(&json!({"files": files}), || {
+                for f in &files {
+                    println!(
+                        "{:<6} {} examples  {}  sha256 {}",
+                        f["part"].as_str().unwrap_or(""),
+                        f["examples"],
+                        f["file"].as_str().unwrap_or(""),
+                        f["sha256"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+        Command::Dataset(DatasetCmd::Inspect { dataset }) => {
+            let d = datasets::bundled::resolve(&dataset, datasets::bundled::Part::Train)?;
+            let s = d.summary();
+            ctx.print(
+                &json!({"id": s.id, "meta": s.meta, "examples": d.examples()}),
+                || println!("{s}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A bundled dataset by name, or a dataset (file, or already loaded) split by seed.
+fn split_source(
+    source: &str,
+    loaded: Option<Dataset>,
+    seed: &str,
+) -> Result<(String, datasets::split::Split)> {
+    if loaded.is_none() && datasets::bundled::NAMES.contains(&source) {
+        return Ok((source.to_owned(), datasets::bundled::split(source, seed)?));
+    }
+    let data = match loaded {
+        Some(d) => d,
+        None => Dataset::read_file(Path::new(source))?,
+    };
+    let name = data
+        .get(datasets::format::key::NAME)
+        .unwrap_or("data")
+        .to_owned();
+    let split = datasets::split::split_examples(&data, datasets::bundled::HIDDEN_BPS, seed)?;
+    Ok((name, split))
+}
+
+/// A weights hash given as hex, or read from a model file.
+fn weights_hash_of(model: &str) -> Result<Hash32> {
+    if let Ok(h) = model.parse::<Hash32>() {
+        return Ok(h);
+    }
+    let bytes = std::fs::read(model).with_context(|| {
+        format!("{model} is neither a weights hash (64 hex) nor a readable model file")
+    })?;
+    Ok(TensorFile::parse(&bytes)
+        .with_context(|| format!("{model} is not a safetensors file"))?
+        .weights_hash())
+}
+
+fn open(ctx: &Ctx, path: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file = SpecFile::parse(&text, dir).with_context(|| format!("{}", path.display()))?;
+    let key = ctx.key()?;
+    let info = ctx.client.info()?;
+    // Resolve the base model first: a bad reference should cost no upload.
+    let base = match file.base {
+        None => None,
+        Some(Base::WinnerOf(id)) => {
+            let v: Value = ctx.client.get(&format!("/v1/bounties/{id}"))?;
+            let winner = v["bounty"]["settlement"]["winner"].as_str().with_context(|| {
+                format!("bounty {id} has no winning model (is it closed, with an eligible submission?)")
+            })?;
+            Some(winner.parse::<Hash32>()?)
+        }
+        Some(Base::Weights(w)) => {
+            ctx.client
+                .get::<Value>(&format!("/v1/models/{w}"))
+                .with_context(|| format!("base model {w} is not on the ledger"))?;
+            Some(w)
+        }
+    };
+    let work = std::env::temp_dir().join(format!(
+        "bounty-open-{}",
+        hex::encode(bounties::client::random_key().seed())
+            .get(..12)
+            .unwrap_or("x")
+    ));
+    std::fs::create_dir_all(&work)?;
+    let (train_path, hidden_path) = match &file.datasets {
+        Datasets::Split { source, seed } => {
+            // A fresh random seed unless given: the split itself stays secret.
+            let seed = seed
+                .clone()
+                .unwrap_or_else(|| hex::encode(bounties::client::random_key().seed()));
+            let (name, split) = split_source(source, None, &seed)?;
+            let train = work.join(format!("{name}-train.safetensors"));
+            let hidden = work.join(format!("{name}-hidden.safetensors"));
+            split.train.write_file(&train)?;
+            split.hidden.write_file(&hidden)?;
+            (train, hidden)
+        }
+        Datasets::Files { train, hidden } => {
+            for p in [train, hidden] {
+                Dataset::read_file(p)?;
+            }
+            (train.clone(), hidden.clone())
+        }
+    };
+    let train = ctx
+        .client
+        .upload(&key, &info.chain_id, &train_path)
+        .context("uploading the training set")?;
+    let hidden = ctx
+        .client
+        .upload(&key, &info.chain_id, &hidden_path)
+        .context("uploading the hidden set")?;
+    let deadline_ms = match file.deadline {
+        Deadline::In(ms) => info.server_time_ms.saturating_add(ms),
+        Deadline::At(ms) => ms,
+    };
+    let spec = file.resolve(train, hidden, deadline_ms, base)?;
+    let at = ctx.client.act(
+        &key,
+        Action::OpenBounty {
+            spec: Box::new(spec.clone()),
+        },
+    )?;
+    let _ = std::fs::remove_dir_all(&work);
+    let id = at
+        .seq
+        .context("the coordinator did not say where the bounty landed; see `bounty list`")?;
+    ctx.print(
+        &json!({"bounty": id, "train_dataset": train, "hidden_dataset": hidden, "deadline_ms": deadline_ms, "base_model": base, "url": format!("{}/bounties/{id}", ctx.client.url())}),
+        || {
+            println!("opened bounty {id}: {}", spec.title);
+            println!("training set  {train} (public)");
+            println!("hidden set    {hidden} (sealed until the close)");
+            if let Some(b) = base {
+                println!("base model    {b}");
+            }
+            println!("reward        {} escrowed, evaluation budget {}", spec.reward, spec.evaluation_budget);
+            println!("deadline      in {} s", deadline_ms.saturating_sub(info.server_time_ms) / 1000);
+            println!("page          {}/bounties/{id}", ctx.client.url());
+        },
+    );
+    Ok(())
+}
+
+fn print_leaderboard(rows: &Value) {
+    println!(
+        "{:>4}  {:>5}  {:<12}  {:>10}  {:>8}  {:>10}",
+        "rank", "sub", "miner", "score", "receipts", "payout"
+    );
+    for r in rows.as_array().into_iter().flatten() {
+        let score = r["score"]
+            .as_i64()
+            .map_or("pending".to_owned(), |s| format!("{:.6}", s as f64 / 1e6));
+        println!(
+            "{:>4}  {:>5}  {:<12}  {:>10}  {:>8}  {:>10}",
+            r["rank"].as_u64().map_or("-".into(), |k| k.to_string()),
+            r["submission"],
+            r["miner"].as_str().unwrap_or("").get(..12).unwrap_or(""),
+            score,
+            r["receipts"],
+            r["payout"].as_str().unwrap_or("0"),
+        );
+    }
+}
+
+fn show(ctx: &Ctx, v: &Value) {
+    let b = &v["bounty"];
+    let s = &b["spec"];
+    println!("bounty {}: {}", b["id"], s["title"].as_str().unwrap_or(""));
+    println!("status       {}", b["status"].as_str().unwrap_or(""));
+    println!(
+        "task         {} ({} is the metric)",
+        s["task"].as_str().unwrap_or(""),
+        s["judging"]["metric"].as_str().unwrap_or("")
+    );
+    println!(
+        "reward       {} ({})",
+        s["reward"].as_str().unwrap_or(""),
+        s["payout"]["rule"].as_str().unwrap_or("")
+    );
+    println!("deadline     {} ms", s["deadline-ms"]);
+    println!(
+        "datasets     train {}  hidden {}",
+        s["train-dataset"].as_str().unwrap_or(""),
+        s["hidden-dataset"].as_str().unwrap_or("")
+    );
+    if let Some(base) = s["base-model"].as_str() {
+        println!("base model   {base}");
+    }
+    println!("page         {}/bounties/{}", ctx.client.url(), b["id"]);
+    println!();
+    print_leaderboard(&v["leaderboard"]);
+    if let Some(st) = b["settlement"].as_object() {
+        println!();
+        println!("winner       {}", st["winner"].as_str().unwrap_or("none"));
+        for p in st["payouts"].as_array().into_iter().flatten() {
+            println!(
+                "paid         {} to {}",
+                p["amount"].as_str().unwrap_or(""),
+                p["miner"].as_str().unwrap_or("")
+            );
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The sponsor's bounty spec file: the protocol's `BountySpec` in TOML, with
+//! friendlier inputs in place of hashes and absolute times.
+//!
+//! ```toml
+//! dataset = "digits"          # a bundled name or a dataset file, split into train + hidden
+//! # split-seed = "..."        # the split's seed (default: fresh and random, so the split stays secret)
+//! # train-dataset = "train.safetensors"   # or give both parts as files
+//! # hidden-dataset = "hidden.safetensors"
+//! deadline = "10m"            # from now (s, m, h, d), or deadline-ms = absolute
+//! # base-model = "winner-of:3"  # or a weights hash on the ledger
+//! ```
+//! Everything else is exactly `BountySpec`'s keys (title, task, reward, ...).
+
+use std::path::{Path, PathBuf};
+
+use bounties::{BountyId, BountySpec, Hash32};
+use toml::{Table, Value};
+
+/// Why a spec file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecFileError {
+    /// Not TOML, or a key of the wrong type.
+    #[error("{0}")]
+    Syntax(String),
+    /// A friendly key with a bad value.
+    #[error("{key}: {reason}")]
+    Key {
+        /// Which.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The protocol's own checks.
+    #[error("{0}")]
+    Spec(String),
+}
+
+/// Where the datasets come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Datasets {
+    /// One source split into train and hidden.
+    Split {
+        /// A bundled name or a file.
+        source: String,
+        /// The split's seed (`None`: pick a random one).
+        seed: Option<String>,
+    },
+    /// Both parts as files.
+    Files {
+        /// The public training part.
+        train: PathBuf,
+        /// The hidden evaluation part.
+        hidden: PathBuf,
+    },
+}
+
+/// The model to fine-tune from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// The winning model of a closed bounty.
+    WinnerOf(BountyId),
+    /// A model on the ledger, by weights hash.
+    Weights(Hash32),
+}
+
+/// When the deadline is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// This long after the coordinator's clock at opening.
+    In(u64),
+    /// At this time.
+    At(u64),
+}
+
+/// A spec file read, its friendly inputs separated out.
+#[derive(Clone, Debug)]
+pub struct SpecFile {
+    /// The remaining keys: `BountySpec`'s.
+    rest: Table,
+    /// Where the datasets come from.
+    pub datasets: Datasets,
+    /// The deadline.
+    pub deadline: Deadline,
+    /// The base model, if any.
+    pub base: Option<Base>,
+}
+
+/// Parse `10s`, `5m`, `2h`, `1d` (or a bare number of seconds) into milliseconds.
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], s[i..].trim()),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+fn take_str(t: &mut Table, key: &'static str) -> Result<Option<String>, SpecFileError> {
+    match t.remove(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(SpecFileError::Key {
+            key,
+            reason: format!("expected a string, got {}", other.type_str()),
+        }),
+    }
+}
+
+impl SpecFile {
+    /// Parse a spec file's text; relative paths are taken from `dir`.
+    pub fn parse(text: &str, dir: &Path) -> Result<SpecFile, SpecFileError> {
+        let mut t: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| SpecFileError::Syntax(e.to_string()))?;
+        let source = take_str(&mut t, "dataset")?;
+        let seed = take_str(&mut t, "split-seed")?;
+        let train = take_str(&mut t, "train-dataset")?;
+        let hidden = take_str(&mut t, "hidden-dataset")?;
+        let datasets = match (source, train, hidden) {
+            (Some(source), None, None) => {
+                // A relative file name is taken from the spec's directory; a bundled name stays.
+                let candidate = dir.join(&source);
+                let source = if candidate.is_file() {
+                    candidate.display().to_string()
+                } else {
+                    source
+                };
+                Datasets::Split { source, seed }
+            }
+            (None, Some(train), Some(hidden)) => Datasets::Files {
+                train: dir.join(train),
+                hidden: dir.join(hidden),
+            },
+            _ => {
+                return Err(SpecFileError::Key {
+                    key: "dataset",
+                    reason: "give either `dataset` (split into train and hidden) or both `train-dataset` and `hidden-dataset` files".into(),
+                });
+            }
+        };
+        let deadline = match (take_str(&mut t, "deadline")?, t.remove("deadline-ms")) {
+            (Some(d), None) => {
+                Deadline::In(parse_duration_ms(&d).ok_or_else(|| SpecFileError::Key {
+                    key: "deadline",
+                    reason: format!(
+                        "{d:?} is not a duration like \"90s\", \"10m\", \"2h\" or \"1d\""
+                    ),
+                })?)
+            }
+            (None, Some(Value::Integer(ms))) if ms > 0 => Deadline::At(ms as u64),
+            _ => {
+                return Err(SpecFileError::Key {
+                    key: "deadline",
+                    reason: "give `deadline = \"10m\"` (from now) or `deadline-ms` (absolute, ms since the epoch)".into(),
+                });
+            }
+        };
+        let base = match take_str(&mut t, "base-model")? {
+            None => None,
+            Some(b) => Some(if let Some(id) = b.strip_prefix("winner-of:") {
+                Base::WinnerOf(BountyId(id.trim().parse().map_err(|_| {
+                    SpecFileError::Key {
+                        key: "base-model",
+                        reason: format!("{id:?} is not a bounty number"),
+                    }
+                })?))
+            } else {
+                Base::Weights(b.parse().map_err(|_| SpecFileError::Key {
+                    key: "base-model",
+                    reason:
+                        "expected \"winner-of:BOUNTY\" or a model's weights hash (64 hex)".into(),
+                })?)
+            }),
+        };
+        Ok(SpecFile {
+            rest: t,
+            datasets,
+            deadline,
+            base,
+        })
+    }
+
+    /// The protocol spec, once the datasets are uploaded and the rest resolved.
+    pub fn resolve(
+        &self,
+        train: Hash32,
+        hidden: Hash32,
+        deadline_ms: u64,
+        base: Option<Hash32>,
+    ) -> Result<BountySpec, SpecFileError> {
+        let mut t = self.rest.clone();
+        t.insert("train-dataset".into(), Value::String(train.to_hex()));
+        t.insert("hidden-dataset".into(), Value::String(hidden.to_hex()));
+        t.insert("deadline-ms".into(), Value::Integer(deadline_ms as i64));
+        if let Some(b) = base {
+            t.insert("base-model".into(), Value::String(b.to_hex()));
+        }
+        let spec: BountySpec = t
+            .try_into()
+            .map_err(|e: toml::de::Error| SpecFileError::Syntax(e.to_string()))?;
+        spec.check()
+            .map_err(|e| SpecFileError::Spec(e.to_string()))?;
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+title = "t"
+description = "d"
+task = "classification"
+dataset = "digits"
+deadline = "2m"
+base-model = "winner-of:4"
+reward = "1000"
+evaluation-budget = "100"
+fee-per-receipt = "10"
+quorum = 1
+max-submissions-per-miner = 2
+[architecture]
+family = "mlp"
+max-parameters = 100000
+[judging]
+metric = "accuracy"
+baseline = 100000
+min-improvement = 0
+[payout]
+rule = "winner-take-all"
+[licence]
+name = "UDL-1.0"
+commercial-use = "allowed-with-fee"
+fee = "50"
+derivation = { terms = "allowed-with-revenue-share", share-bps = 1000 }
+[royalties]
+contributors-bps = 7000
+sponsor-bps = 3000
+"#;
+
+    #[test]
+    fn friendly_keys_resolve_into_a_checked_spec() {
+        let f = SpecFile::parse(SPEC, Path::new(".")).unwrap();
+        assert_eq!(
+            f.datasets,
+            Datasets::Split {
+                source: "digits".into(),
+                seed: None
+            }
+        );
+        assert_eq!(f.deadline, Deadline::In(120_000));
+        assert_eq!(f.base, Some(Base::WinnerOf(BountyId(4))));
+        let spec = f
+            .resolve(
+                Hash32([1; 32]),
+                Hash32([2; 32]),
+                5_000,
+                Some(Hash32([3; 32])),
+            )
+            .unwrap();
+        assert_eq!(spec.deadline_ms.0, 5_000);
+        assert_eq!(spec.base_model, Some(Hash32([3; 32])));
+    }
+
+    #[test]
+    fn bad_friendly_keys_are_named() {
+        for (from, to, key) in [
+            ("deadline = \"2m\"", "deadline = \"soon\"", "deadline"),
+            ("dataset = \"digits\"", "", "dataset"),
+            (
+                "base-model = \"winner-of:4\"",
+                "base-model = \"x\"",
+                "base-model",
+            ),
+        ] {
+            let text = SPEC.replace(from, to);
+            let err = SpecFile::parse(&text, Path::new(".")).unwrap_err();
+            assert!(err.to_string().starts_with(key), "{err}");
+        }
+        assert_eq!(parse_duration_ms("90s"), Some(90_000));
+        assert_eq!(parse_duration_ms("1d"), Some(86_400_000));
+        assert_eq!(parse_duration_ms("5"), Some(5_000));
+        assert_eq!(parse_duration_ms("5y"), None);
+    }
+}
