@@ -331,11 +331,24 @@ impl Client {
         if res.status().as_u16() >= 400 {
             return Err(self.answer::<Value>(res).expect_err("an error status"));
         }
-        let tmp = dest.with_extension("download");
+        // A name of our own: several processes may fetch into one cache.
+        let tmp = dest.with_extension(format!(
+            "download-{}-{}",
+            std::process::id(),
+            request_timestamp_ms()
+        ));
         let file_err = |e: std::io::Error| ClientError::File {
             path: tmp.display().to_string(),
             reason: e.to_string(),
         };
+        /// Removes a partial download unless it was renamed into place.
+        struct Partial<'a>(&'a Path);
+        impl Drop for Partial<'_> {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(self.0);
+            }
+        }
+        let _partial = Partial(&tmp);
         let mut out = std::fs::File::create(&tmp).map_err(file_err)?;
         let mut reader = res.body_mut().with_config().limit(u64::MAX).reader();
         let mut hasher = Sha256::new();
@@ -356,7 +369,6 @@ impl Client {
         out.sync_all().map_err(file_err)?;
         let got = Hash32(hasher.finalize().into());
         if got != *hash {
-            let _ = std::fs::remove_file(&tmp);
             return Err(ClientError::Invalid(format!(
                 "artifact {hash} downloaded with SHA-256 {got}: refusing it"
             )));

@@ -64,6 +64,12 @@ enum Command {
     Open {
         /// The spec (TOML; see examples/specs/).
         spec: PathBuf,
+        /// Override the spec's deadline: a duration from now (90s, 10m, 2h, 1d).
+        #[arg(long)]
+        deadline: Option<String>,
+        /// Override the spec's base model: `winner-of:BOUNTY` or a weights hash.
+        #[arg(long)]
+        base_model: Option<String>,
     },
     /// List bounties.
     List,
@@ -226,7 +232,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!("sent {amount} to {to}")
             });
         }
-        Command::Open { spec } => open(&ctx, &spec)?,
+        Command::Open {
+            spec,
+            deadline,
+            base_model,
+        } => open(&ctx, &spec, deadline.as_deref(), base_model.as_deref())?,
         Command::List => {
             let v: Value = ctx.client.get("/v1/bounties")?;
             ctx.print(&v, || {
@@ -237,10 +247,10 @@ fn run(cli: Cli) -> Result<()> {
                 for b in v["bounties"].as_array().into_iter().flatten() {
                     println!(
                         "{:>4}  {:<9} {:>10} {:>5}  {}",
-                        b["id"],
+                        b["id"].as_u64().unwrap_or_default(),
                         b["status"].as_str().unwrap_or(""),
                         b["spec"]["reward"].as_str().unwrap_or(""),
-                        b["submissions"],
+                        b["submissions"].as_u64().unwrap_or_default(),
                         b["spec"]["title"].as_str().unwrap_or("")
                     );
                 }
@@ -329,7 +339,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!(
                     "licence    {} (commercial use {}, fee {})",
                     v["licence_terms"]["name"].as_str().unwrap_or(""),
-                    v["licence_terms"]["commercial_use"],
+                    v["licence_terms"]["commercial-use"].as_str().unwrap_or(""),
                     v["licence_terms"]["fee"].as_str().unwrap_or("")
                 );
                 println!(
@@ -440,11 +450,17 @@ fn weights_hash_of(model: &str) -> Result<Hash32> {
         .weights_hash())
 }
 
-fn open(ctx: &Ctx, path: &Path) -> Result<()> {
+fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let file = SpecFile::parse(&text, dir).with_context(|| format!("{}", path.display()))?;
+    let mut file = SpecFile::parse(&text, dir).with_context(|| format!("{}", path.display()))?;
+    if let Some(d) = deadline {
+        file.deadline = bounty_cli::spec_file::parse_deadline(d)?;
+    }
+    if let Some(b) = base {
+        file.base = Some(bounty_cli::spec_file::parse_base(b)?);
+    }
     let key = ctx.key()?;
     let info = ctx.client.info()?;
     // Resolve the base model first: a bad reference should cost no upload.
@@ -543,10 +559,10 @@ fn print_leaderboard(rows: &Value) {
         println!(
             "{:>4}  {:>5}  {:<12}  {:>10}  {:>8}  {:>10}",
             r["rank"].as_u64().map_or("-".into(), |k| k.to_string()),
-            r["submission"],
+            r["submission"].as_u64().unwrap_or_default(),
             r["miner"].as_str().unwrap_or("").get(..12).unwrap_or(""),
             score,
-            r["receipts"],
+            r["receipts"].as_u64().unwrap_or_default(),
             r["payout"].as_str().unwrap_or("0"),
         );
     }

@@ -104,6 +104,34 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
+/// `winner-of:BOUNTY` or a weights hash.
+pub fn parse_base(b: &str) -> Result<Base, SpecFileError> {
+    if let Some(id) = b.strip_prefix("winner-of:") {
+        return Ok(Base::WinnerOf(BountyId(id.trim().parse().map_err(
+            |_| SpecFileError::Key {
+                key: "base-model",
+                reason: format!("{id:?} is not a bounty number"),
+            },
+        )?)));
+    }
+    Ok(Base::Weights(b.parse().map_err(|_| {
+        SpecFileError::Key {
+            key: "base-model",
+            reason: "expected \"winner-of:BOUNTY\" or a model's weights hash (64 hex)".into(),
+        }
+    })?))
+}
+
+/// A deadline given as a duration from now.
+pub fn parse_deadline(d: &str) -> Result<Deadline, SpecFileError> {
+    parse_duration_ms(d)
+        .map(Deadline::In)
+        .ok_or_else(|| SpecFileError::Key {
+            key: "deadline",
+            reason: format!("{d:?} is not a duration like \"90s\", \"10m\", \"2h\" or \"1d\""),
+        })
+}
+
 fn take_str(t: &mut Table, key: &'static str) -> Result<Option<String>, SpecFileError> {
     match t.remove(key) {
         None => Ok(None),
@@ -164,23 +192,9 @@ impl SpecFile {
                 });
             }
         };
-        let base = match take_str(&mut t, "base-model")? {
-            None => None,
-            Some(b) => Some(if let Some(id) = b.strip_prefix("winner-of:") {
-                Base::WinnerOf(BountyId(id.trim().parse().map_err(|_| {
-                    SpecFileError::Key {
-                        key: "base-model",
-                        reason: format!("{id:?} is not a bounty number"),
-                    }
-                })?))
-            } else {
-                Base::Weights(b.parse().map_err(|_| SpecFileError::Key {
-                    key: "base-model",
-                    reason:
-                        "expected \"winner-of:BOUNTY\" or a model's weights hash (64 hex)".into(),
-                })?)
-            }),
-        };
+        let base = take_str(&mut t, "base-model")?
+            .map(|b| parse_base(&b))
+            .transpose()?;
         Ok(SpecFile {
             rest: t,
             datasets,

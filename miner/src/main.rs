@@ -629,10 +629,10 @@ fn status_command(a: StatusArgs) -> Result<()> {
             .as_i64()
             .map_or("pending".to_owned(), |s| format!("{:.6}", s as f64 / 1e6));
         println!(
-            "bounty {:>3} ({:<7}) submission {:>4}  score {:>10}  rank {:>3}  receipts {}  paid {}",
-            r["bounty"],
+            "bounty {:>3} ({:<6}) submission {:>4}  score {:>10}  rank {:>3}  receipts {}  paid {}",
+            r["bounty"].as_u64().unwrap_or_default(),
             r["status"].as_str().unwrap_or(""),
-            r["submission"],
+            r["submission"].as_u64().unwrap_or_default(),
             score,
             r["rank"].as_u64().map_or("-".into(), |k| k.to_string()),
             r["receipts"],
