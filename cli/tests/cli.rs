@@ -1,0 +1,118 @@
+//! The `bounty` binary: keys, clear one-line errors, and spec files refused
+//! before anything is uploaded.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bounty");
+
+fn bounty(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("BOUNTY_KEY")
+        .env("BOUNTY_COORDINATOR", "http://127.0.0.1:9")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn keys_are_made_private_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("me.key");
+    let key_s = key.to_str().unwrap();
+    let made = bounty(&["--json", "keys", "new", "--out", key_s]);
+    assert!(made.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let shown = bounty(&["--key", key_s, "keys", "show"]);
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).trim(),
+        v["account"].as_str().unwrap()
+    );
+    // Never overwrite a key.
+    let again = bounty(&["keys", "new", "--out", key_s]);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn failures_are_one_clear_line_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    assert!(
+        bounty(&["keys", "new", "--out", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let spec = dir.path().join("bad.toml");
+    std::fs::write(
+        &spec,
+        "title = \"x\"\ndataset = \"digits\"\ndeadline = \"soon\"\n",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["balance"], "needs your key"),
+        (
+            vec![
+                "--key",
+                key.to_str().unwrap(),
+                "open",
+                spec.to_str().unwrap(),
+            ],
+            "deadline",
+        ),
+        (vec!["list"], "cannot reach the coordinator"),
+        (
+            vec!["lookup", "not-a-hash-or-file"],
+            "neither a weights hash",
+        ),
+        (
+            vec!["dataset", "inspect", "no-such-dataset"],
+            "no-such-dataset",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = bounty(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_dataset_packs_into_train_and_hidden_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bounty(&[
+        "--json",
+        "dataset",
+        "pack",
+        "digits",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let train =
+        datasets::Dataset::read_file(std::path::Path::new(files[0]["file"].as_str().unwrap()))
+            .unwrap();
+    let hidden =
+        datasets::Dataset::read_file(std::path::Path::new(files[1]["file"].as_str().unwrap()))
+            .unwrap();
+    assert_eq!(train.examples() + hidden.examples(), 1797);
+}
