@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model: for a bounty (--bounty) or offline (--dataset, --arch).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Upload a model and submit it to a bounty (safe to retry).
     Submit(SubmitArgs),
     /// Your balance and your submissions: scores, ranks, payouts.
@@ -237,7 +237,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(args) => train_command(args),
+        Command::Train(args) => train_command(*args),
         Command::Submit(args) => submit_command(args),
         Command::Status(args) => status_command(args),
     }
@@ -556,10 +556,11 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
         );
     }
     miner::bounty::check_limits(&arch, &spec)?;
-    if spec.base_model.is_some() && parent != spec.base_model {
+    if let Some(base) = spec.base_model
+        && parent != Some(base)
+    {
         bail!(
-            "bounty {bounty} asks for fine-tunes of {}; this model's Parent-Weights-Hash is {}",
-            spec.base_model.expect("checked"),
+            "bounty {bounty} asks for fine-tunes of {base}; this model's Parent-Weights-Hash is {}",
             parent.map_or("absent".into(), |p| p.to_hex())
         );
     }
