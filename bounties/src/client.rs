@@ -380,6 +380,27 @@ impl Client {
         Ok(total)
     }
 
+    /// Artifact `hash` as a file in `cache` (named by its hash), downloaded
+    /// unless a file with that hash is already there.
+    pub fn fetch_cached(
+        &self,
+        key: Option<&SecretKey>,
+        chain_id: &str,
+        hash: &Hash32,
+        cache: &Path,
+    ) -> Result<std::path::PathBuf> {
+        std::fs::create_dir_all(cache).map_err(|e| ClientError::File {
+            path: cache.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let path = cache.join(format!("{hash}.safetensors"));
+        if path.is_file() && sha256_file(&path)? == *hash {
+            return Ok(path);
+        }
+        self.download(key, chain_id, hash, &path)?;
+        Ok(path)
+    }
+
     /// Lease an evaluation job (a registered evaluator); `None` when there is none.
     pub fn lease(&self, key: &SecretKey, chain_id: &str) -> Result<Option<Value>> {
         let route = "/v1/jobs/lease";

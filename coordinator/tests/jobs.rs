@@ -31,24 +31,7 @@ fn an_expired_lease_returns_the_job_to_another_evaluator_only() {
         )
         .unwrap();
     let bounty = BountyId(opened.seq.unwrap());
-    let bytes = support::model("one");
-    let file_hash = s.upload("alice", "model", &bytes);
-    let weights_hash = bounties::tensorfile::TensorFile::parse(&bytes)
-        .unwrap()
-        .weights_hash();
-    let sub = c
-        .act(
-            s.key("alice"),
-            Action::Submit {
-                bounty,
-                file_hash,
-                weights_hash,
-                parent_weights_hash: None,
-            },
-        )
-        .unwrap()
-        .seq
-        .unwrap();
+    let (sub, file_hash, _) = support::submit_model(&s, "alice", bounty, "one");
     for eve in ["eve1", "eve2"] {
         c.act(
             s.key(eve),

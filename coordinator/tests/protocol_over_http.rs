@@ -60,23 +60,8 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
     // Two miners upload and submit different models.
     let mut subs = Vec::new();
     for (miner, seed) in [("alice", "a"), ("bob", "b")] {
-        let bytes = support::model(seed);
-        let file_hash = s.upload(miner, &format!("model-{miner}"), &bytes);
-        let weights_hash = bounties::tensorfile::TensorFile::parse(&bytes)
-            .unwrap()
-            .weights_hash();
-        let at = c
-            .act(
-                s.key(miner),
-                Action::Submit {
-                    bounty,
-                    file_hash,
-                    weights_hash,
-                    parent_weights_hash: None,
-                },
-            )
-            .unwrap();
-        subs.push((miner, at.seq.unwrap(), file_hash, weights_hash));
+        let (sub, file_hash, weights_hash) = support::submit_model(&s, miner, bounty, seed);
+        subs.push((miner, sub, file_hash, weights_hash));
     }
     // Bob cannot read Alice's sealed model.
     let err = c

@@ -2,9 +2,9 @@
 //! the hidden set (hashes checked), score with the bounty's metric under its
 //! limits, post the receipt; one job per call of [`work_one`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use bounties::client::{Client, ClientError, sha256_file};
+use bounties::client::{Client, ClientError};
 use bounties::{Action, BountySpec, Hash32, SecretKey, SubmissionId};
 use serde_json::Value;
 
@@ -54,23 +54,6 @@ impl WorkError {
     }
 }
 
-fn fetch(
-    client: &Client,
-    key: &SecretKey,
-    chain_id: &str,
-    hash: &Hash32,
-    cache: &Path,
-) -> Result<PathBuf, WorkError> {
-    std::fs::create_dir_all(cache)
-        .map_err(|e| WorkError::Io(format!("{}: {e}", cache.display())))?;
-    let path = cache.join(format!("{hash}.safetensors"));
-    if path.is_file() && sha256_file(&path)? == *hash {
-        return Ok(path);
-    }
-    client.download(Some(key), chain_id, hash, &path)?;
-    Ok(path)
-}
-
 /// Lease and do one job; `None` when there is none.
 pub fn work_one(
     client: &Client,
@@ -102,8 +85,8 @@ pub fn work_one(
     let (model_hash, data_hash) = (hash("model")?, hash("dataset")?);
     let spec: BountySpec =
         serde_json::from_value(field("spec")?).map_err(|e| WorkError::Job(e.to_string()))?;
-    let model_path = fetch(client, key, chain_id, &model_hash, cache)?;
-    let data_path = fetch(client, key, chain_id, &data_hash, cache)?;
+    let model_path = client.fetch_cached(Some(key), chain_id, &model_hash, cache)?;
+    let data_path = client.fetch_cached(Some(key), chain_id, &data_hash, cache)?;
     let read =
         |p: &Path| std::fs::read(p).map_err(|e| WorkError::Io(format!("{}: {e}", p.display())));
     let limits = Limits {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bounties::arch::Architecture;
-use bounties::client::{Client, ClientError, sha256_file};
+use bounties::client::{Client, ClientError};
 use bounties::spec::{CommercialUse, Derivation};
 use bounties::state::records::BountyStatus;
 use bounties::{AccountId, BountyId, BountySpec, Hash32};
@@ -63,23 +63,6 @@ pub fn fetch_spec(
     Ok((spec, status))
 }
 
-/// Download `hash` into `cache` unless a file with that hash is already there.
-fn cached(
-    client: &Client,
-    chain_id: &str,
-    hash: &Hash32,
-    cache: &Path,
-) -> Result<PathBuf, BountyError> {
-    std::fs::create_dir_all(cache)
-        .map_err(|e| BountyError::Io(format!("{}: {e}", cache.display())))?;
-    let path = cache.join(format!("{hash}.safetensors"));
-    if path.is_file() && sha256_file(&path)? == *hash {
-        return Ok(path);
-    }
-    client.download(None, chain_id, hash, &path)?;
-    Ok(path)
-}
-
 /// Fetch an open bounty's training set and base model into `cache`.
 pub fn fetch(client: &Client, id: BountyId, cache: &Path) -> Result<Materials, BountyError> {
     let chain_id = client.info()?.chain_id;
@@ -90,7 +73,7 @@ pub fn fetch(client: &Client, id: BountyId, cache: &Path) -> Result<Materials, B
             status.as_str()
         )));
     }
-    let train = cached(client, &chain_id, &spec.train_dataset, cache)?;
+    let train = client.fetch_cached(None, &chain_id, &spec.train_dataset, cache)?;
     let base = match spec.base_model {
         None => None,
         Some(w) => {
@@ -101,7 +84,7 @@ pub fn fetch(client: &Client, id: BountyId, cache: &Path) -> Result<Materials, B
                 .ok_or_else(|| {
                     BountyError::Refused(format!("base model {w}: no file on the ledger"))
                 })?;
-            let path = cached(client, &chain_id, &file, cache)?;
+            let path = client.fetch_cached(None, &chain_id, &file, cache)?;
             Some((path, w))
         }
     };

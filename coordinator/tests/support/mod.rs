@@ -221,6 +221,33 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Upload a seeded model as `miner` and submit it; (submission, file hash, weights hash).
+pub fn submit_model(
+    s: &Served,
+    miner: &str,
+    bounty: bounties::BountyId,
+    seed: &str,
+) -> (u64, Hash32, Hash32) {
+    let bytes = model(seed);
+    let file_hash = s.upload(miner, &format!("model-{miner}-{seed}"), &bytes);
+    let weights_hash = bounties::tensorfile::TensorFile::parse(&bytes)
+        .unwrap()
+        .weights_hash();
+    let at = s
+        .client
+        .act(
+            s.key(miner),
+            bounties::Action::Submit {
+                bounty,
+                file_hash,
+                weights_hash,
+                parent_weights_hash: None,
+            },
+        )
+        .unwrap();
+    (at.seq.unwrap(), file_hash, weights_hash)
+}
+
 /// Open a digits bounty (quorum 1), submit two models from `alice` and
 /// `bob`, score both as `eve`, and close it by the scheduler.
 pub fn closed_bounty(s: &Served) -> bounties::BountyId {
@@ -240,21 +267,7 @@ pub fn closed_bounty(s: &Served) -> bounties::BountyId {
         .unwrap();
     let bounty = bounties::BountyId(opened.seq.unwrap());
     for (miner, seed) in [("alice", "a"), ("bob", "b")] {
-        let bytes = model(seed);
-        let file_hash = s.upload(miner, &format!("model-{miner}"), &bytes);
-        let weights_hash = bounties::tensorfile::TensorFile::parse(&bytes)
-            .unwrap()
-            .weights_hash();
-        c.act(
-            s.key(miner),
-            Action::Submit {
-                bounty,
-                file_hash,
-                weights_hash,
-                parent_weights_hash: None,
-            },
-        )
-        .unwrap();
+        submit_model(s, miner, bounty, seed);
         s.clock.advance(1_000);
     }
     c.act(
