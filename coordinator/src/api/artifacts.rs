@@ -122,18 +122,24 @@ struct Received {
 async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Received, ApiError> {
     let internal = |e: std::io::Error| ApiError::Internal(e.to_string());
     let file = std::fs::File::create(path).map_err(internal)?;
+    // Two blocking threads, one hashing and one writing, so neither waits for
+    // the other; each chunk is shared (reference-counted), not copied.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Hash32> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let (hash_tx, mut hash_rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    let hasher = tokio::task::spawn_blocking(move || {
         let mut hasher = Sha256::new();
-        while let Some(chunk) = rx.blocking_recv() {
+        while let Some(chunk) = hash_rx.blocking_recv() {
             hasher.update(&chunk);
-            out.write_all(&chunk)?;
         }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        Hash32(hasher.finalize().into())
+    });
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut file = file;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+        }
         // Data and length are durable; the rename into place is synced after.
-        file.sync_data()?;
-        Ok(Hash32(hasher.finalize().into()))
+        file.sync_data()
     });
     let mut size = 0u64;
     let mut prefix = Vec::new();
@@ -171,15 +177,14 @@ async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Rec
                 prefix.extend_from_slice(&chunk[take..take + more]);
             }
         }
-        if tx.send(chunk).await.is_err() {
+        if hash_tx.send(chunk.clone()).await.is_err() || tx.send(chunk).await.is_err() {
             break; // the writer failed; its error is reported below
         }
     }
-    drop(tx);
-    let hash = writer
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(internal)?;
+    drop((tx, hash_tx));
+    let joined = |e: tokio::task::JoinError| ApiError::Internal(e.to_string());
+    writer.await.map_err(joined)?.map_err(internal)?;
+    let hash = hasher.await.map_err(joined)?;
     Ok(Received { hash, size, prefix })
 }
 
