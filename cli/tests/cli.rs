@@ -116,3 +116,43 @@ fn a_dataset_packs_into_train_and_hidden_files() {
             .unwrap();
     assert_eq!(train.examples() + hidden.examples(), 1797);
 }
+
+#[test]
+fn every_example_spec_resolves_into_a_valid_bounty() {
+    use bounty_cli::spec_file::{Datasets, SpecFile};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/specs");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file =
+            SpecFile::parse(&text, &dir).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let Datasets::Split { source, .. } = &file.datasets else {
+            panic!("{}: examples use bundled datasets", path.display())
+        };
+        assert!(
+            datasets::bundled::NAMES.contains(&source.as_str()),
+            "{source}"
+        );
+        let h = |b: u8| bounties::Hash32([b; 32]);
+        let spec = file
+            .resolve(h(1), h(2), 1_800_000_000_000, file.base.map(|_| h(3)))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen.push((
+            source.clone(),
+            spec.payout.clone(),
+            spec.quorum,
+            spec.base_model.is_some(),
+        ));
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, ["digits", "mnist", "moby-dick", "shakespeare"]);
+    use bounties::spec::PayoutRule;
+    assert_eq!(seen[0].1, PayoutRule::WinnerTakeAll);
+    assert_eq!((seen[1].1.clone(), seen[1].2), (PayoutRule::Improvement, 2));
+    assert!(
+        matches!(seen[2].1, PayoutRule::TopK { .. }) && seen[2].3,
+        "moby-dick: top-k, fine-tuned"
+    );
+}
