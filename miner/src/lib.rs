@@ -1,6 +1,7 @@
 //! The miner: candle implementations of the shared architectures, training, and licensed model files.
 
 pub mod bounty;
+pub mod fused;
 pub mod model;
 pub mod optim;
 pub mod train;

@@ -184,10 +184,14 @@ impl Params {
     }
 
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> candle_core::Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + f64::from(LAYER_NORM_EPS))?.sqrt()?)?;
+        let normed = if x.device().is_cpu() {
+            crate::fused::normalize_last_dim(x, LAYER_NORM_EPS)?
+        } else {
+            let mean = x.mean_keepdim(D::Minus1)?;
+            let centred = x.broadcast_sub(&mean)?;
+            let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+            centred.broadcast_div(&(var + f64::from(LAYER_NORM_EPS))?.sqrt()?)?
+        };
         normed
             .broadcast_mul(&self.get(&format!("{prefix}.weight")))?
             .broadcast_add(&self.get(&format!("{prefix}.bias")))
@@ -217,11 +221,20 @@ impl Params {
             };
             let (q, k, v) = (split(0)?, split(1)?, split(2)?);
             let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let att = softmax(&att)?;
+            let att = if att.device().is_cpu() {
+                crate::fused::softmax_last_dim(&att)?
+            } else {
+                softmax(&att)?
+            };
             let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
             x = (x + self.linear(&y, &format!("{p}.attn.proj"), true)?)?;
             let h = self.layer_norm(&x, &format!("{p}.ln2"))?;
-            let f = self.linear(&h, &format!("{p}.mlp.fc"), true)?.gelu()?;
+            let f = self.linear(&h, &format!("{p}.mlp.fc"), true)?;
+            let f = if f.device().is_cpu() {
+                crate::fused::gelu(&f)?
+            } else {
+                f.gelu()?
+            };
             x = (x + self.linear(&f, &format!("{p}.mlp.proj"), true)?)?;
         }
         let x = self.layer_norm(&x, "ln_f")?;
