@@ -417,6 +417,20 @@ impl Client {
     }
 }
 
+/// Where downloads are cached: `given`, else `$XDG_CACHE_HOME/model-bounties`,
+/// else `~/.cache/model-bounties`, else `./.model-bounties-cache`.
+pub fn cache_dir(given: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    given
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("model-bounties"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/model-bounties"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".model-bounties-cache"))
+}
+
 /// SHA-256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<Hash32> {
     let err = |e: std::io::Error| ClientError::File {

@@ -119,24 +119,16 @@ pub fn audit_store(store: &dyn LogStore) -> Result<AuditReport, AuditError> {
 /// Audit a running coordinator over HTTP: read its head and root, replay
 /// its log up to that head, and compare.
 pub fn audit_url(url: &str) -> Result<AuditReport, AuditError> {
-    let url = url.trim_end_matches('/');
+    let client = bounties::client::Client::new(url);
     let get = |path: &str| -> Result<serde_json::Value, AuditError> {
-        ureq::get(&format!("{url}{path}"))
-            .call()
-            .map_err(|e| AuditError::Source(format!("GET {url}{path}: {e}")))?
-            .body_mut()
-            .read_json()
-            .map_err(|e| AuditError::Source(format!("GET {url}{path}: {e}")))
+        client
+            .get(path)
+            .map_err(|e| AuditError::Source(format!("GET {}{path}: {e}", client.url())))
     };
-    let info = get("/v1/info")?;
-    let parse = |v: &serde_json::Value| -> Option<(u64, Hash32)> {
-        Some((
-            v["head"]["seq"].as_u64()?,
-            v["state_root"].as_str()?.parse().ok()?,
-        ))
-    };
-    let (head, served) =
-        parse(&info).ok_or_else(|| AuditError::Source("/v1/info: unexpected shape".into()))?;
+    let info = client
+        .info()
+        .map_err(|e| AuditError::Source(format!("/v1/info: {e}")))?;
+    let (head, served) = (info.head.seq, info.state_root);
     let mut auditor = Auditor::default();
     let mut next = 0u64;
     while next <= head {

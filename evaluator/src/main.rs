@@ -288,11 +288,7 @@ fn work(
 
     let key = read_key(&remote.key)?;
     let client = bounties::client::Client::new(&remote.coordinator);
-    let cache = cache
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/model-bounties"))
-        })
-        .unwrap_or_else(|| PathBuf::from(".model-bounties-cache"));
+    let cache = bounties::client::cache_dir(cache);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))

@@ -243,14 +243,6 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn cache_dir(arg: Option<PathBuf>) -> PathBuf {
-    arg.or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("model-bounties"))
-    })
-    .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/model-bounties")))
-    .unwrap_or_else(|| PathBuf::from(".model-bounties-cache"))
-}
-
 fn train_command(mut a: TrainArgs) -> Result<()> {
     // For a bounty: fetch (and check) its materials first, then train as offline.
     let bounty = match a.bounty {
@@ -261,8 +253,11 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
                 );
             }
             let client = bounties::client::Client::new(&a.remote.coordinator);
-            let m =
-                miner::bounty::fetch(&client, bounties::BountyId(id), &cache_dir(a.cache.clone()))?;
+            let m = miner::bounty::fetch(
+                &client,
+                bounties::BountyId(id),
+                &bounties::client::cache_dir(a.cache.clone()),
+            )?;
             a.dataset = Some(m.train.display().to_string());
             if let Some((path, _)) = &m.base {
                 if a.base.is_some() {
