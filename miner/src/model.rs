@@ -9,6 +9,10 @@
 //!   no backward pass; layer norm and softmax are built from primitive ops
 //!   that do (the max subtracted for stability is detached, which leaves the
 //!   gradient unchanged since softmax is invariant to it).
+//!
+//! On the CPU, `crate::fused` ops with their own backward passes stand in for
+//! the primitive chains (bias add, layer norm, attention, GELU); the primitive
+//! versions run on other devices and are what the fused ops are tested against.
 
 use std::collections::BTreeMap;
 
@@ -162,13 +166,23 @@ impl Params {
         })
     }
 
+    /// `x·Wᵀ + b` over the last dimension, as one 2-D product (a broadcast
+    /// batch product would come back in the backward pass as a reduction
+    /// over the batch).
     fn linear(&self, x: &Tensor, prefix: &str, bias: bool) -> candle_core::Result<Tensor> {
-        let y = x.broadcast_matmul(&self.get(&format!("{prefix}.weight")).t()?)?;
-        if bias {
-            y.broadcast_add(&self.get(&format!("{prefix}.bias")))
+        let w = self.get(&format!("{prefix}.weight"));
+        let mut dims = x.dims().to_vec();
+        let inputs = dims.pop().expect("inputs have a last dimension");
+        dims.push(w.dim(0)?);
+        let y = x.reshape(((), inputs))?.matmul(&w.t()?)?;
+        let y = if !bias {
+            y
+        } else if y.device().is_cpu() {
+            crate::fused::bias_add(&y, &self.get(&format!("{prefix}.bias")))?
         } else {
-            Ok(y)
-        }
+            y.broadcast_add(&self.get(&format!("{prefix}.bias")))?
+        };
+        y.reshape(dims)
     }
 
     fn forward_mlp(&self, spec: &MlpSpec, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -184,49 +198,40 @@ impl Params {
     }
 
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> candle_core::Result<Tensor> {
-        let normed = if x.device().is_cpu() {
-            crate::fused::normalize_last_dim(x, LAYER_NORM_EPS)?
-        } else {
-            let mean = x.mean_keepdim(D::Minus1)?;
-            let centred = x.broadcast_sub(&mean)?;
-            let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-            centred.broadcast_div(&(var + f64::from(LAYER_NORM_EPS))?.sqrt()?)?
-        };
-        normed
-            .broadcast_mul(&self.get(&format!("{prefix}.weight")))?
-            .broadcast_add(&self.get(&format!("{prefix}.bias")))
+        let (w, b) = (
+            self.get(&format!("{prefix}.weight")),
+            self.get(&format!("{prefix}.bias")),
+        );
+        if x.device().is_cpu() {
+            return crate::fused::layer_norm(x, &w, &b, LAYER_NORM_EPS);
+        }
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        centred
+            .broadcast_div(&(var + f64::from(LAYER_NORM_EPS))?.sqrt()?)?
+            .broadcast_mul(&w)?
+            .broadcast_add(&b)
     }
 
     fn forward_gpt(&self, g: &GptSpec, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let (d, heads) = (g.width as usize, g.heads as usize);
-        let dh = d / heads;
         let tok = self
             .get("tok_emb.weight")
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, d))?;
         let pos = self.get("pos_emb.weight").narrow(0, 0, t)?;
         let mut x = tok.broadcast_add(&pos)?;
-        let mask = causal_mask(t, ids.device())?;
-        let scale = 1.0 / (dh as f64).sqrt();
         for i in 0..g.layers {
             let p = format!("blocks.{i}");
             let h = self.layer_norm(&x, &format!("{p}.ln1"))?;
             let qkv = self.linear(&h, &format!("{p}.attn.qkv"), true)?;
-            let split = |k: usize| -> candle_core::Result<Tensor> {
-                qkv.narrow(2, k * d, d)?
-                    .reshape((b, t, heads, dh))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-            let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let att = if att.device().is_cpu() {
-                crate::fused::softmax_last_dim(&att)?
+            let y = if qkv.device().is_cpu() {
+                crate::fused::causal_attention(&qkv, heads)?
             } else {
-                softmax(&att)?
+                attention(&qkv, heads)?
             };
-            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
             x = (x + self.linear(&y, &format!("{p}.attn.proj"), true)?)?;
             let h = self.layer_norm(&x, &format!("{p}.ln2"))?;
             let f = self.linear(&h, &format!("{p}.mlp.fc"), true)?;
@@ -240,6 +245,26 @@ impl Params {
         let x = self.layer_norm(&x, "ln_f")?;
         self.linear(&x, "head", false)
     }
+}
+
+/// Causal multi-head self-attention from primitive ops: `[b, t, 3·d]`
+/// queries, keys and values to `[b, t, d]`.
+pub(crate) fn attention(qkv: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (b, t, d3) = qkv.dims3()?;
+    let mask = causal_mask(t, qkv.device())?;
+    let (d, dh) = (d3 / 3, d3 / 3 / heads);
+    let split = |k: usize| -> candle_core::Result<Tensor> {
+        qkv.narrow(2, k * d, d)?
+            .reshape((b, t, heads, dh))?
+            .transpose(1, 2)?
+            .contiguous()
+    };
+    let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+    let att = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(&mask)?;
+    softmax(&att)?
+        .matmul(&v)?
+        .transpose(1, 2)?
+        .reshape((b, t, d))
 }
 
 /// `[t, t]` with 0 on and below the diagonal and −∞ above it.
