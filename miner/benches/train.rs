@@ -18,6 +18,10 @@ use miner::model::Params;
 use miner::optim::AdamW;
 use miner::train::step;
 
+/// As in the `miner` binary.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn throughput(arch: &str, task: Task, x: &Tensor, y: &Tensor, units: usize) -> f64 {
     let params = Params::init(&arch.parse().unwrap(), "bench", &Device::Cpu).unwrap();
     let mut opt = AdamW::new(params.vars(), 1e-3, 0.01).unwrap();
@@ -33,6 +37,7 @@ fn throughput(arch: &str, task: Task, x: &Tensor, y: &Tensor, units: usize) -> f
 }
 
 fn main() {
+    miner::runtime::configure_cpu();
     // candle sizes its pools from RAYON_NUM_THREADS (else the CPUs this process
     // may run on); PyTorch gets the same number.
     let threads = std::env::var("RAYON_NUM_THREADS")

@@ -4,4 +4,5 @@ pub mod bounty;
 pub mod fused;
 pub mod model;
 pub mod optim;
+pub mod runtime;
 pub mod train;
