@@ -3,7 +3,8 @@
 //!
 //! mlp 64→256→256→10, batch 64 (samples/s); gpt 4 layers, width 128, 4 heads,
 //! context 64, batch 16 (tokens/s). The PyTorch half runs where `torch` is
-//! installed (`pip install torch`); otherwise only our figures print.
+//! installed (`pip install torch`; `TORCH_PYTHON` names the interpreter, say
+//! a virtual environment's); otherwise only our figures print.
 //! Run: `cargo bench -p miner --bench train`.
 
 // A bench is a shell: it reads the clock and runs a process.
@@ -77,7 +78,9 @@ fn main() {
     .into_iter()
     .find(|p| std::path::Path::new(p).exists())
     .unwrap_or("miner/scripts/torch_bench.py");
-    let torch = Command::new("python3")
+    // TORCH_PYTHON names an interpreter with torch (a virtual environment's).
+    let python = std::env::var("TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let torch = Command::new(python)
         .args([script, &threads.to_string()])
         .output();
     let (t_mlp, t_gpt) = match torch {
