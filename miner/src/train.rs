@@ -243,6 +243,8 @@ impl Data {
 }
 
 /// One optimizer step on a batch: forward, loss, backward, AdamW. Returns the loss.
+/// A gpt on the CPU takes the hand-written step of `fused::gpt_loss_and_grads`;
+/// everything else goes through candle's autograd.
 pub fn step(
     params: &Params,
     opt: &mut AdamW,
@@ -250,6 +252,11 @@ pub fn step(
     x: &Tensor,
     y: &Tensor,
 ) -> candle_core::Result<f32> {
+    if let (Architecture::Gpt(spec), true) = (&params.arch, x.device().is_cpu()) {
+        let (l, grads) = crate::fused::gpt_loss_and_grads(params, spec, x, y)?;
+        opt.step(&grads)?;
+        return Ok(l);
+    }
     let (l, _) = loss(params, task, x, y)?;
     let grads = l.backward()?;
     opt.step(&grads)?;

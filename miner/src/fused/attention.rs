@@ -1,8 +1,10 @@
 //! Causal multi-head self-attention as one op, straight from the packed
 //! `[b, t, 3·d]` output of the qkv projection to the `[b, t, d]` input of the
-//! output projection: no head split or merge copies, no `t × t` score tensors
-//! kept between passes (the backward recomputes each row's probabilities),
-//! and no masked half computed at all.
+//! output projection: no head split or merge copies and no masked half
+//! computed at all. Scores and the probabilities' gradients are taken against
+//! transposed keys and values, which vectorises over positions. The
+//! hand-written training step (`fused::gpt`) keeps the probabilities for the
+//! backward pass; the candle op recomputes them.
 //!
 //! Per head, with `s_ij = q_i·k_j / √dh` for `j ≤ i` and `p = softmax(s)`:
 //! forward `y_i = Σ_j p_ij v_j`; backward `dv_j += p_ij dy_i`,
@@ -63,23 +65,112 @@ impl Head {
     fn at<'a>(&self, x: &'a [f32], i: usize, offset: usize) -> &'a [f32] {
         &x[i * self.row + offset..][..self.dh]
     }
+}
 
-    /// Row `i`'s probabilities over positions `0..=i` into `p`.
-    fn probs(&self, x: &[f32], i: usize, p: &mut [f32]) {
-        let q = self.at(x, i, self.q);
-        let mut max = f32::NEG_INFINITY;
-        for (j, s) in p.iter_mut().enumerate() {
-            *s = dot(q, self.at(x, j, self.k)) * self.scale;
-            max = max.max(*s);
+/// One head's keys (or values, by `offset`) transposed to `[dh, t]`, so a row
+/// of scores is `dh` contiguous multiply-adds over positions rather than a
+/// dot product (and its horizontal sum) per position.
+fn transposed(x: &[f32], head: &Head, offset: usize, t: usize, out: &mut [f32]) {
+    for j in 0..t {
+        for (c, &v) in head.at(x, j, offset).iter().enumerate() {
+            out[c * t + j] = v;
         }
-        let mut sum = 0f32;
-        for s in p.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
-        let inv = 1.0 / sum;
-        p.iter_mut().for_each(|s| *s *= inv);
     }
+}
+
+/// Row `i`'s probabilities over positions `0..=i` (`p.len()`) from its query
+/// `q` and the transposed keys `kt`.
+fn probs_row(q: &[f32], kt: &[f32], t: usize, scale: f32, p: &mut [f32]) {
+    p.fill(0.0);
+    let n = p.len();
+    for (c, &qc) in q.iter().enumerate() {
+        axpy(p, qc, &kt[c * t..][..n]);
+    }
+    let mut max = f32::NEG_INFINITY;
+    for s in p.iter_mut() {
+        *s *= scale;
+        max = max.max(*s);
+    }
+    let mut sum = 0f32;
+    for s in p.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    let inv = 1.0 / sum;
+    p.iter_mut().for_each(|s| *s *= inv);
+}
+
+/// Attention over rows of `3·d` (`t` per batch element) to rows of `d`, and
+/// the probabilities (`[b, heads, t, t]`, the lower triangle) the backward
+/// pass reads.
+pub(super) fn forward(x: &[f32], t: usize, d: usize, heads: usize) -> (Vec<f32>, Vec<f32>) {
+    let dh = d / heads;
+    let b = x.len() / (t * 3 * d);
+    let mut out = vec![0f32; b * t * d];
+    let mut probs = vec![0f32; b * heads * t * t];
+    out.par_chunks_mut(t * d)
+        .zip(probs.par_chunks_mut(heads * t * t))
+        .zip(x.par_chunks(t * 3 * d))
+        .for_each(|((out, probs), x)| {
+            let mut kt = vec![0f32; dh * t];
+            for h in 0..heads {
+                let head = Head::new(d, dh, h);
+                transposed(x, &head, head.k, t, &mut kt);
+                for i in 0..t {
+                    let p = &mut probs[(h * t + i) * t..][..=i];
+                    probs_row(head.at(x, i, head.q), &kt, t, head.scale, p);
+                    let y = &mut out[i * d + h * dh..][..dh];
+                    for (j, &pj) in p.iter().enumerate() {
+                        axpy(y, pj, head.at(x, j, head.v));
+                    }
+                }
+            }
+        });
+    (out, probs)
+}
+
+/// The gradient of attention's input `x` from its output's gradient `g` and
+/// the forward pass's probabilities.
+pub(super) fn backward(
+    x: &[f32],
+    probs: &[f32],
+    g: &[f32],
+    t: usize,
+    d: usize,
+    heads: usize,
+) -> Vec<f32> {
+    let dh = d / heads;
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(t * 3 * d)
+        .zip(x.par_chunks(t * 3 * d).zip(g.par_chunks(t * d)))
+        .zip(probs.par_chunks(heads * t * t))
+        .for_each(|((dx, (x, g)), probs)| {
+            let (mut vt, mut dp, mut dq) = (vec![0f32; dh * t], vec![0f32; t], vec![0f32; dh]);
+            for h in 0..heads {
+                let head = Head::new(d, dh, h);
+                transposed(x, &head, head.v, t, &mut vt);
+                for i in 0..t {
+                    let p = &probs[(h * t + i) * t..][..=i];
+                    let dp = &mut dp[..=i];
+                    let gy = &g[i * d + h * dh..][..dh];
+                    dp.fill(0.0);
+                    for (c, &gc) in gy.iter().enumerate() {
+                        axpy(dp, gc, &vt[c * t..][..=i]);
+                    }
+                    let centre = dot(p, dp);
+                    let q = head.at(x, i, head.q);
+                    dq.fill(0.0);
+                    for (j, (&pj, &dpj)) in p.iter().zip(dp.iter()).enumerate() {
+                        let ds = pj * (dpj - centre) * head.scale;
+                        axpy(&mut dx[j * head.row + head.v..][..dh], pj, gy);
+                        axpy(&mut dx[j * head.row + head.k..][..dh], ds, q);
+                        axpy(&mut dq, ds, head.at(x, j, head.k));
+                    }
+                    axpy(&mut dx[i * head.row + head.q..][..dh], 1.0, &dq);
+                }
+            }
+        });
+    dx
 }
 
 impl CustomOp1 for CausalAttention {
@@ -88,23 +179,8 @@ impl CustomOp1 for CausalAttention {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(s, l)?;
-        let (b, t, d, dh) = dims(l, self.heads)?;
-        let mut out = vec![0f32; b * t * d];
-        out.par_chunks_mut(t * d)
-            .zip(x.par_chunks(t * 3 * d))
-            .for_each(|(out, x)| {
-                let mut p = vec![0f32; t];
-                for h in 0..self.heads {
-                    let head = Head::new(d, dh, h);
-                    for i in 0..t {
-                        head.probs(x, i, &mut p[..=i]);
-                        let y = &mut out[i * d + h * dh..][..dh];
-                        for (j, &pj) in p[..=i].iter().enumerate() {
-                            axpy(y, pj, head.at(x, j, head.v));
-                        }
-                    }
-                }
-            });
+        let (b, t, d, _) = dims(l, self.heads)?;
+        let (out, _) = forward(x, t, d, self.heads);
         Ok((CpuStorage::F32(out), Shape::from((b, t, d))))
     }
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -127,7 +203,7 @@ impl CustomOp2 for CausalAttentionGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (slice(s1, l1)?, slice(s2, l2)?);
-        let (b, t, d, dh) = dims(l1, self.heads)?;
+        let (b, t, d, _) = dims(l1, self.heads)?;
         if l2.dims() != [b, t, d] {
             bail!(
                 "attention gradient {:?} for input {:?}",
@@ -135,34 +211,10 @@ impl CustomOp2 for CausalAttentionGrad {
                 l1.dims()
             );
         }
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(t * 3 * d)
-            .zip(x.par_chunks(t * 3 * d).zip(g.par_chunks(t * d)))
-            .for_each(|(dx, (x, g))| {
-                let (mut p, mut dp, mut dq) = (vec![0f32; t], vec![0f32; t], vec![0f32; dh]);
-                for h in 0..self.heads {
-                    let head = Head::new(d, dh, h);
-                    for i in 0..t {
-                        let (p, dp) = (&mut p[..=i], &mut dp[..=i]);
-                        head.probs(x, i, p);
-                        let gy = &g[i * d + h * dh..][..dh];
-                        let mut centre = 0f32;
-                        for (j, (dpj, &pj)) in dp.iter_mut().zip(p.iter()).enumerate() {
-                            *dpj = dot(gy, head.at(x, j, head.v));
-                            centre += pj * *dpj;
-                        }
-                        let q = head.at(x, i, head.q);
-                        dq.fill(0.0);
-                        for (j, (&pj, &dpj)) in p.iter().zip(dp.iter()).enumerate() {
-                            let ds = pj * (dpj - centre) * head.scale;
-                            axpy(&mut dx[j * head.row + head.v..][..dh], pj, gy);
-                            axpy(&mut dx[j * head.row + head.k..][..dh], ds, q);
-                            axpy(&mut dq, ds, head.at(x, j, head.k));
-                        }
-                        axpy(&mut dx[i * head.row + head.q..][..dh], 1.0, &dq);
-                    }
-                }
-            });
+        // Training on the CPU keeps the probabilities (`fused::gpt`); this
+        // op, the reference for tests, recomputes them.
+        let (_, probs) = forward(x, t, d, self.heads);
+        let dx = backward(x, &probs, g, t, d, self.heads);
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }

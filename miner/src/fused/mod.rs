@@ -15,6 +15,8 @@
 
 mod adamw;
 mod attention;
+mod gpt;
+mod matmul;
 mod norm;
 mod pointwise;
 
@@ -22,6 +24,7 @@ use candle_core::{CpuStorage, Layout, Result, Tensor, bail};
 use rayon::prelude::*;
 
 pub use adamw::{AdamWStep, adamw_update};
+pub use gpt::gpt_loss_and_grads;
 
 /// Rows shorter than this in all are done on one thread.
 const PAR_MIN: usize = 16 * 1024;

@@ -14,6 +14,49 @@ fn moments(a: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
+/// Layer norm of the rows of `x` (each as long as `w` and `b`).
+pub(super) fn forward(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Vec<f32> {
+    rows2(x, x, w.len(), |a, _, o| {
+        let (mean, inv) = moments(a, eps);
+        for (((o, &v), &w), &b) in o.iter_mut().zip(a).zip(w).zip(b) {
+            *o = (v - mean) * inv * w + b;
+        }
+    })
+}
+
+/// The gradient of the input `x` from the output's gradient `g`, gain `w`.
+pub(super) fn grad_input(x: &[f32], g: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let n = w.len();
+    rows2(x, g, n, |a, g, o| {
+        let (mean, inv) = moments(a, eps);
+        // With ĝ = g·w the gradient through (x − mean)·inv is
+        // (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))·inv.
+        let (mut mg, mut mgx) = (0f32, 0f32);
+        for ((&v, &gv), &wv) in a.iter().zip(g).zip(w) {
+            let gh = gv * wv;
+            mg += gh;
+            mgx += gh * (v - mean) * inv;
+        }
+        let (mg, mgx) = (mg / n as f32, mgx / n as f32);
+        for (((o, &v), &gv), &wv) in o.iter_mut().zip(a).zip(g).zip(w) {
+            *o = (gv * wv - mg - (v - mean) * inv * mgx) * inv;
+        }
+    })
+}
+
+/// The gain's and the bias's gradients, `[2, n]`, from input `x` and the
+/// output's gradient `g` (rows of `n`).
+pub(super) fn grad_params(x: &[f32], g: &[f32], n: usize, eps: f32) -> Vec<f32> {
+    row_sums(x, g, n, 2 * n, |a, g, s| {
+        let (mean, inv) = moments(a, eps);
+        let (dw, db) = s.split_at_mut(n);
+        for (((dw, db), &v), &gv) in dw.iter_mut().zip(db).zip(a).zip(g) {
+            *dw += gv * (v - mean) * inv;
+            *db += gv;
+        }
+    })
+}
+
 fn check_params(n: usize, l: &Layout) -> Result<()> {
     if l.dims() != [n] {
         bail!(
@@ -47,14 +90,10 @@ impl CustomOp3 for LayerNorm {
         let n = last_dim(l1)?;
         check_params(n, l2)?;
         check_params(n, l3)?;
-        let eps = self.0;
-        let y = rows2(x, x, n, |a, _, o| {
-            let (mean, inv) = moments(a, eps);
-            for (((o, &v), &w), &b) in o.iter_mut().zip(a).zip(w).zip(b) {
-                *o = (v - mean) * inv * w + b;
-            }
-        });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        Ok((
+            CpuStorage::F32(forward(x, w, b, self.0)),
+            l1.shape().clone(),
+        ))
     }
     fn bwd(
         &self,
@@ -87,23 +126,10 @@ impl CustomOp3 for LayerNormGradInput {
         let (x, g, w) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let n = last_dim(l1)?;
         check_params(n, l3)?;
-        let eps = self.0;
-        let dx = rows2(x, g, n, |a, g, o| {
-            let (mean, inv) = moments(a, eps);
-            // With ĝ = g·w the gradient through (x − mean)·inv is
-            // (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))·inv.
-            let (mut mg, mut mgx) = (0f32, 0f32);
-            for ((&v, &gv), &wv) in a.iter().zip(g).zip(w) {
-                let gh = gv * wv;
-                mg += gh;
-                mgx += gh * (v - mean) * inv;
-            }
-            let (mg, mgx) = (mg / n as f32, mgx / n as f32);
-            for (((o, &v), &gv), &wv) in o.iter_mut().zip(a).zip(g).zip(w) {
-                *o = (gv * wv - mg - (v - mean) * inv * mgx) * inv;
-            }
-        });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok((
+            CpuStorage::F32(grad_input(x, g, w, self.0)),
+            l1.shape().clone(),
+        ))
     }
 }
 
@@ -120,15 +146,9 @@ impl CustomOp2 for LayerNormGradParams {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (slice(s1, l1)?, slice(s2, l2)?);
         let n = last_dim(l1)?;
-        let eps = self.0;
-        let sums = row_sums(x, g, n, 2 * n, |a, g, s| {
-            let (mean, inv) = moments(a, eps);
-            let (dw, db) = s.split_at_mut(n);
-            for (((dw, db), &v), &gv) in dw.iter_mut().zip(db).zip(a).zip(g) {
-                *dw += gv * (v - mean) * inv;
-                *db += gv;
-            }
-        });
-        Ok((CpuStorage::F32(sums), Shape::from((2, n))))
+        Ok((
+            CpuStorage::F32(grad_params(x, g, n, self.0)),
+            Shape::from((2, n)),
+        ))
     }
 }

@@ -26,6 +26,31 @@ fn tanh(x: f32) -> f32 {
     p / q
 }
 
+/// GELU (tanh form) of every element.
+pub(super) fn gelu(x: &[f32]) -> Vec<f32> {
+    rows1(x, x.len().clamp(1, 4096), |a, o| {
+        for (o, &v) in o.iter_mut().zip(a) {
+            *o = 0.5 * v * (1.0 + tanh(GELU_K * (v + GELU_C * v * v * v)));
+        }
+    })
+}
+
+/// The gradient through GELU at `x` of the upstream gradient `g`.
+pub(super) fn gelu_grad(x: &[f32], g: &[f32]) -> Vec<f32> {
+    rows2(x, g, x.len().clamp(1, 4096), |a, b, o| {
+        for ((o, &v), &gv) in o.iter_mut().zip(a).zip(b) {
+            let t = tanh(GELU_K * (v + GELU_C * v * v * v));
+            let du = GELU_K * (1.0 + 3.0 * GELU_C * v * v);
+            *o = gv * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
+        }
+    })
+}
+
+/// Sums of the columns of rows of `n` (a bias's gradient).
+pub(super) fn column_sums(g: &[f32], n: usize) -> Vec<f32> {
+    row_sums(g, g, n, n, |a, _, s| add_assign(s, a))
+}
+
 pub(super) struct Gelu;
 struct GeluGrad;
 
@@ -34,13 +59,7 @@ impl CustomOp1 for Gelu {
         "fused-gelu-tanh"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s, l)?;
-        let y = rows1(x, x.len().clamp(1, 4096), |a, o| {
-            for (o, &v) in o.iter_mut().zip(a) {
-                *o = 0.5 * v * (1.0 + tanh(GELU_K * (v + GELU_C * v * v * v)));
-            }
-        });
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        Ok((CpuStorage::F32(gelu(slice(s, l)?)), l.shape().clone()))
     }
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
@@ -59,14 +78,7 @@ impl CustomOp2 for GeluGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (slice(s1, l1)?, slice(s2, l2)?);
-        let dx = rows2(x, g, x.len().clamp(1, 4096), |a, b, o| {
-            for ((o, &v), &gv) in o.iter_mut().zip(a).zip(b) {
-                let t = tanh(GELU_K * (v + GELU_C * v * v * v));
-                let du = GELU_K * (1.0 + 3.0 * GELU_C * v * v);
-                *o = gv * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
-            }
-        });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok((CpuStorage::F32(gelu_grad(x, g)), l1.shape().clone()))
     }
 }
 
@@ -113,10 +125,11 @@ impl CustomOp1 for ColumnSums {
         "fused-column-sums"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = slice(s, l)?;
         let n = last_dim(l)?;
-        let sums = row_sums(g, g, n, n, |a, _, s| add_assign(s, a));
-        Ok((CpuStorage::F32(sums), Shape::from(n)))
+        Ok((
+            CpuStorage::F32(column_sums(slice(s, l)?, n)),
+            Shape::from(n),
+        ))
     }
 }
 
