@@ -307,15 +307,22 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn loss_and_every_gradient_match_candle_autograd() {
-        let arch: Architecture = "gpt:vocab=11,context=8,layers=2,width=16,heads=2"
+    /// A small seeded GPT (vocabulary 11, context 8, width 16, 2 heads).
+    fn small_gpt(layers: u32) -> (Params, GptSpec) {
+        let arch: Architecture = format!("gpt:vocab=11,context=8,layers={layers},width=16,heads=2")
             .parse()
             .unwrap();
         let Architecture::Gpt(spec) = &arch else {
             unreachable!()
         };
-        let params = Params::init(&arch, "grads", &Device::Cpu).unwrap();
+        let spec = spec.clone();
+        (Params::init(&arch, "grads", &Device::Cpu).unwrap(), spec)
+    }
+
+    #[test]
+    fn loss_and_every_gradient_match_candle_autograd() {
+        let (params, spec) = small_gpt(2);
+        let spec = &spec;
         let (b, t) = (3, 6);
         let seq = |k: u32| -> Vec<u32> { (0..b * t).map(|i| (i as u32 * 7 + k) % 11).collect() };
         let ids = Tensor::from_vec(seq(1), (b, t), &Device::Cpu).unwrap();
@@ -360,15 +367,9 @@ mod tests {
 
     #[test]
     fn tokens_outside_the_vocabulary_are_an_error() {
-        let arch: Architecture = "gpt:vocab=11,context=8,layers=1,width=16,heads=2"
-            .parse()
-            .unwrap();
-        let Architecture::Gpt(spec) = &arch else {
-            unreachable!()
-        };
-        let params = Params::init(&arch, "grads", &Device::Cpu).unwrap();
+        let (params, spec) = small_gpt(1);
         let ids = Tensor::from_vec(vec![1u32, 11], (1, 2), &Device::Cpu).unwrap();
-        let err = gpt_loss_and_grads(&params, spec, &ids, &ids).unwrap_err();
+        let err = gpt_loss_and_grads(&params, &spec, &ids, &ids).unwrap_err();
         assert!(err.to_string().contains("outside the vocabulary"), "{err}");
     }
 }
