@@ -298,6 +298,19 @@ fn run(args: Args) -> Result<()> {
         ],
         true,
     )?;
+    // Each submits as soon as it has trained, well before the deadline.
+    demo.run(
+        "miner",
+        &[
+            "submit",
+            &alice_model,
+            "--bounty",
+            &id_a,
+            "--key",
+            &key("alice"),
+        ],
+        true,
+    )?;
     demo.run(
         "miner",
         &[
@@ -316,18 +329,6 @@ fn run(args: Args) -> Result<()> {
             &bob_model,
             "--threads",
             "2",
-        ],
-        true,
-    )?;
-    demo.run(
-        "miner",
-        &[
-            "submit",
-            &alice_model,
-            "--bounty",
-            &id_a,
-            "--key",
-            &key("alice"),
         ],
         true,
     )?;

@@ -10,12 +10,9 @@ fn the_demo_runs_the_whole_journey() {
     let data = dir.path().join("chain");
     bin("coordinator"); // builds the tools if needed
     let out = Command::new(bin("demo"))
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--deadline-secs",
-            "12",
-        ])
+        // The default deadline (30 s): the miners train in debug builds while
+        // the other tests share the cores, and must submit before it passes.
+        .args(["--data-dir", data.to_str().unwrap()])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
