@@ -121,6 +121,27 @@ fn cross_entropy(logits: &mut [f32], targets: &[u32], vocab: usize) -> f32 {
     losses.iter().sum::<f32>() * scale
 }
 
+/// The biased linear layer `prefix`'s weight and bias gradients into
+/// `grads`, from the output's gradient `g` and the layer's input `x`; returns
+/// the input's gradient.
+fn linear_grads<'w>(
+    grads: &mut BTreeMap<String, Vec<f32>>,
+    weights: impl Fn(&str) -> &'w [f32],
+    prefix: &str,
+    x: &[f32],
+    g: &[f32],
+    inputs: usize,
+) -> Vec<f32> {
+    let w = weights(&format!("{prefix}.weight"));
+    let outputs = w.len() / inputs;
+    grads.insert(
+        format!("{prefix}.weight"),
+        weight_grad(g, x, outputs, inputs),
+    );
+    grads.insert(format!("{prefix}.bias"), pointwise::column_sums(g, outputs));
+    input_grad(g, w, inputs)
+}
+
 /// The layer norm's gain and bias gradients into `grads`.
 fn norm_grads(
     grads: &mut BTreeMap<String, Vec<f32>>,
@@ -185,46 +206,23 @@ pub fn gpt_loss_and_grads(
     let mut blocks = Vec::with_capacity(spec.layers as usize);
     for l in 0..spec.layers {
         let w = |s: &str| p(&format!("blocks.{l}.{s}"));
+        // The biased linear layer `layer` of this block.
+        let dense = |out: &mut [f32], x: &[f32], layer: &str, inputs: usize, accumulate: bool| {
+            let (weight, bias) = (w(&format!("{layer}.weight")), w(&format!("{layer}.bias")));
+            linear(out, x, weight, Some(bias), inputs, accumulate);
+        };
         let h1 = norm::forward(&x, w("ln1.weight"), w("ln1.bias"), eps);
         let mut qkv = vec![0f32; n * 3 * d];
-        linear(
-            &mut qkv,
-            &h1,
-            w("attn.qkv.weight"),
-            Some(w("attn.qkv.bias")),
-            d,
-            false,
-        );
+        dense(&mut qkv, &h1, "attn.qkv", d, false);
         let (att, probs) = attention::forward(&qkv, t, d, heads);
         let mut x_mid = x.clone();
-        linear(
-            &mut x_mid,
-            &att,
-            w("attn.proj.weight"),
-            Some(w("attn.proj.bias")),
-            d,
-            true,
-        );
+        dense(&mut x_mid, &att, "attn.proj", d, true);
         let h2 = norm::forward(&x_mid, w("ln2.weight"), w("ln2.bias"), eps);
         let mut f = vec![0f32; n * 4 * d];
-        linear(
-            &mut f,
-            &h2,
-            w("mlp.fc.weight"),
-            Some(w("mlp.fc.bias")),
-            d,
-            false,
-        );
+        dense(&mut f, &h2, "mlp.fc", d, false);
         let act = pointwise::gelu(&f);
         let mut x_next = x_mid.clone();
-        linear(
-            &mut x_next,
-            &act,
-            w("mlp.proj.weight"),
-            Some(w("mlp.proj.bias")),
-            4 * d,
-            true,
-        );
+        dense(&mut x_next, &act, "mlp.proj", 4 * d, true);
         blocks.push(Block {
             x,
             h1,
@@ -256,25 +254,17 @@ pub fn gpt_loss_and_grads(
     for (l, a) in blocks.iter().enumerate().rev() {
         let name = |s: &str| format!("blocks.{l}.{s}");
         let w = |s: &str| p(&name(s));
-        grads.insert(name("mlp.proj.weight"), weight_grad(&dx, &a.act, d, 4 * d));
-        grads.insert(name("mlp.proj.bias"), pointwise::column_sums(&dx, d));
-        let dact = input_grad(&dx, w("mlp.proj.weight"), 4 * d);
+        let dact = linear_grads(&mut grads, p, &name("mlp.proj"), &a.act, &dx, 4 * d);
         let df = pointwise::gelu_grad(&a.f, &dact);
-        grads.insert(name("mlp.fc.weight"), weight_grad(&df, &a.h2, 4 * d, d));
-        grads.insert(name("mlp.fc.bias"), pointwise::column_sums(&df, 4 * d));
-        let dh2 = input_grad(&df, w("mlp.fc.weight"), d);
+        let dh2 = linear_grads(&mut grads, p, &name("mlp.fc"), &a.h2, &df, d);
         add_assign(
             &mut dx,
             &norm::grad_input(&a.x_mid, &dh2, w("ln2.weight"), eps),
         );
         norm_grads(&mut grads, &name("ln2"), &a.x_mid, &dh2, d);
-        grads.insert(name("attn.proj.weight"), weight_grad(&dx, &a.att, d, d));
-        grads.insert(name("attn.proj.bias"), pointwise::column_sums(&dx, d));
-        let datt = input_grad(&dx, w("attn.proj.weight"), d);
+        let datt = linear_grads(&mut grads, p, &name("attn.proj"), &a.att, &dx, d);
         let dqkv = attention::backward(&a.qkv, &a.probs, &datt, t, d, heads);
-        grads.insert(name("attn.qkv.weight"), weight_grad(&dqkv, &a.h1, 3 * d, d));
-        grads.insert(name("attn.qkv.bias"), pointwise::column_sums(&dqkv, 3 * d));
-        let dh1 = input_grad(&dqkv, w("attn.qkv.weight"), d);
+        let dh1 = linear_grads(&mut grads, p, &name("attn.qkv"), &a.h1, &dqkv, d);
         add_assign(&mut dx, &norm::grad_input(&a.x, &dh1, w("ln1.weight"), eps));
         norm_grads(&mut grads, &name("ln1"), &a.x, &dh1, d);
     }
