@@ -104,14 +104,17 @@ fn cross_entropy(logits: &mut [f32], targets: &[u32], vocab: usize) -> f32 {
         .par_chunks_mut(vocab)
         .zip(targets.par_iter())
         .map(|(row, &y)| {
+            let y = y as usize;
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            // The target's shifted logit is read before exponentiating: its
+            // exp may underflow to 0, and ln(0) would make the loss infinite.
+            let target = row[y] - max;
             let mut sum = 0f32;
             for v in row.iter_mut() {
                 *v = (*v - max).exp();
                 sum += *v;
             }
-            let y = y as usize;
-            let loss = sum.ln() - (row[y].ln());
+            let loss = sum.ln() - target;
             let inv = scale / sum;
             row.iter_mut().for_each(|v| *v *= inv);
             row[y] -= scale;
@@ -353,6 +356,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_very_unlikely_target_has_a_finite_loss() {
+        // exp(-200) underflows in f32; the loss is still the logit gap.
+        let mut logits = vec![0.0, 200.0, 0.0, 200.0];
+        let loss = cross_entropy(&mut logits, &[0, 1], 2);
+        assert!((loss - 100.0).abs() < 1e-3, "{loss}");
+        assert_eq!(logits, [-0.5, 0.5, 0.0, 0.0]);
     }
 
     #[test]
