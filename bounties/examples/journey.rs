@@ -1,8 +1,10 @@
 //! The protocol's whole journey on an in-memory chain, printed step by step.
 //!
-//! A sponsor opens a bounty, three miners submit, two evaluators reach a
-//! quorum on each score (one dissenting receipt forfeits part of its bond),
-//! the deadline passes and the close pays the reward by improvement. A second
+//! A sponsor opens a bounty, three miners submit (each escrowing a deposit),
+//! the deadline passes and submissions end, which draws two of the three
+//! evaluators for each submission; where the drawn pair disagrees, the third
+//! decides the dispute and the contradicted one forfeits part of its bond.
+//! After the dispute window the close pays the reward by improvement. A second
 //! bounty fine-tunes the winner; a business buys a licence for the new model
 //! and the fee is split as royalties, with a share flowing up the lineage.
 //! Finally an auditor replays the log, checking every signature, and gets the
@@ -18,6 +20,7 @@ use bounties::*;
 
 const CHAIN_ID: &str = "journey";
 const T0: u64 = 1_767_225_600_000; // 2026-01-01
+const EXAMPLES: usize = 1000;
 
 struct World {
     chain: Chain,
@@ -50,17 +53,47 @@ fn wallet(name: &str) -> Wallet {
     Wallet::new(SecretKey::from_seed(sha256(name.as_bytes()).0), CHAIN_ID, 0)
 }
 
-fn receipt(sid: SubmissionId, hidden: Hash32, right: usize, n: usize) -> Receipt {
-    let examples: Vec<i64> = (0..n)
+fn receipt(sid: SubmissionId, hidden: Hash32, weights: Hash32, right: usize) -> Receipt {
+    let examples: Vec<i64> = (0..EXAMPLES)
         .map(|i| if i < right { Score::SCALE } else { 0 })
         .collect();
     Receipt {
         submission: sid,
         dataset: hidden,
         evaluator_build: sha256(b"evaluator 0.1.0"),
-        score: Score(examples.iter().sum::<i64>() / n as i64),
-        example_digest: example_scores_digest(&examples),
-        example_scores: examples,
+        verdict: message::Verdict::Scored {
+            weights_hash: weights,
+            score: Score(examples.iter().sum::<i64>() / EXAMPLES as i64),
+            example_digest: example_scores_digest(&examples),
+            example_scores: examples,
+        },
+    }
+}
+
+/// Each evaluator drawn for `sid` posts a receipt; the first drawn one
+/// claims `right - wrong_by` (a disagreement, when `wrong_by > 0`), and any
+/// dispute panel then posts the truth.
+fn score(w: &mut World, evaluators: &mut [Wallet; 3], sid: SubmissionId, right: usize, wrong_by: usize) {
+    let state = w.chain.state();
+    let sub = state.submission(sid).expect("submitted").clone();
+    let hidden = state.bounty(sub.bounty).expect("bounty").spec.hidden_dataset;
+    let accounts: Vec<AccountId> = evaluators.iter().map(|e| e.account()).collect();
+    let index = |a: &AccountId| accounts.iter().position(|e| e == a);
+    for (n, account) in sub.panel.iter().enumerate() {
+        let i = index(account).expect("a known evaluator");
+        let claimed = if n == 0 { right - wrong_by } else { right };
+        let name = format!("eval-{}", i + 1);
+        let r = receipt(sid, hidden, sub.weights_hash, claimed);
+        w.send(&mut evaluators[i], &name, Action::PostReceipt(r));
+    }
+    let jury = w.chain.state().submission(sid).and_then(|s| s.dispute.clone());
+    if let Some(dispute) = jury {
+        println!("   the panel disagrees: a dispute panel is drawn");
+        for account in &dispute.panel {
+            let i = index(account).expect("a known evaluator");
+            let r = receipt(sid, hidden, sub.weights_hash, right);
+            w.send(&mut evaluators[i], &format!("eval-{}", i + 1), Action::PostReceipt(r));
+        }
     }
 }
 
@@ -71,6 +104,7 @@ fn spec(title: &str, deadline_ms: u64, base: Option<Hash32>, payout: PayoutRule)
         task: Task::Classification,
         train_dataset: sha256(format!("{title} train").as_bytes()),
         hidden_dataset: sha256(format!("{title} hidden").as_bytes()),
+        hidden_examples: EXAMPLES as u32,
         architecture: ArchitectureLimits {
             family: arch::Family::Mlp,
             max_parameters: 100_000,
@@ -85,6 +119,7 @@ fn spec(title: &str, deadline_ms: u64, base: Option<Hash32>, payout: PayoutRule)
         reward: Amount(100_000),
         evaluation_budget: Amount(1_000),
         fee_per_receipt: Amount(50),
+        submission_deposit: Amount(100),
         quorum: 2,
         max_submissions_per_miner: 2,
         deadline_ms: TimestampMs(deadline_ms),
@@ -113,6 +148,7 @@ fn main() {
         (business.account(), Amount(100_000)),
     ];
     balances.extend(evaluators.iter().map(|e| (e.account(), Amount(10_000))));
+    balances.extend(miners.iter().map(|m| (m.account(), Amount(1_000))));
     balances.sort();
     let genesis = Genesis {
         chain_id: CHAIN_ID.into(),
@@ -142,7 +178,6 @@ fn main() {
     }
     let deadline = T0 + 3_600_000;
     let digits = spec("digits", deadline, None, PayoutRule::Improvement);
-    let hidden = digits.hidden_dataset;
     let b1 = BountyId(w.send(
         &mut sponsor,
         "sponsor",
@@ -151,7 +186,7 @@ fn main() {
         },
     ));
 
-    println!("\n2. miners submit; evaluators score (quorum 2)");
+    println!("\n2. miners submit, each escrowing a deposit of 100");
     let scores = [(0, "ada-1", 930), (1, "bo-1", 932), (2, "cy-1", 960)];
     let mut sids = Vec::new();
     for (m, weights, right) in scores {
@@ -160,32 +195,15 @@ fn main() {
         let name = ["ada", "bo", "cy"][m];
         let action = Action::Submit {
             bounty: b1,
-            file_hash: wh,
+            file_hash: sha256(format!("file of {weights}").as_bytes()),
             weights_hash: wh,
             parent_weights_hash: None,
         };
         let sid = SubmissionId(w.send(&mut miners[m], name, action));
         sids.push((sid, right));
     }
-    for (i, &(sid, right)) in sids.iter().enumerate() {
-        if i == 0 {
-            // eval-3 computes a different score first; when the quorum agrees it forfeits.
-            w.send(
-                &mut evaluators[2],
-                "eval-3",
-                Action::PostReceipt(receipt(sid, hidden, right - 1, 1000)),
-            );
-        }
-        for (e, name) in evaluators.iter_mut().zip(["eval-1", "eval-2"]) {
-            w.send(
-                e,
-                name,
-                Action::PostReceipt(receipt(sid, hidden, right, 1000)),
-            );
-        }
-    }
 
-    println!("\n3. a late submission is refused; the deadline passes and anyone closes");
+    println!("\n3. a late submission is refused; submissions end and evaluators are drawn");
     w.now = deadline;
     let late = sha256(b"late");
     let action = Action::Submit {
@@ -195,6 +213,17 @@ fn main() {
         parent_weights_hash: None,
     };
     w.send(&mut miners[0], "ada", action);
+    w.send(
+        &mut evaluators[0],
+        "eval-1",
+        Action::EndSubmissions { bounty: b1 },
+    );
+    for (i, &(sid, right)) in sids.iter().enumerate() {
+        score(&mut w, &mut evaluators, sid, right, usize::from(i == 0));
+    }
+
+    println!("\n4. after the dispute window anyone closes");
+    w.now += Params::default().dispute_window_ms;
     w.send(
         &mut evaluators[0],
         "eval-1",
@@ -219,7 +248,7 @@ fn main() {
         .expect("a winner");
     println!("   winning model {}", winner.short());
 
-    println!("\n4. a second bounty fine-tunes the winner (winner-take-all)");
+    println!("\n5. a second bounty fine-tunes the winner (winner-take-all)");
     let deadline2 = w.now + 3_600_000;
     let letters = spec(
         "letters",
@@ -227,7 +256,6 @@ fn main() {
         Some(winner),
         PayoutRule::WinnerTakeAll,
     );
-    let hidden2 = letters.hidden_dataset;
     let b2 = BountyId(w.send(
         &mut sponsor,
         "sponsor",
@@ -238,26 +266,26 @@ fn main() {
     let child = sha256(b"bo-2");
     let action = Action::Submit {
         bounty: b2,
-        file_hash: child,
+        file_hash: sha256(b"file of bo-2"),
         weights_hash: child,
         parent_weights_hash: Some(winner),
     };
     let sid = SubmissionId(w.send(&mut miners[1], "bo", action));
-    for (e, name) in evaluators.iter_mut().zip(["eval-1", "eval-2"]) {
-        w.send(
-            e,
-            name,
-            Action::PostReceipt(receipt(sid, hidden2, 950, 1000)),
-        );
-    }
     w.now = deadline2;
+    w.send(
+        &mut evaluators[1],
+        "eval-2",
+        Action::EndSubmissions { bounty: b2 },
+    );
+    score(&mut w, &mut evaluators, sid, 950, 0);
+    w.now += Params::default().dispute_window_ms;
     w.send(
         &mut evaluators[1],
         "eval-2",
         Action::CloseBounty { bounty: b2 },
     );
 
-    println!("\n5. a business buys a licence for the fine-tuned model");
+    println!("\n6. a business buys a licence for the fine-tuned model");
     let before: Vec<Amount> = miners
         .iter()
         .map(|m| w.balance(m))
@@ -280,7 +308,7 @@ fn main() {
         println!("   royalty to {name:<8} {:>6}", a.0 - b.0);
     }
 
-    println!("\n6. balances");
+    println!("\n7. balances");
     let state = w.chain.state();
     for (name, wal) in [("sponsor", &sponsor), ("business", &business)]
         .into_iter()
@@ -304,7 +332,7 @@ fn main() {
     );
     state.check_conservation().expect("conservation");
 
-    println!("\n7. an auditor replays the log, verifying every signature");
+    println!("\n8. an auditor replays the log, verifying every signature");
     let live = state.root();
     let replayed =
         replay(w.chain.entries(), Verify::Signatures, |_, _| {}).expect("the log replays");

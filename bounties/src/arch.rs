@@ -322,7 +322,17 @@ impl FromStr for Architecture {
         let syntax = || ArchError::Syntax {
             got: s.chars().take(120).collect(),
         };
-        let number = |t: &str| t.parse::<u64>().map_err(|_| syntax());
+        // Digits only, no sign, no leading zero: one spelling per architecture,
+        // so the tag in a file is exactly what `Display` writes.
+        let number = |t: &str| {
+            let canonical = !t.is_empty()
+                && t.bytes().all(|b| b.is_ascii_digit())
+                && (t == "0" || !t.starts_with('0'));
+            if !canonical {
+                return Err(syntax());
+            }
+            t.parse::<u64>().map_err(|_| syntax())
+        };
         let (family, rest) = s.split_once(':').ok_or_else(syntax)?;
         match family {
             "mlp" => {
@@ -419,6 +429,11 @@ mod tests {
             "gpt:context=64,vocab=65,layers=2,width=64,heads=4",
             "gpt:vocab=65,context=64,layers=100000,width=64,heads=4",
             "mlp:99999999999,10",
+            "mlp:+64,+10",
+            "mlp:064,10",
+            "mlp: 64,10",
+            "mlp:64,10,",
+            "gpt:vocab=+65,context=64,layers=2,width=64,heads=4",
         ] {
             assert!(s.parse::<Architecture>().is_err(), "{s:?} accepted");
         }

@@ -24,6 +24,10 @@ pub const DOMAIN_WEIGHTS: &[u8] = b"model-bounties/weights/v1";
 pub const DOMAIN_EXAMPLES: &[u8] = b"model-bounties/example-scores/v1";
 /// Tag for bootstrap seeds.
 pub const DOMAIN_BOOTSTRAP: &[u8] = b"model-bounties/bootstrap/v1";
+/// Tag for the seeds of evaluator panels.
+pub const DOMAIN_PANEL: &[u8] = b"model-bounties/panel/v1";
+/// Tag for the seeds of dispute panels.
+pub const DOMAIN_DISPUTE: &[u8] = b"model-bounties/dispute/v1";
 
 /// Why bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,12 +12,14 @@ use crate::spec::BPS_WHOLE;
 pub struct Params {
     /// The least bond an evaluator must hold to post receipts.
     pub min_evaluator_bond: Amount,
-    /// The share of its bond an evaluator forfeits for a receipt that contradicts a final score.
+    /// The share of its bond an evaluator forfeits for a receipt that a dispute panel contradicts.
     pub slash_bps: u16,
     /// How long after a deadline a close waits for pending evaluations.
     pub close_grace_ms: u64,
     /// The largest message, in bytes.
     pub message_bytes_max: u32,
+    /// How long after a score becomes final any other evaluator may contest it.
+    pub dispute_window_ms: u64,
 }
 
 impl Default for Params {
@@ -27,6 +29,7 @@ impl Default for Params {
             slash_bps: 2_000,
             close_grace_ms: 60 * 60 * 1000,
             message_bytes_max: 4 * 1024 * 1024,
+            dispute_window_ms: 10 * 60 * 1000,
         }
     }
 }

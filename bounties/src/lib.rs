@@ -19,6 +19,7 @@ pub mod judging;
 pub mod keys;
 pub mod log;
 pub mod message;
+pub mod panel;
 pub mod rejection;
 pub mod replay;
 pub mod seeded;

@@ -16,7 +16,109 @@ use crate::state::Verify;
 /// The longest chain id.
 pub const CHAIN_ID_BYTES_MAX: usize = 64;
 
-/// What an evaluator attests: the score of one submission on the hidden set.
+/// Why an evaluator could not score a submission. Each reason follows from
+/// the bytes alone, so honest evaluators agree on it bit for bit.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum Unscorable {
+    /// The coordinator holds no file with the submission's file hash.
+    Missing,
+    /// The file is not a model the evaluator can read (header, tensors, values).
+    Malformed,
+    /// The model is outside the bounty's limits (family, parameter count).
+    OverLimits,
+    /// The file's weights hash is not the one the submission claims.
+    WeightsMismatch {
+        /// The weights hash the evaluator computed from the file.
+        computed: Hash32,
+    },
+}
+
+impl Unscorable {
+    /// A short name for logs and pages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Unscorable::Missing => "missing",
+            Unscorable::Malformed => "malformed",
+            Unscorable::OverLimits => "over_limits",
+            Unscorable::WeightsMismatch { .. } => "weights_mismatch",
+        }
+    }
+}
+
+/// What an evaluator found when it scored the bytes it downloaded.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    /// The model was scored.
+    Scored {
+        /// The weights hash computed from the file scored: binds the score to the bytes.
+        weights_hash: Hash32,
+        /// The score, fixed point.
+        score: Score,
+        /// Each example's score, fixed point, in dataset order: exactly the
+        /// bounty's `hidden_examples` of them.
+        example_scores: Vec<i64>,
+        /// [`encoding::example_scores_digest`] of `example_scores`.
+        example_digest: Hash32,
+    },
+    /// The file could not be scored, and why.
+    Unscorable(Unscorable),
+}
+
+/// The part of a verdict receipts must agree on bit for bit: the per-example
+/// scores enter through their digest.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize,
+)]
+#[serde(rename_all = "snake_case", tag = "finding")]
+pub enum Finding {
+    /// Scored: these weights, this score, these per-example scores.
+    Scored {
+        /// The weights hash.
+        weights_hash: Hash32,
+        /// The score.
+        score: Score,
+        /// The digest of the per-example scores.
+        example_digest: Hash32,
+    },
+    /// Unscorable for this reason.
+    Unscorable(Unscorable),
+}
+
+impl Finding {
+    /// The score, when scored.
+    pub fn score(&self) -> Option<Score> {
+        match self {
+            Finding::Scored { score, .. } => Some(*score),
+            Finding::Unscorable(_) => None,
+        }
+    }
+}
+
+impl Verdict {
+    /// What agreement is judged on.
+    pub fn finding(&self) -> Finding {
+        match self {
+            Verdict::Scored {
+                weights_hash,
+                score,
+                example_digest,
+                ..
+            } => Finding::Scored {
+                weights_hash: *weights_hash,
+                score: *score,
+                example_digest: *example_digest,
+            },
+            Verdict::Unscorable(why) => Finding::Unscorable(*why),
+        }
+    }
+}
+
+/// What an evaluator attests: its verdict on one submission on the hidden set.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Receipt {
     /// The submission scored.
@@ -25,12 +127,8 @@ pub struct Receipt {
     pub dataset: Hash32,
     /// The evaluator build that computed it.
     pub evaluator_build: Hash32,
-    /// The score, fixed point.
-    pub score: Score,
-    /// Each example's score, fixed point, in dataset order.
-    pub example_scores: Vec<i64>,
-    /// [`encoding::example_scores_digest`] of `example_scores`.
-    pub example_digest: Hash32,
+    /// What it found.
+    pub verdict: Verdict,
 }
 
 /// Everything an account can ask the ledger to do.
@@ -96,6 +194,13 @@ pub enum Action {
         /// The model's weights hash.
         model: Hash32,
     },
+    /// End a bounty's submissions once its deadline has passed (anyone; the
+    /// scheduler sends it): draws each submission's evaluators and releases
+    /// the hidden set to them.
+    EndSubmissions {
+        /// The bounty.
+        bounty: BountyId,
+    },
 }
 
 impl Action {
@@ -112,6 +217,7 @@ impl Action {
             Action::PostReceipt(_) => "post_receipt",
             Action::CloseBounty { .. } => "close_bounty",
             Action::BuyLicense { .. } => "buy_license",
+            Action::EndSubmissions { .. } => "end_submissions",
         }
     }
 }

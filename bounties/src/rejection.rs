@@ -129,6 +129,24 @@ pub enum Rejection {
     /// Only the sponsor may do this.
     #[error("only the sponsor of bounty {0} may do this")]
     NotSponsor(BountyId),
+    /// The hidden set is already named in the log (another bounty's hidden or
+    /// training set, or a submission's file): a judging secret is used once.
+    #[error("dataset {0} is already named in the log; a hidden set must be new")]
+    HiddenSetInUse(Hash32),
+    /// The training set is another bounty's sealed hidden set or model.
+    #[error("artifact {0} is sealed by an open bounty and cannot be a training set")]
+    SealedArtifact(Hash32),
+    /// The base model is still sealed in an open bounty.
+    #[error("base model {0} is not released: its bounty has not closed")]
+    BaseModelSealed(Hash32),
+    /// The bounty is not in the scoring phase.
+    #[error("bounty {bounty} is {status}: receipts are taken only while it is scoring")]
+    NotScoring {
+        /// The bounty.
+        bounty: BountyId,
+        /// Its status.
+        status: &'static str,
+    },
     /// A bounty with submissions cannot be cancelled.
     #[error("bounty {0} has submissions and cannot be cancelled")]
     HasSubmissions(BountyId),
@@ -158,6 +176,9 @@ pub enum Rejection {
         /// Who has priority.
         by: AccountId,
     },
+    /// The file is already named in the log.
+    #[error("file {0} is already named in the log (a submission or a dataset)")]
+    FileClaimed(Hash32),
     /// This miner already submitted these weights.
     #[error("weights {0} are already submitted")]
     AlreadySubmitted(Hash32),
@@ -189,9 +210,36 @@ pub enum Rejection {
         /// The dataset named.
         got: Hash32,
     },
-    /// The per-example scores are missing.
-    #[error("a receipt needs at least one per-example score")]
-    NoExampleScores,
+    /// The receipt does not carry one score per hidden example.
+    #[error("a receipt carries {got} per-example scores; the hidden set has {expected}")]
+    WrongExampleCount {
+        /// The spec's `hidden_examples`.
+        expected: u32,
+        /// How many the receipt carries.
+        got: usize,
+    },
+    /// The weights scored are not the weights submitted.
+    #[error("receipt scored weights {scored}; the submission claims {claimed}")]
+    WeightsMismatch {
+        /// The submission's weights hash.
+        claimed: Hash32,
+        /// The receipt's.
+        scored: Hash32,
+    },
+    /// The evaluator was not drawn for this submission.
+    #[error("this evaluator was not drawn to score submission {0}")]
+    NotAssigned(SubmissionId),
+    /// The dispute window of the final score has passed.
+    #[error("submission {sid}'s score is final and its dispute window closed at {until}")]
+    DisputeWindowClosed {
+        /// The submission.
+        sid: SubmissionId,
+        /// When the window closed.
+        until: TimestampMs,
+    },
+    /// No evaluator is left to hear a dispute.
+    #[error("no evaluator outside the panel is left to hear a dispute of submission {0}")]
+    NoDisputePanel(SubmissionId),
     /// The digest does not match the per-example scores.
     #[error("example digest does not match the per-example scores")]
     DigestMismatch,
@@ -202,7 +250,7 @@ pub enum Rejection {
     #[error("this evaluator already posted a receipt for submission {0}")]
     DuplicateReceipt(SubmissionId),
     /// The score is already final and this receipt agrees with it.
-    #[error("submission {0} already has a final score that this receipt agrees with")]
+    #[error("submission {0} already has a final finding that this receipt agrees with")]
     ScoreAlreadyFinal(SubmissionId),
     /// The evaluation budget cannot pay another receipt.
     #[error("bounty {0}'s evaluation budget is spent")]
@@ -210,7 +258,7 @@ pub enum Rejection {
 
     // -- closing --
     /// The deadline has not passed.
-    #[error("bounty {bounty} cannot close before its deadline {deadline}")]
+    #[error("bounty {bounty}'s deadline {deadline} has not passed")]
     BeforeDeadline {
         /// The bounty.
         bounty: BountyId,
@@ -227,6 +275,18 @@ pub enum Rejection {
         /// How many are pending.
         pending: u32,
         /// When the grace period ends.
+        until: TimestampMs,
+    },
+
+    /// The bounty still takes submissions.
+    #[error("bounty {0} has not ended its submissions (EndSubmissions comes first)")]
+    SubmissionsNotEnded(BountyId),
+    /// A final score may still be contested.
+    #[error("bounty {bounty} has a final score whose dispute window is open until {until}")]
+    DisputeWindowOpen {
+        /// The bounty.
+        bounty: BountyId,
+        /// When the last window closes.
         until: TimestampMs,
     },
 
@@ -278,7 +338,6 @@ impl Rejection {
             Rejection::NotEvaluator(_) => "not_evaluator",
             Rejection::UnknownSubmission(_) => "unknown_submission",
             Rejection::WrongDataset { .. } => "wrong_dataset",
-            Rejection::NoExampleScores => "no_example_scores",
             Rejection::DigestMismatch => "digest_mismatch",
             Rejection::SelfEvaluation => "self_evaluation",
             Rejection::DuplicateReceipt(_) => "duplicate_receipt",
@@ -286,6 +345,18 @@ impl Rejection {
             Rejection::BudgetExhausted(_) => "budget_exhausted",
             Rejection::BeforeDeadline { .. } => "before_deadline",
             Rejection::PendingEvaluations { .. } => "pending_evaluations",
+            Rejection::HiddenSetInUse(_) => "hidden_set_in_use",
+            Rejection::SealedArtifact(_) => "sealed_artifact",
+            Rejection::BaseModelSealed(_) => "base_model_sealed",
+            Rejection::NotScoring { .. } => "not_scoring",
+            Rejection::FileClaimed(_) => "file_claimed",
+            Rejection::WrongExampleCount { .. } => "wrong_example_count",
+            Rejection::WeightsMismatch { .. } => "weights_mismatch",
+            Rejection::NotAssigned(_) => "not_assigned",
+            Rejection::DisputeWindowClosed { .. } => "dispute_window_closed",
+            Rejection::NoDisputePanel(_) => "no_dispute_panel",
+            Rejection::SubmissionsNotEnded(_) => "submissions_not_ended",
+            Rejection::DisputeWindowOpen { .. } => "dispute_window_open",
             Rejection::UnknownModel(_) => "unknown_model",
             Rejection::NotAWinner(_) => "not_a_winner",
             Rejection::CommercialUseNotAllowed(_) => "commercial_use_not_allowed",

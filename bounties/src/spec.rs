@@ -24,6 +24,9 @@ pub const TOP_K_MAX: usize = 32;
 pub const QUORUM_MAX: u8 = 16;
 /// The most bootstrap resamples a bounty may ask for.
 pub const BOOTSTRAP_RESAMPLES_MAX: u32 = 10_000;
+/// The most examples a hidden set may have. A receipt carries one `i64` per
+/// example, so this bounds a receipt to 800 kB (well under the 4 MiB message cap).
+pub const HIDDEN_EXAMPLES_MAX: u32 = 100_000;
 
 /// What kind of model the bounty asks for.
 #[derive(
@@ -205,6 +208,9 @@ pub struct BountySpec {
     pub train_dataset: Hash32,
     /// The hidden evaluation set's dataset hash: the commitment, published at close.
     pub hidden_dataset: Hash32,
+    /// How many examples the hidden set has: every receipt carries exactly
+    /// this many per-example scores, so a receipt's size is fixed at open.
+    pub hidden_examples: u32,
     /// The architecture family and its limits.
     pub architecture: ArchitectureLimits,
     /// The weights hash of the model to fine-tune from, if any.
@@ -218,6 +224,10 @@ pub struct BountySpec {
     pub evaluation_budget: Amount,
     /// What each accepted receipt is paid.
     pub fee_per_receipt: Amount,
+    /// What each submission escrows: returned at the close when its file was
+    /// scorable, forfeited to the sponsor when a quorum found it unscorable.
+    /// At least `quorum × fee_per_receipt`, so spam pays for its own scoring.
+    pub submission_deposit: Amount,
     /// How many agreeing receipts make a score final.
     pub quorum: u8,
     /// How many submissions one miner may make.
@@ -269,6 +279,15 @@ pub enum SpecError {
     /// The budget cannot pay one quorum of receipts.
     #[error("the evaluation budget must cover at least one quorum of receipt fees")]
     Budget,
+    /// The deposit does not pay for a quorum of receipts.
+    #[error("submission-deposit must be at least quorum × fee-per-receipt")]
+    Deposit,
+    /// The hidden set's example count out of range.
+    #[error("hidden-examples must be 1 to {HIDDEN_EXAMPLES_MAX}")]
+    HiddenExamples,
+    /// The training and hidden sets are the same file.
+    #[error("the hidden set must not be the training set")]
+    HiddenIsTrain,
     /// Submission limit of zero.
     #[error("max-submissions-per-miner must be positive")]
     SubmissionLimit,
@@ -341,6 +360,15 @@ impl BountySpec {
         let quorum_cost = self.fee_per_receipt.0.checked_mul(u128::from(self.quorum));
         if quorum_cost.is_none_or(|cost| cost > self.evaluation_budget.0) {
             return Err(SpecError::Budget);
+        }
+        if quorum_cost.is_none_or(|cost| cost > self.submission_deposit.0) {
+            return Err(SpecError::Deposit);
+        }
+        if self.hidden_examples == 0 || self.hidden_examples > HIDDEN_EXAMPLES_MAX {
+            return Err(SpecError::HiddenExamples);
+        }
+        if self.hidden_dataset == self.train_dataset {
+            return Err(SpecError::HiddenIsTrain);
         }
         if self.max_submissions_per_miner == 0 {
             return Err(SpecError::SubmissionLimit);

@@ -195,8 +195,74 @@ struct RawTensor {
     data_offsets: (u64, u64),
 }
 
+/// One entry of the header: `__metadata__` or a tensor.
+enum RawEntry {
+    /// `__metadata__`'s string pairs in file order, or `None` if it is not an
+    /// object of strings (reported as [`TensorFileError::BadMetadata`]).
+    Metadata(Option<Vec<(String, String)>>),
+    /// A tensor; serde's derive refuses a field given twice.
+    Tensor(RawTensor),
+}
+
 /// The header's entries in file order, with duplicates detected.
-struct RawHeader(Vec<(String, serde_json::Value)>);
+struct RawHeader(Vec<(String, RawEntry)>);
+
+/// A JSON object of strings read pair by pair, so a key given twice is seen
+/// (a map type would keep the last value silently). `None` when a value is
+/// not a string or a key repeats.
+struct StrictStrings(Option<Vec<(String, String)>>);
+
+impl<'de> Deserialize<'de> for StrictStrings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrictStrings;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictStrings, A::Error> {
+                let mut pairs: Vec<(String, String)> = Vec::new();
+                let mut ok = true;
+                while let Some(key) = map.next_key::<String>()? {
+                    if pairs.len() > METADATA_ENTRIES_MAX {
+                        return Err(de::Error::custom("too many metadata entries"));
+                    }
+                    match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(v) if ok => {
+                            ok = !pairs.iter().any(|(k, _)| *k == key);
+                            pairs.push((key, v));
+                        }
+                        _ => ok = false,
+                    }
+                }
+                Ok(StrictStrings(ok.then_some(pairs)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StrictStrings, E> {
+                Ok(StrictStrings(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<StrictStrings, E> {
+                Ok(StrictStrings(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<StrictStrings, E> {
+                Ok(StrictStrings(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<StrictStrings, E> {
+                Ok(StrictStrings(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<StrictStrings, E> {
+                Ok(StrictStrings(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<StrictStrings, E> {
+                Ok(StrictStrings(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictStrings, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(StrictStrings(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 impl<'de> Deserialize<'de> for RawHeader {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -212,7 +278,18 @@ impl<'de> Deserialize<'de> for RawHeader {
                     if entries.len() > TENSORS_MAX {
                         return Err(de::Error::custom("too many tensors"));
                     }
-                    entries.push((key, map.next_value::<serde_json::Value>()?));
+                    let entry = if key == "__metadata__" {
+                        RawEntry::Metadata(map.next_value::<StrictStrings>()?.0)
+                    } else {
+                        // Parsed straight from the text (not via a `Value`,
+                        // which would drop a repeated field): the derive sees
+                        // every field, and a bad entry is reported with its name.
+                        let tensor = map
+                            .next_value::<RawTensor>()
+                            .map_err(|e| de::Error::custom(format!("tensor {key:?}: {e}")))?;
+                        RawEntry::Tensor(tensor)
+                    };
+                    entries.push((key, entry));
                 }
                 Ok(RawHeader(entries))
             }
@@ -283,27 +360,30 @@ impl TensorHeader {
         let mut metadata = BTreeMap::new();
         let mut tensors = Vec::new();
         let data_len = file_len - data_start as u64;
-        for (key, value) in raw.0 {
+        for (key, entry) in raw.0 {
             if !seen.insert(key.clone()) {
                 return Err(TensorFileError::DuplicateKey(key));
             }
-            if key == "__metadata__" {
-                metadata = serde_json::from_value::<BTreeMap<String, String>>(value)
-                    .map_err(|_| TensorFileError::BadMetadata)?;
-                if metadata.len() > METADATA_ENTRIES_MAX
-                    || metadata
-                        .values()
-                        .any(|v| v.len() > METADATA_VALUE_BYTES_MAX)
-                {
-                    return Err(TensorFileError::BadMetadata);
+            let raw = match entry {
+                RawEntry::Metadata(pairs) => {
+                    let pairs = pairs.ok_or(TensorFileError::BadMetadata)?;
+                    let count = pairs.len();
+                    metadata = pairs.into_iter().collect();
+                    if metadata.len() != count
+                        || metadata.len() > METADATA_ENTRIES_MAX
+                        || metadata
+                            .values()
+                            .any(|v| v.len() > METADATA_VALUE_BYTES_MAX)
+                    {
+                        return Err(TensorFileError::BadMetadata);
+                    }
+                    continue;
                 }
-                continue;
-            }
+                RawEntry::Tensor(raw) => raw,
+            };
             if !name_is_valid(&key) {
                 return Err(TensorFileError::BadName(key.chars().take(80).collect()));
             }
-            let raw: RawTensor = serde_json::from_value(value)
-                .map_err(|e| TensorFileError::HeaderJson(format!("tensor {key:?}: {e}")))?;
             let dtype = Dtype::parse(&raw.dtype).ok_or_else(|| TensorFileError::UnknownDtype {
                 name: key.clone(),
                 dtype: raw.dtype.clone(),

@@ -7,7 +7,8 @@
 use bounties::Hash32;
 pub use bounties::arch::ARCHITECTURE_TAG;
 use bounties::arch::{ArchError, Architecture, Family, GptSpec, LAYER_NORM_EPS, TensorMismatch};
-use bounties::tensorfile::{Dtype, TensorFile, TensorFileError};
+use bounties::message::Unscorable;
+use bounties::tensorfile::{Dtype, TensorFile, TensorFileError, TensorHeader, header_len};
 
 use crate::kernels::{self, matmul};
 
@@ -80,6 +81,50 @@ pub enum ModelError {
         /// Where.
         index: usize,
     },
+    /// The file could not be read.
+    #[error("reading the model: {0}")]
+    Io(String),
+}
+
+impl ModelError {
+    /// What a receipt says about a file refused for this reason: outside the
+    /// bounty's limits, or not a model at all. `None` for a local read error,
+    /// which says nothing about the file.
+    pub fn unscorable(&self) -> Option<Unscorable> {
+        match self {
+            ModelError::WrongFamily { .. } | ModelError::TooManyParameters { .. } => {
+                Some(Unscorable::OverLimits)
+            }
+            ModelError::Io(_) => None,
+            _ => Some(Unscorable::Malformed),
+        }
+    }
+}
+
+/// Check the architecture tag of a file's metadata against the bounty's limits.
+fn check_limits(
+    metadata: &std::collections::BTreeMap<String, String>,
+    limits: Limits,
+) -> Result<Architecture, ModelError> {
+    let tag = metadata
+        .get(ARCHITECTURE_TAG)
+        .ok_or(ModelError::NoArchitecture)?;
+    let arch: Architecture = tag.parse()?;
+    if let Some(expected) = limits.family
+        && expected != arch.family()
+    {
+        return Err(ModelError::WrongFamily {
+            expected,
+            got: arch.family(),
+        });
+    }
+    let count = arch.parameter_count();
+    if let Some(max) = limits.max_parameters
+        && count > max
+    {
+        return Err(ModelError::TooManyParameters { count, max });
+    }
+    Ok(arch)
 }
 
 /// A dense layer, weights stored input-major (`[in, out]`) for the kernel.
@@ -175,29 +220,39 @@ impl Weights<'_> {
 }
 
 impl Model {
+    /// Read and check a model file from disk in bounded memory: the header
+    /// (at most [`bounties::tensorfile::HEADER_BYTES_MAX`]) first, checked
+    /// against the limits, and the tensors only if it passes. A file over a
+    /// bounty's parameter cap is refused after reading its header alone.
+    pub fn from_file(path: &std::path::Path, limits: Limits) -> Result<Model, ModelError> {
+        use std::io::Read;
+        let io = |e: std::io::Error| ModelError::Io(format!("{}: {e}", path.display()));
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let mut first8 = [0u8; 8];
+        if file_len < 8 {
+            return Err(TensorFileError::TooShort(file_len as usize).into());
+        }
+        file.read_exact(&mut first8).map_err(io)?;
+        let len = header_len(first8, file_len)?;
+        let mut prefix = first8.to_vec();
+        prefix.resize(8 + len as usize, 0);
+        file.read_exact(&mut prefix[8..]).map_err(io)?;
+        let header = TensorHeader::parse(&prefix, file_len)?;
+        check_limits(&header.metadata, limits)?;
+        // The header's offsets cover the file exactly, and the limits bound
+        // the tensors' size: reading the rest is now bounded by the cap.
+        let mut bytes = prefix;
+        bytes.reserve_exact((file_len as usize).saturating_sub(bytes.len()));
+        file.read_to_end(&mut bytes).map_err(io)?;
+        Model::from_bytes(&bytes, limits)
+    }
+
     /// Read and check a model file: container, architecture tag, every
     /// tensor's name, dtype and shape, the bounty's limits, finite weights.
     pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Model, ModelError> {
         let file = TensorFile::parse(bytes)?;
-        let tag = file
-            .metadata
-            .get(ARCHITECTURE_TAG)
-            .ok_or(ModelError::NoArchitecture)?;
-        let arch: Architecture = tag.parse()?;
-        if let Some(expected) = limits.family
-            && expected != arch.family()
-        {
-            return Err(ModelError::WrongFamily {
-                expected,
-                got: arch.family(),
-            });
-        }
-        let count = arch.parameter_count();
-        if let Some(max) = limits.max_parameters
-            && count > max
-        {
-            return Err(ModelError::TooManyParameters { count, max });
-        }
+        let arch = check_limits(&file.metadata, limits)?;
         arch.check_tensors(&file.tensors).map_err(|m| match m {
             TensorMismatch::Missing(name) => ModelError::MissingTensor(name),
             TensorMismatch::Unexpected(name) => ModelError::UnexpectedTensor(name),

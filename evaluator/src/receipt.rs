@@ -2,6 +2,7 @@
 
 use bounties::encoding::{self, example_scores_digest, sha256};
 use bounties::keys::{SecretKey, Signature, verify_strict};
+use bounties::message::{Unscorable, Verdict};
 use bounties::{AccountId, Hash32, Receipt, Score, SubmissionId};
 use serde::{Deserialize, Serialize};
 
@@ -21,26 +22,37 @@ pub fn build_id() -> Hash32 {
     )
 }
 
-const DOMAIN_RECEIPT: &[u8] = b"model-bounties/receipt/v1";
+const DOMAIN_RECEIPT: &[u8] = b"model-bounties/receipt/v2";
 
 /// A receipt with the evaluator's detached signature, as written to a file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedReceipt {
-    /// The receipt (what `PostReceipt` carries).
+    /// The receipt (what `PostReceipt` carries; its verdict names the weights scored).
     pub receipt: Receipt,
-    /// The model's weights hash.
-    pub weights_hash: Hash32,
     /// The evaluator, when signed.
     pub evaluator: Option<AccountId>,
     /// The signature over the receipt's canonical bytes, when signed.
     pub signature: Option<Signature>,
 }
 
-fn payload(receipt: &Receipt, weights: &Hash32) -> Vec<u8> {
-    encoding::signing_payload(DOMAIN_RECEIPT, "", &encoding::encode(&(receipt, weights)))
+fn payload(receipt: &Receipt) -> Vec<u8> {
+    encoding::signing_payload(DOMAIN_RECEIPT, "", &encoding::encode(receipt))
 }
 
-/// Build (and, with a key, sign) the receipt for a scoring.
+fn signed(receipt: Receipt, key: Option<&SecretKey>) -> SignedReceipt {
+    let (evaluator, signature) = match key {
+        Some(k) => (Some(k.account()), Some(k.sign(&payload(&receipt)))),
+        None => (None, None),
+    };
+    SignedReceipt {
+        receipt,
+        evaluator,
+        signature,
+    }
+}
+
+/// Build (and, with a key, sign) the receipt for a scoring of the model whose
+/// weights hash is `weights_hash`.
 pub fn make(
     scored: &Scored,
     submission: SubmissionId,
@@ -52,23 +64,30 @@ pub fn make(
         submission,
         dataset,
         evaluator_build: build_id(),
-        score: scored.score,
-        example_digest: example_scores_digest(&scored.per_example),
-        example_scores: scored.per_example.clone(),
+        verdict: Verdict::Scored {
+            weights_hash,
+            score: scored.score,
+            example_digest: example_scores_digest(&scored.per_example),
+            example_scores: scored.per_example.clone(),
+        },
     };
-    let (evaluator, signature) = match key {
-        Some(k) => (
-            Some(k.account()),
-            Some(k.sign(&payload(&receipt, &weights_hash))),
-        ),
-        None => (None, None),
+    signed(receipt, key)
+}
+
+/// Build (and, with a key, sign) the receipt saying a submission's file cannot be scored.
+pub fn make_unscorable(
+    submission: SubmissionId,
+    dataset: Hash32,
+    why: Unscorable,
+    key: Option<&SecretKey>,
+) -> SignedReceipt {
+    let receipt = Receipt {
+        submission,
+        dataset,
+        evaluator_build: build_id(),
+        verdict: Verdict::Unscorable(why),
     };
-    SignedReceipt {
-        receipt,
-        weights_hash,
-        evaluator,
-        signature,
-    }
+    signed(receipt, key)
 }
 
 /// Where a receipt and a recomputation part ways.
@@ -126,6 +145,9 @@ pub enum Difference {
     /// The signature does not verify.
     #[error("the signature does not verify for evaluator {0}")]
     Signature(AccountId),
+    /// The receipt says the file could not be scored, but it was.
+    #[error("the receipt says the model is unscorable ({0}), but it scores")]
+    Unscorable(&'static str),
 }
 
 /// Compare a receipt with a recomputation, field by field.
@@ -137,12 +159,20 @@ pub fn verify(
 ) -> Result<(), Difference> {
     let r = &signed.receipt;
     if let (Some(who), Some(sig)) = (signed.evaluator, signed.signature) {
-        verify_strict(&who, &payload(r, &signed.weights_hash), &sig)
-            .map_err(|_| Difference::Signature(who))?;
+        verify_strict(&who, &payload(r), &sig).map_err(|_| Difference::Signature(who))?;
     }
-    if signed.weights_hash != weights_hash {
+    let (receipt_weights, score, example_scores, example_digest) = match &r.verdict {
+        Verdict::Scored {
+            weights_hash,
+            score,
+            example_scores,
+            example_digest,
+        } => (weights_hash, score, example_scores, example_digest),
+        Verdict::Unscorable(why) => return Err(Difference::Unscorable(why.as_str())),
+    };
+    if *receipt_weights != weights_hash {
         return Err(Difference::Model {
-            receipt: signed.weights_hash,
+            receipt: *receipt_weights,
             actual: weights_hash,
         });
     }
@@ -152,29 +182,29 @@ pub fn verify(
             actual: dataset,
         });
     }
-    if example_scores_digest(&r.example_scores) != r.example_digest {
+    if example_scores_digest(example_scores) != *example_digest {
         return Err(Difference::Digest);
     }
-    if r.example_scores.len() != scored.per_example.len() {
+    if example_scores.len() != scored.per_example.len() {
         return Err(Difference::Count {
-            receipt: r.example_scores.len(),
+            receipt: example_scores.len(),
             actual: scored.per_example.len(),
         });
     }
-    let differing: Vec<usize> = (0..r.example_scores.len())
-        .filter(|&i| r.example_scores[i] != scored.per_example[i])
+    let differing: Vec<usize> = (0..example_scores.len())
+        .filter(|&i| example_scores[i] != scored.per_example[i])
         .collect();
     if let Some(&index) = differing.first() {
         return Err(Difference::Example {
             index,
-            receipt: r.example_scores[index],
+            receipt: example_scores[index],
             actual: scored.per_example[index],
             differing: differing.len(),
         });
     }
-    if r.score != scored.score {
+    if *score != scored.score {
         return Err(Difference::Score {
-            receipt: r.score,
+            receipt: *score,
             actual: scored.score,
         });
     }

@@ -1,9 +1,10 @@
-//! Opening, topping up and cancelling bounties, and taking submissions.
+//! Opening, topping up and cancelling bounties, taking submissions, and ending them.
 
 use std::sync::Arc;
 
-use super::records::{Bounty, BountyStatus, Model, Submission};
+use super::records::{ArtifactUse, Bounty, BountyStatus, Model, Submission};
 use super::{Ctx, State};
+use crate::encoding::DOMAIN_PANEL;
 use crate::ids::{Amount, BountyId, Hash32, SubmissionId};
 use crate::rejection::Rejection;
 use crate::spec::{BountySpec, Derivation};
@@ -21,11 +22,23 @@ impl State {
                 now: ctx.now,
             });
         }
+        // A judging secret is used once: naming a hash the log already knows
+        // as a hidden set would make its readers (or its uploader) readers of
+        // someone else's sealed bytes.
+        if self.artifact_uses.contains_key(&spec.hidden_dataset) {
+            return Err(Rejection::HiddenSetInUse(spec.hidden_dataset));
+        }
+        if self.is_sealed_artifact(&spec.train_dataset) {
+            return Err(Rejection::SealedArtifact(spec.train_dataset));
+        }
         if let Some(base) = spec.base_model {
-            let forbids = self
-                .models
-                .get(&base)
-                .and_then(|m| m.licence.as_ref())
+            let model = self.models.get(&base).ok_or(Rejection::UnknownModel(base))?;
+            if self.bounties.get(&model.bounty).is_none_or(|b| b.is_sealed()) {
+                return Err(Rejection::BaseModelSealed(base));
+            }
+            let forbids = model
+                .licence
+                .as_ref()
                 .is_some_and(|l| l.terms.derivation == Derivation::NotAllowed);
             if forbids {
                 return Err(Rejection::DerivationNotAllowed { model: base });
@@ -44,6 +57,7 @@ impl State {
             sponsor: ctx.signer,
             reward_escrow: spec.reward,
             budget_escrow: spec.evaluation_budget,
+            deposit_escrow: Amount::ZERO,
             spec: Arc::from(spec),
             opened_at: ctx.now,
             status: BountyStatus::Open,
@@ -51,8 +65,27 @@ impl State {
             closed_at: None,
             settlement: None,
         };
+        self.artifact_uses
+            .entry(bounty.spec.train_dataset)
+            .or_insert(ArtifactUse::TrainSet(id));
+        self.artifact_uses
+            .insert(bounty.spec.hidden_dataset, ArtifactUse::HiddenSet(id));
         self.bounties.insert(id, bounty);
         Ok(())
+    }
+
+    /// Whether the log names `hash` as a hidden set or model of a bounty that
+    /// has not closed.
+    pub(super) fn is_sealed_artifact(&self, hash: &Hash32) -> bool {
+        let bounty = match self.artifact_uses.get(hash) {
+            None | Some(ArtifactUse::TrainSet(_)) => return false,
+            Some(ArtifactUse::HiddenSet(b)) => *b,
+            Some(ArtifactUse::ModelFile(s)) => match self.submissions.get(s) {
+                Some(s) => s.bounty,
+                None => return true,
+            },
+        };
+        self.bounties.get(&bounty).is_none_or(|b| b.is_sealed())
     }
 
     /// The bounty, if it exists and is open.
@@ -138,6 +171,10 @@ impl State {
         {
             return Err(Rejection::ParentMismatch { expected: base });
         }
+        if self.artifact_uses.contains_key(&file_hash) {
+            // One file, one submission: a copy's only way in is a new file.
+            return Err(Rejection::FileClaimed(file_hash));
+        }
         if let Some(first) = self.models.get(&weights_hash) {
             // Priority belongs to the first appearance of a weights hash, in any bounty.
             return Err(if first.miner == ctx.signer {
@@ -149,8 +186,20 @@ impl State {
                 }
             });
         }
-        self.open_bounty_mut(id)?.submissions += 1;
+        let deposit = spec.submission_deposit;
+        self.debit(ctx.signer, deposit)?;
+        let bounty = self.open_bounty_mut(id)?;
+        bounty.submissions += 1;
+        bounty.deposit_escrow =
+            bounty
+                .deposit_escrow
+                .checked_add(deposit)
+                .ok_or(Rejection::Overflow {
+                    what: "deposit escrow",
+                })?;
         let sid = SubmissionId(ctx.seq);
+        self.artifact_uses
+            .insert(file_hash, ArtifactUse::ModelFile(sid));
         self.submission_counts.insert(count_key, count + 1);
         self.bounty_submissions.insert((id, sid));
         self.submissions.insert(
@@ -163,8 +212,11 @@ impl State {
                 weights_hash,
                 parent,
                 submitted_at: ctx.now,
+                deposit,
+                panel: Vec::new(),
                 receipts: 0,
                 final_score: None,
+                dispute: None,
             },
         );
         self.models.insert(
@@ -182,6 +234,42 @@ impl State {
         );
         if let Some(p) = parent {
             self.children.insert((p, weights_hash));
+        }
+        Ok(())
+    }
+
+    /// Stop taking submissions and draw each submission's panel: `quorum`
+    /// evaluators in good standing, weighted by bond, never its miner, seeded
+    /// by this entry's `prev_hash` and the submission id.
+    pub(super) fn end_submissions(&mut self, ctx: &Ctx, id: BountyId) -> Result<(), Rejection> {
+        let bounty = self.open_bounty_mut(id)?;
+        if ctx.now < bounty.spec.deadline_ms {
+            return Err(Rejection::BeforeDeadline {
+                bounty: id,
+                deadline: bounty.spec.deadline_ms,
+            });
+        }
+        bounty.status = BountyStatus::Scoring;
+        let seats = usize::from(bounty.spec.quorum);
+        let eligible = self.eligible_evaluators();
+        let sids: Vec<SubmissionId> = self.submission_ids(id).collect();
+        for sid in sids {
+            let Some(sub) = self.submissions.get(&sid) else {
+                continue;
+            };
+            let candidates: Vec<_> = eligible
+                .iter()
+                .copied()
+                .filter(|(a, _)| *a != sub.miner)
+                .collect();
+            let mut rng = crate::seeded::rng(
+                DOMAIN_PANEL,
+                &[&ctx.prev_hash.0, &sid.0.to_le_bytes()],
+            );
+            let panel = crate::panel::draw(&mut rng, &candidates, seats);
+            if let Some(sub) = self.submissions.get_mut(&sid) {
+                sub.panel = panel;
+            }
         }
         Ok(())
     }

@@ -1,12 +1,20 @@
-//! Evaluators and receipts: bonds, fees, quorum, and forfeits for contradicting a final score.
+//! Evaluators and receipts: bonds, drawn panels, fees, finality, disputes and forfeits.
+//!
+//! A submission's panel (drawn at `EndSubmissions`) must agree bit for bit
+//! for its finding to become final. A panel that disagrees with itself, or
+//! any other evaluator who contests a final finding within the dispute
+//! window, opens a dispute: a larger panel is drawn from evaluators not yet
+//! involved, its majority decides, and only receipts the decision
+//! contradicts forfeit bond. Nobody is slashed for disagreeing before a
+//! dispute panel has spoken, so an honest late receipt is never punished.
 
 use std::sync::Arc;
 
-use super::records::{Evaluator, FinalScore, ReceiptRecord};
+use super::records::{Dispute, Evaluator, FinalScore, ReceiptRecord, ReceiptRole};
 use super::{Ctx, State};
-use crate::encoding::example_scores_digest;
+use crate::encoding::{DOMAIN_DISPUTE, example_scores_digest};
 use crate::ids::{AccountId, Amount, SubmissionId};
-use crate::message::Receipt;
+use crate::message::{Finding, Receipt, Verdict};
 use crate::rejection::Rejection;
 use crate::split::bps_of;
 
@@ -38,12 +46,24 @@ impl State {
         Ok(())
     }
 
+    /// Whether `account` is an evaluator in good standing (a positive bond of at least the minimum).
+    pub fn in_good_standing(&self, account: &AccountId) -> bool {
+        self.evaluators
+            .get(account)
+            .is_some_and(|e| e.bond >= self.params.min_evaluator_bond && !e.bond.is_zero())
+    }
+
+    /// Evaluators in good standing with their bonds, in account order: who panels are drawn from.
+    pub(super) fn eligible_evaluators(&self) -> Vec<(AccountId, u128)> {
+        self.evaluators
+            .iter()
+            .filter(|(a, _)| self.in_good_standing(a))
+            .map(|(a, e)| (*a, e.bond.0))
+            .collect()
+    }
+
     pub(super) fn post_receipt(&mut self, ctx: &Ctx, receipt: Receipt) -> Result<(), Rejection> {
-        let in_good_standing = self
-            .evaluators
-            .get(&ctx.signer)
-            .is_some_and(|e| e.bond >= self.params.min_evaluator_bond && !e.bond.is_zero());
-        if !in_good_standing {
+        if !self.in_good_standing(&ctx.signer) {
             return Err(Rejection::NotEvaluator(ctx.signer));
         }
         let sid = receipt.submission;
@@ -52,7 +72,16 @@ impl State {
             .get(&sid)
             .cloned()
             .ok_or(Rejection::UnknownSubmission(sid))?;
-        let bounty = self.open_bounty_mut(submission.bounty)?;
+        let bounty = self
+            .bounties
+            .get(&submission.bounty)
+            .ok_or(Rejection::UnknownBounty(submission.bounty))?;
+        if bounty.status != super::records::BountyStatus::Scoring {
+            return Err(Rejection::NotScoring {
+                bounty: bounty.id,
+                status: bounty.status.as_str(),
+            });
+        }
         let spec = Arc::clone(&bounty.spec);
         if receipt.dataset != spec.hidden_dataset {
             return Err(Rejection::WrongDataset {
@@ -60,11 +89,30 @@ impl State {
                 got: receipt.dataset,
             });
         }
-        if receipt.example_scores.is_empty() {
-            return Err(Rejection::NoExampleScores);
-        }
-        if example_scores_digest(&receipt.example_scores) != receipt.example_digest {
-            return Err(Rejection::DigestMismatch);
+        if let Verdict::Scored {
+            weights_hash,
+            example_scores,
+            example_digest,
+            ..
+        } = &receipt.verdict
+        {
+            if example_scores.len() != spec.hidden_examples as usize {
+                return Err(Rejection::WrongExampleCount {
+                    expected: spec.hidden_examples,
+                    got: example_scores.len(),
+                });
+            }
+            if example_scores_digest(example_scores) != *example_digest {
+                return Err(Rejection::DigestMismatch);
+            }
+            // The score is bound to the bytes: weights that are not the ones
+            // claimed can be found unscorable, never scored.
+            if *weights_hash != submission.weights_hash {
+                return Err(Rejection::WeightsMismatch {
+                    claimed: submission.weights_hash,
+                    scored: *weights_hash,
+                });
+            }
         }
         if submission.miner == ctx.signer {
             return Err(Rejection::SelfEvaluation);
@@ -72,26 +120,50 @@ impl State {
         if self.receipts.contains_key(&(sid, ctx.signer)) {
             return Err(Rejection::DuplicateReceipt(sid));
         }
-        let verdict = (receipt.score, receipt.example_digest);
+        let finding = receipt.verdict.finding();
+        let in_dispute = submission.dispute.is_some() && submission.final_score.is_none();
+        let role = if let Some(fin) = &submission.final_score {
+            if fin.finding == finding {
+                return Err(Rejection::ScoreAlreadyFinal(sid));
+            }
+            let until = fin
+                .final_at
+                .saturating_add_ms(self.params.dispute_window_ms);
+            // A finding a dispute panel decided is not heard again.
+            if submission.dispute.is_some() || ctx.now >= until {
+                return Err(Rejection::DisputeWindowClosed { sid, until });
+            }
+            ReceiptRole::Challenger
+        } else if in_dispute
+            && submission
+                .dispute
+                .as_ref()
+                .is_some_and(|d| d.panel.contains(&ctx.signer))
+        {
+            ReceiptRole::DisputePanel
+        } else if submission.panel.contains(&ctx.signer) {
+            ReceiptRole::Panel
+        } else {
+            return Err(Rejection::NotAssigned(sid));
+        };
+
         let mut record = ReceiptRecord {
             seq: ctx.seq,
             evaluator: ctx.signer,
             evaluator_build: receipt.evaluator_build,
-            score: receipt.score,
-            example_digest: receipt.example_digest,
+            role,
+            finding,
             fee: Amount::ZERO,
             forfeited: Amount::ZERO,
         };
-        if let Some(fin) = &submission.final_score {
-            if verdict == (fin.score, fin.example_digest) {
-                return Err(Rejection::ScoreAlreadyFinal(sid));
-            }
-            // A receipt contradicting a final score is accepted so that its
-            // evaluator can be held to it: it is paid nothing and forfeits.
-            record.forfeited = self.forfeit(ctx.signer)?;
-        } else {
+        if role != ReceiptRole::Challenger {
+            // Drawn evaluators are paid for their work; a challenger is not
+            // (it volunteers, and risks bond only if the dispute panel disagrees).
             let fee = spec.fee_per_receipt;
-            let bounty = self.open_bounty_mut(submission.bounty)?;
+            let bounty = self
+                .bounties
+                .get_mut(&submission.bounty)
+                .ok_or(Rejection::UnknownBounty(submission.bounty))?;
             bounty.budget_escrow = bounty
                 .budget_escrow
                 .checked_sub(fee)
@@ -103,18 +175,43 @@ impl State {
         if let Some(e) = self.evaluators.get_mut(&ctx.signer) {
             e.receipts += 1;
         }
-        let sub = self
-            .submissions
-            .get_mut(&sid)
-            .ok_or(Rejection::UnknownSubmission(sid))?;
-        sub.receipts += 1;
-        if sub.final_score.is_none() {
-            let agreeing = self
-                .receipts_of(sid)
-                .filter(|r| (r.score, r.example_digest) == verdict)
-                .count();
-            if agreeing >= usize::from(spec.quorum) {
-                self.finalise(ctx, sid, receipt)?;
+        if let Some(sub) = self.submissions.get_mut(&sid) {
+            sub.receipts += 1;
+        }
+
+        match role {
+            ReceiptRole::Challenger => {
+                if !self.open_dispute(ctx, sid, Some(ctx.signer))? {
+                    return Err(Rejection::NoDisputePanel(sid));
+                }
+            }
+            ReceiptRole::Panel if !in_dispute => {
+                let panel = &submission.panel;
+                let findings: Vec<Finding> = self
+                    .receipts_of(sid)
+                    .filter(|r| r.role == ReceiptRole::Panel)
+                    .map(|r| r.finding)
+                    .collect();
+                if findings.iter().any(|f| *f != finding) {
+                    // The panel disagrees with itself: nobody is punished yet;
+                    // a larger panel decides (if anyone is left to draw).
+                    self.open_dispute(ctx, sid, None)?;
+                } else if findings.len() == panel.len() && panel.len() >= usize::from(spec.quorum)
+                {
+                    self.finalise(ctx, sid, finding, &receipt.verdict)?;
+                }
+            }
+            ReceiptRole::Panel => {}
+            ReceiptRole::DisputePanel => {
+                let seats = submission.dispute.as_ref().map_or(0, |d| d.panel.len());
+                let agreeing = self
+                    .receipts_of(sid)
+                    .filter(|r| r.role == ReceiptRole::DisputePanel && r.finding == finding)
+                    .count();
+                if agreeing > seats / 2 {
+                    self.finalise(ctx, sid, finding, &receipt.verdict)?;
+                    self.forfeit_contradicting(sid, finding)?;
+                }
             }
         }
         Ok(())
@@ -127,30 +224,84 @@ impl State {
             .map(|(_, r)| r)
     }
 
-    /// A quorum agreed: fix the score, and make every earlier receipt that
-    /// disagreed forfeit part of its bond.
+    /// Open a dispute: suspend any final finding and draw `2·quorum + 1`
+    /// evaluators not yet involved (never the miner, a panel member or anyone
+    /// who posted a receipt for it). False when nobody is left to draw.
+    fn open_dispute(
+        &mut self,
+        ctx: &Ctx,
+        sid: SubmissionId,
+        challenger: Option<AccountId>,
+    ) -> Result<bool, Rejection> {
+        let sub = self
+            .submissions
+            .get(&sid)
+            .ok_or(Rejection::UnknownSubmission(sid))?;
+        let quorum = self
+            .bounties
+            .get(&sub.bounty)
+            .map_or(1, |b| usize::from(b.spec.quorum));
+        let involved: Vec<AccountId> = self.receipts_of(sid).map(|r| r.evaluator).collect();
+        let candidates: Vec<(AccountId, u128)> = self
+            .eligible_evaluators()
+            .into_iter()
+            .filter(|(a, _)| *a != sub.miner && !sub.panel.contains(a) && !involved.contains(a))
+            .collect();
+        let mut rng = crate::seeded::rng(DOMAIN_DISPUTE, &[&ctx.prev_hash.0, &sid.0.to_le_bytes()]);
+        let panel = crate::panel::draw(&mut rng, &candidates, 2 * quorum + 1);
+        if panel.is_empty() {
+            return Ok(false);
+        }
+        let sub = self
+            .submissions
+            .get_mut(&sid)
+            .ok_or(Rejection::UnknownSubmission(sid))?;
+        let contested = sub.final_score.take();
+        if contested.is_some() {
+            // The finding is suspended: judging must not use its examples.
+            self.final_examples.remove(&sid);
+        }
+        sub.dispute = Some(Dispute {
+            opened_at_seq: ctx.seq,
+            challenger,
+            panel,
+            contested,
+        });
+        Ok(true)
+    }
+
+    /// Make `finding` final, keeping the per-example scores for the bootstrap.
     fn finalise(
         &mut self,
         ctx: &Ctx,
         sid: SubmissionId,
-        receipt: Receipt,
+        finding: Finding,
+        verdict: &Verdict,
     ) -> Result<(), Rejection> {
-        let verdict = (receipt.score, receipt.example_digest);
-        if let Some(sub) = self.submissions.get_mut(&sid) {
-            sub.final_score = Some(FinalScore {
-                score: receipt.score,
-                example_digest: receipt.example_digest,
-                final_at_seq: ctx.seq,
-            });
+        let sub = self
+            .submissions
+            .get_mut(&sid)
+            .ok_or(Rejection::UnknownSubmission(sid))?;
+        sub.final_score = Some(FinalScore {
+            finding,
+            final_at_seq: ctx.seq,
+            final_at: ctx.now,
+        });
+        if let Verdict::Scored { example_scores, .. } = verdict {
+            self.final_examples
+                .insert(sid, Arc::new(example_scores.clone()));
         }
-        self.final_examples
-            .insert(sid, Arc::new(receipt.example_scores));
-        let dissenters: Vec<AccountId> = self
+        Ok(())
+    }
+
+    /// A dispute panel decided: every receipt it contradicts forfeits.
+    fn forfeit_contradicting(&mut self, sid: SubmissionId, decided: Finding) -> Result<(), Rejection> {
+        let wrong: Vec<AccountId> = self
             .receipts_of(sid)
-            .filter(|r| (r.score, r.example_digest) != verdict)
+            .filter(|r| r.finding != decided)
             .map(|r| r.evaluator)
             .collect();
-        for evaluator in dissenters {
+        for evaluator in wrong {
             let forfeited = self.forfeit(evaluator)?;
             if let Some(r) = self.receipts.get_mut(&(sid, evaluator)) {
                 r.forfeited = forfeited;

@@ -27,7 +27,7 @@ use crate::keys::verify_strict;
 use crate::log::Entry;
 use crate::message::{Action, Message};
 use crate::rejection::Rejection;
-use records::{Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
+use records::{ArtifactUse, Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
 
 pub use views::{AccountView, LeaderboardRow, Provenance};
 
@@ -89,6 +89,9 @@ pub struct State {
     licences: OrdMap<u64, Licence>,
     licences_by_licensee: OrdSet<(AccountId, u64)>,
     licences_by_model: OrdSet<(Hash32, u64)>,
+    /// What the log names each artifact hash as (the read rule's index).
+    /// Derived from bounties and submissions, so not hashed into the root.
+    artifact_uses: OrdMap<Hash32, ArtifactUse>,
 }
 
 /// The context one entry is applied in.
@@ -162,6 +165,7 @@ impl State {
             licences: OrdMap::new(),
             licences_by_licensee: OrdSet::new(),
             licences_by_model: OrdSet::new(),
+            artifact_uses: OrdMap::new(),
         })
     }
 
@@ -249,6 +253,7 @@ impl State {
             Action::PostReceipt(receipt) => self.post_receipt(&ctx, receipt)?,
             Action::CloseBounty { bounty } => self.close_bounty(&ctx, bounty)?,
             Action::BuyLicense { model } => self.buy_licence(&ctx, model)?,
+            Action::EndSubmissions { bounty } => self.end_submissions(&ctx, bounty)?,
         }
         self.head = Head {
             seq: entry.seq,
@@ -318,10 +323,9 @@ impl State {
     pub fn check_conservation(&self) -> Result<(), String> {
         let add = |a: u128, b: Amount| a.checked_add(b.0).ok_or("sum overflows");
         let balances = self.balances.values().try_fold(0u128, |s, a| add(s, *a))?;
-        let escrows = self
-            .bounties
-            .values()
-            .try_fold(0u128, |s, b| add(add(s, b.reward_escrow)?, b.budget_escrow))?;
+        let escrows = self.bounties.values().try_fold(0u128, |s, b| {
+            add(add(add(s, b.reward_escrow)?, b.budget_escrow)?, b.deposit_escrow)
+        })?;
         let bonds = self
             .evaluators
             .values()

@@ -9,14 +9,19 @@ use borsh::BorshSerialize;
 use serde::Serialize;
 
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
+use crate::message::Finding;
 use crate::spec::{BountySpec, LicenceTerms, RoyaltyShares};
 
 /// Where a bounty is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BountyStatus {
-    /// Taking submissions (before the deadline) and receipts (until closed).
+    /// Taking submissions, until the deadline; nobody but the uploaders can
+    /// read its hidden set or its models.
     Open,
+    /// Submissions ended (`EndSubmissions`): each submission's drawn
+    /// evaluators may read its model and the hidden set, and post receipts.
+    Scoring,
     /// Judged and paid (or refunded); its data is unsealed.
     Closed,
     /// Cancelled by the sponsor before any submission; refunded.
@@ -28,6 +33,7 @@ impl BountyStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             BountyStatus::Open => "open",
+            BountyStatus::Scoring => "scoring",
             BountyStatus::Closed => "closed",
             BountyStatus::Cancelled => "cancelled",
         }
@@ -58,6 +64,10 @@ pub struct Settlement {
     pub reward_refund: Amount,
     /// Evaluation budget returned to the sponsor.
     pub budget_refund: Amount,
+    /// Deposits returned to miners (scorable or never judged).
+    pub deposits_returned: Amount,
+    /// Deposits of submissions found unscorable, paid to the sponsor.
+    pub deposits_forfeited: Amount,
 }
 
 /// A bounty.
@@ -77,6 +87,8 @@ pub struct Bounty {
     pub reward_escrow: Amount,
     /// Evaluation budget still in escrow.
     pub budget_escrow: Amount,
+    /// Submission deposits in escrow.
+    pub deposit_escrow: Amount,
     /// How many submissions it has.
     pub submissions: u32,
     /// When it closed or was cancelled.
@@ -86,21 +98,55 @@ pub struct Bounty {
 }
 
 impl Bounty {
-    /// Whether its submissions and hidden set are still sealed.
+    /// Whether its submissions and hidden set are still sealed (readable only
+    /// by their uploaders and, while scoring, by the evaluators drawn for them).
     pub fn is_sealed(&self) -> bool {
-        self.status == BountyStatus::Open
+        matches!(self.status, BountyStatus::Open | BountyStatus::Scoring)
     }
 }
 
-/// A score that a quorum of receipts agreed on bit for bit.
+/// A finding that the drawn panel agreed on bit for bit (or a dispute panel's majority).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
 pub struct FinalScore {
-    /// The score.
-    pub score: Score,
-    /// The digest of the per-example scores.
-    pub example_digest: Hash32,
-    /// The seq of the receipt that completed the quorum.
+    /// What was found: a score, or why the file is unscorable.
+    pub finding: Finding,
+    /// The seq of the receipt that made it final.
     pub final_at_seq: u64,
+    /// When it became final: the dispute window runs from here.
+    pub final_at: TimestampMs,
+}
+
+impl FinalScore {
+    /// The score, when the file was scorable.
+    pub fn score(&self) -> Option<Score> {
+        self.finding.score()
+    }
+}
+
+/// A contested submission: a larger panel decides by majority.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+pub struct Dispute {
+    /// The seq of the receipt that opened it.
+    pub opened_at_seq: u64,
+    /// The evaluator outside the panel who contested a final score, if one did
+    /// (a panel that disagreed with itself opens a dispute with none).
+    pub challenger: Option<AccountId>,
+    /// The dispute panel drawn (never the miner, the panel or the challenger).
+    pub panel: Vec<AccountId>,
+    /// The final score the challenge suspended, if any.
+    pub contested: Option<FinalScore>,
+}
+
+/// Why an evaluator's receipt counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptRole {
+    /// Drawn for the submission at `EndSubmissions`.
+    Panel,
+    /// Drawn for its dispute.
+    DisputePanel,
+    /// Contested a final score from outside the panel.
+    Challenger,
 }
 
 /// A submission.
@@ -120,10 +166,16 @@ pub struct Submission {
     pub parent: Option<Hash32>,
     /// When it was submitted.
     pub submitted_at: TimestampMs,
+    /// The deposit it escrowed.
+    pub deposit: Amount,
+    /// The evaluators drawn to score it (at `EndSubmissions`).
+    pub panel: Vec<AccountId>,
     /// How many receipts it has.
     pub receipts: u32,
-    /// Its final score, once a quorum agrees.
+    /// Its final finding, once the panel agrees.
     pub final_score: Option<FinalScore>,
+    /// The dispute in progress or decided, if any.
+    pub dispute: Option<Dispute>,
 }
 
 /// What a winning model's licence sales are shared by.
@@ -167,7 +219,7 @@ pub struct Evaluator {
     pub bond: Amount,
     /// Receipts accepted.
     pub receipts: u64,
-    /// Bond forfeited for contradicting final scores.
+    /// Bond forfeited for receipts a dispute panel contradicted.
     pub forfeited: Amount,
 }
 
@@ -180,13 +232,13 @@ pub struct ReceiptRecord {
     pub evaluator: AccountId,
     /// The evaluator build.
     pub evaluator_build: Hash32,
-    /// The score.
-    pub score: Score,
-    /// The digest of its per-example scores.
-    pub example_digest: Hash32,
+    /// Why it counts.
+    pub role: ReceiptRole,
+    /// What it found.
+    pub finding: Finding,
     /// The fee it was paid.
     pub fee: Amount,
-    /// The bond it forfeited (it contradicted the final score).
+    /// The bond it forfeited (a dispute panel found otherwise).
     pub forfeited: Amount,
 }
 
@@ -207,4 +259,18 @@ pub struct Licence {
     pub expires_at: Option<TimestampMs>,
     /// Where the fee went, by account.
     pub splits: Vec<(AccountId, Amount)>,
+}
+
+/// What the log says an artifact is: the index behind the read rule, so
+/// access never scans bounties. Derived from bounties and submissions (not
+/// hashed into the state root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum ArtifactUse {
+    /// Some bounty's training set: public.
+    TrainSet(BountyId),
+    /// A bounty's hidden set: sealed until that bounty closes.
+    HiddenSet(BountyId),
+    /// A submission's model file: sealed until its bounty closes.
+    ModelFile(SubmissionId),
 }

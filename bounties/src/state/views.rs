@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 use super::State;
-use super::records::{Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
+use super::records::{ArtifactUse, Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
+use crate::message::Unscorable;
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
 use crate::spec::LicenceTerms;
 
@@ -31,8 +32,10 @@ pub struct LeaderboardRow {
     pub miner: AccountId,
     /// The weights hash.
     pub weights_hash: Hash32,
-    /// The final score, once a quorum agreed.
+    /// The final score, once the panel agreed.
     pub score: Option<Score>,
+    /// Why the file is unscorable, when that is the final finding.
+    pub unscorable: Option<Unscorable>,
     /// Receipts so far.
     pub receipts: u32,
     /// When submitted.
@@ -122,6 +125,11 @@ impl State {
         self.final_examples.get(&id).map(|v| v.as_slice())
     }
 
+    /// What the log names `hash` as, if anything (an index lookup).
+    pub fn artifact_use(&self, hash: &Hash32) -> Option<ArtifactUse> {
+        self.artifact_uses.get(hash).copied()
+    }
+
     /// An evaluator.
     pub fn evaluator(&self, account: &AccountId) -> Option<&Evaluator> {
         self.evaluators.get(account)
@@ -146,7 +154,11 @@ impl State {
                 submission: s.id,
                 miner: s.miner,
                 weights_hash: s.weights_hash,
-                score: s.final_score.as_ref().map(|f| f.score),
+                score: s.final_score.as_ref().and_then(|f| f.score()),
+                unscorable: s.final_score.as_ref().and_then(|f| match f.finding {
+                    crate::message::Finding::Unscorable(why) => Some(why),
+                    crate::message::Finding::Scored { .. } => None,
+                }),
                 receipts: s.receipts,
                 submitted_at: s.submitted_at,
                 record: settlement.is_some_and(|st| st.records.iter().any(|r| r.0 == s.id)),

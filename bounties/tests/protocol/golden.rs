@@ -57,6 +57,7 @@ fn every_action() -> Vec<Action> {
         Action::PostReceipt(receipt(
             SubmissionId(9),
             hash("hidden"),
+            hash("weights"),
             vec![1_000_000, 0, -5],
         )),
         Action::CloseBounty {
@@ -65,6 +66,16 @@ fn every_action() -> Vec<Action> {
         Action::BuyLicense {
             model: hash("weights"),
         },
+        Action::EndSubmissions {
+            bounty: BountyId(3),
+        },
+        Action::PostReceipt(unscorable(
+            SubmissionId(9),
+            hash("hidden"),
+            message::Unscorable::WeightsMismatch {
+                computed: hash("weights"),
+            },
+        )),
     ]
 }
 
@@ -98,14 +109,16 @@ fn message_encodings_are_pinned() {
         mint: 99 bytes sha256 5fd922b8405e5aeea0075daf2bb9680e10af94265832a145ed2eddf9f318062d sig 0f956c66540d6c5f8ee443855d3ca9d3
         transfer: 99 bytes sha256 39d1235bd8b5f8cfcb5a00ccedf2500a6e309ab26b9b847a1d70a3839e48cd59 sig 3105c4c85820d79b62866c5dd9cda747
         transfer bytes: 06000000676f6c64656e0cd08a3252ae2e3332cc847a717da351c550fde7e85d7bd9320e3ed8897bccfa020000000000000001627f17d893e5697a4ba2208bc80b0292e7f58d8120eb353c1b55429db9c6b19601000000000000000000000000000000
-        open_bounty: 329 bytes sha256 246f2465b1313b1432154d58216d366cb23cbde193d0691af7ab4b1f04b49863 sig f7e67dc16c5cdbd23f26aff1abe864b5
+        open_bounty: 349 bytes sha256 65409a412b6cf004b117eeeae65ec8c805e9690a6fb376353bd9c4d2a50de34c sig 8fb4f9de9eeb76864a11b2e07cde7ebc
         top_up: 75 bytes sha256 815bd8e6a1574f368666fe81bb32b39d04529786fdc5cef1bf82aad44c0a1a02 sig 8c7240fd16ae86fc00c95cc9ebc774bd
         cancel_bounty: 59 bytes sha256 8346c3ae711b7c1f31c6b689cb2886e4708b2ed62b0f398e001ad571b2149cc2 sig 5889549d43a368191c93d141e2624ae8
         submit: 156 bytes sha256 34e2e3f38b115a397136335bdefd78d2360903033c203db0fa8122f4b68da4e3 sig 84f64c38941a7576a45617a4c83f1347
         register_evaluator: 67 bytes sha256 5903f17773ba93dbb54e1710a4b6bb231a21c8ca96db0c947c10f12e212c48c2 sig e28477d7dd359d8944a768550b810fef
-        post_receipt: 191 bytes sha256 3a19be49cb122404f7df370372b390b8379b0cd170191cea0e9ee4479aa4ec9c sig c4288fa2a432f7ed86258f29f7160247
+        post_receipt: 224 bytes sha256 0645261a429dad07b79fc0101a31a5288cf4b00d0c730fb5bff09131803f5325 sig 7703803bee1131a8a5ec8f62f4afbc64
         close_bounty: 59 bytes sha256 a035f6cc4bebcbf324089710ea8c72f9aaa8cfba756f1af8ac15dbdf6274f7ab sig 4eb0eadd22f1f2f60b697b6a0022eaca
         buy_license: 83 bytes sha256 777161331d9a3e47be9165151acfb3b33ed1f283c5d728030c1d90999909160b sig a038280d63f09ad9b8b754b17d3093fd
+        end_submissions: 59 bytes sha256 c5698ed84b61cce74b7a331ea3744719a107fbfc8e1e5f5d0b81e0ca8c8a3651 sig 55f1ea13feb45347b4d53c96c5c6b5b7
+        post_receipt: 157 bytes sha256 16f00b5604dfe9c456bf361a433d0217eaf8e5f6e9f6d68c66bd4e87be7baa64 sig 531839a59e365f14913233a0b967b85a
     "#]]
     .assert_eq(&out);
 }
@@ -125,11 +138,22 @@ fn genesis_and_entry_encodings_are_pinned() {
         state.root()
     );
     expect![[r#"
-        genesis bytes: 0a000000746573742d636861696ee8030000000000000000000000000000d00780ee36000000000000004000b4372744ffcab80821bd2ae9259c8556ccd4217a68a729fdc82ba5dd6f4e40d1ce721b929f7c89a7d9e6bf636663d820db2d23930c1f8e547652dffc549e79cc020000004dc21aac8658d938f2f37253691ad8462f8e33b7bb0eea4adb7dd5f4cef993a740420f00000000000000000000000000e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf38905000000000000000000000000000000
-        entry hash: 7ff1163d7f3e7fe57ebc509e6cc0d7960bf9ce8e16cdaea2f0a683fe4bff1388
-        state root: f8aade91186e0274e6ef6953587ef31620ecb24c15ef26c664d8168a59676205
+        genesis bytes: 0a000000746573742d636861696ee8030000000000000000000000000000d00780ee36000000000000004000c027090000000000b4372744ffcab80821bd2ae9259c8556ccd4217a68a729fdc82ba5dd6f4e40d1ce721b929f7c89a7d9e6bf636663d820db2d23930c1f8e547652dffc549e79cc020000004dc21aac8658d938f2f37253691ad8462f8e33b7bb0eea4adb7dd5f4cef993a740420f00000000000000000000000000e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf38905000000000000000000000000000000
+        entry hash: fb58882ca4604437c9eeec61904a1e3e80089b61fbeba4f19f6b604460d60fd0
+        state root: fafadcad580de4ae238f95885eaacdee085b997ea6b5a0333680bdd9a7468960
     "#]]
     .assert_eq(&out);
+}
+
+/// Registered evaluators of the script other than the miner and the panel of `sid`.
+fn outsiders(d: &Driver, sid: SubmissionId) -> Vec<String> {
+    let sub = d.state().submission(sid).unwrap();
+    let panel = d.panel(sid);
+    ["e1", "e2", "e3", "a", "b"]
+        .iter()
+        .map(|e| e.to_string())
+        .filter(|e| !panel.contains(e) && key(e).account() != sub.miner)
+        .collect()
 }
 
 /// Drives the script: records each step's outcome and the roots around it.
@@ -260,12 +284,34 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     );
 
     // Bounties.
+    let mut spec1 = spec(deadline);
+    spec1.evaluation_budget = Amount(50);
+    let hidden = spec1.hidden_dataset;
     let b1 = BountyId(s.ok(
         "sponsor",
         Action::OpenBounty {
-            spec: Box::new(spec(deadline)),
+            spec: Box::new(spec1),
         },
     ));
+    let mut reused = spec(deadline);
+    reused.train_dataset = hidden;
+    reused.hidden_dataset = hash("another-hidden");
+    s.no(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(reused.clone()),
+        },
+        "sealed_artifact",
+    );
+    reused.train_dataset = hash("train");
+    reused.hidden_dataset = hidden;
+    s.no(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(reused),
+        },
+        "hidden_set_in_use",
+    );
     let mut bad = spec(deadline);
     bad.quorum = 0;
     s.no(
@@ -297,10 +343,12 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         },
         "unknown_bounty",
     );
+    let mut spec2 = spec(deadline);
+    spec2.hidden_dataset = hash("hidden-of-b2");
     let b2 = BountyId(s.ok(
         "sponsor",
         Action::OpenBounty {
-            spec: Box::new(spec(deadline)),
+            spec: Box::new(spec2),
         },
     ));
     s.no("a", Action::CancelBounty { bounty: b2 }, "not_sponsor");
@@ -322,8 +370,14 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         parent_weights_hash: None,
     };
     let sa = SubmissionId(s.ok("a", submit("wa")));
-    s.no("b", submit("wa"), "weights_claimed");
-    s.no("a", submit("wa"), "already_submitted");
+    let refile = |w: &str| Action::Submit {
+        bounty: b1,
+        file_hash: hash(&format!("another-file-{w}")),
+        weights_hash: hash(w),
+        parent_weights_hash: None,
+    };
+    s.no("b", refile("wa"), "weights_claimed");
+    s.no("a", refile("wa"), "already_submitted");
     let sb = SubmissionId(s.ok("b", submit("wb")));
     s.ok("a", submit("wa2"));
     s.no("a", submit("wa3"), "submission_limit");
@@ -333,8 +387,26 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         "has_submissions",
     );
 
+    s.no(
+        "b",
+        Action::Submit {
+            bounty: b1,
+            file_hash: hash("file-wa"),
+            weights_hash: hash("w-other"),
+            parent_weights_hash: None,
+        },
+        "file_claimed",
+    );
+    let mut derived = spec(deadline + 1);
+    derived.base_model = Some(hash("wa"));
+    s.no(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(derived),
+        },
+        "base_model_sealed",
+    );
     // Evaluators and receipts.
-    let hidden = hash("hidden");
     s.no(
         "e1",
         Action::RegisterEvaluator { bond: Amount(500) },
@@ -348,51 +420,44 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             },
         );
     }
-    s.no(
-        "licensee",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
-        "not_evaluator",
-    );
-    s.no(
-        "e1",
-        Action::PostReceipt(receipt(SubmissionId(999), hidden, accuracy(9, 10))),
-        "unknown_submission",
-    );
+    let scored = |sid: SubmissionId, w: &str, right: usize| {
+        Action::PostReceipt(receipt(sid, hidden, hash(w), accuracy(right, 10)))
+    };
+    s.no("e1", scored(sa, "wa", 9), "not_scoring");
+    s.no("e1", Action::EndSubmissions { bounty: b1 }, "before_deadline");
     s.no(
         "e1",
-        Action::PostReceipt(receipt(sa, hash("train"), accuracy(9, 10))),
+        Action::CloseBounty { bounty: b1 },
+        "submissions_not_ended",
+    );
+    s.d.now = deadline;
+    s.no("b", submit("wb2"), "after_deadline");
+    s.ok("operator", Action::EndSubmissions { bounty: b1 });
+    let (pa, oa) = (s.d.panel(sa), outsiders(&s.d, sa));
+    let (pb, ob) = (s.d.panel(sb), outsiders(&s.d, sb));
+    s.no("licensee", scored(sa, "wa", 9), "not_evaluator");
+    s.no("e1", scored(SubmissionId(999), "wa", 9), "unknown_submission");
+    s.no(
+        "e1",
+        Action::PostReceipt(receipt(sa, hash("train"), hash("wa"), accuracy(9, 10))),
         "wrong_dataset",
     );
     s.no(
-        "e1",
-        Action::PostReceipt(receipt(sa, hidden, vec![])),
-        "no_example_scores",
+        &pa[0],
+        Action::PostReceipt(receipt(sa, hidden, hash("wa"), accuracy(9, 11))),
+        "wrong_example_count",
     );
-    let mut forged = receipt(sa, hidden, accuracy(9, 10));
-    forged.example_scores[9] = Score::SCALE;
-    s.no("e1", Action::PostReceipt(forged), "digest_mismatch");
-    s.no(
-        "a",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
-        "self_evaluation",
-    );
-    s.ok(
-        "e1",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
-    );
-    s.no(
-        "e1",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
-        "duplicate_receipt",
-    );
-    s.ok(
-        "e3",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(8, 10))),
-    );
-    s.ok(
-        "e2",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
-    );
+    let mut forged = receipt(sa, hidden, hash("wa"), accuracy(9, 10));
+    if let message::Verdict::Scored { example_scores, .. } = &mut forged.verdict {
+        example_scores[9] = Score::SCALE;
+    }
+    s.no(&pa[0], Action::PostReceipt(forged), "digest_mismatch");
+    s.no(&pa[0], scored(sa, "wb", 9), "weights_mismatch");
+    s.no("a", scored(sa, "wa", 9), "self_evaluation");
+    s.no(&oa[0], scored(sa, "wa", 9), "not_assigned");
+    s.ok(&pa[0], scored(sa, "wa", 9));
+    s.no(&pa[0], scored(sa, "wa", 9), "duplicate_receipt");
+    s.ok(&pa[1], scored(sa, "wa", 9));
     assert_eq!(
         s.d.state()
             .submission(sa)
@@ -400,33 +465,27 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             .final_score
             .as_ref()
             .unwrap()
-            .score,
-        Score(900_000)
+            .score(),
+        Some(Score(900_000))
     );
-    assert!(s.d.state().evaluator(&acct("e3")).unwrap().forfeited > Amount::ZERO);
+    s.no(&oa[0], scored(sa, "wa", 9), "score_already_final");
+    s.ok(&pb[0], scored(sb, "wb", 6));
+    s.ok(&pb[1], scored(sb, "wb", 6));
+    // A challenge from outside the panel, decided against the challenger.
+    s.ok(&ob[0], scored(sb, "wb", 7));
+    let jury = s.d.state().submission(sb).unwrap().dispute.clone().unwrap().panel;
+    let jury: Vec<String> = jury.iter().map(|a| s.d.name_of(a)).collect();
+    for j in &jury {
+        s.ok(j, scored(sb, "wb", 6));
+    }
+    assert!(s.d.state().evaluator(&acct(&ob[0])).unwrap().forfeited > Amount::ZERO);
+    let pa2 = s.d.panel(SubmissionId(sb.0 + 1));
     s.no(
-        "b",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(9, 10))),
-        "score_already_final",
-    );
-    s.ok(
-        "b",
-        Action::PostReceipt(receipt(sa, hidden, accuracy(7, 10))),
-    );
-    s.ok(
-        "e1",
-        Action::PostReceipt(receipt(sb, hidden, accuracy(6, 10))),
-    );
-    s.no(
-        "e2",
-        Action::PostReceipt(receipt(sb, hidden, accuracy(6, 10))),
+        &pa2[0],
+        scored(SubmissionId(sb.0 + 1), "wa2", 5),
         "budget_exhausted",
     );
-
     // Closing.
-    s.no("e1", Action::CloseBounty { bounty: b1 }, "before_deadline");
-    s.d.now = deadline;
-    s.no("b", submit("wb2"), "after_deadline");
     s.no(
         "e1",
         Action::CloseBounty { bounty: b1 },
@@ -445,7 +504,6 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             .0,
         acct("a")
     );
-
     // Licences.
     s.no(
         "licensee",
@@ -465,9 +523,11 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     let deadline3 = s.d.now + 100_000;
     let mut spec3 = spec(deadline3);
     spec3.base_model = Some(hash("wa"));
-    spec3.quorum = 1;
+    spec3.quorum = 3;
+    spec3.submission_deposit = Amount(30);
     spec3.licence.commercial_use = CommercialUse::NotAllowed;
     spec3.licence.derivation = Derivation::NotAllowed;
+    let hidden3 = spec3.hidden_dataset;
     let b3 = BountyId(s.ok(
         "sponsor",
         Action::OpenBounty {
@@ -482,11 +542,19 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     };
     s.no("b", child(None), "parent_mismatch");
     let sc = SubmissionId(s.ok("b", child(Some(hash("wa")))));
-    s.ok(
-        "e1",
-        Action::PostReceipt(receipt(sc, hidden, accuracy(10, 10))),
-    );
     s.d.now = deadline3;
+    s.ok("e1", Action::EndSubmissions { bounty: b3 });
+    let scored3 =
+        |right: usize| Action::PostReceipt(receipt(sc, hidden3, hash("wc"), accuracy(right, 10)));
+    for p in s.d.panel(sc) {
+        s.ok(&p, scored3(10));
+    }
+    s.no("e2", Action::CloseBounty { bounty: b3 }, "dispute_window_open");
+    // Everyone else is on the panel: nobody is left to hear a challenge.
+    let last = outsiders(&s.d, sc)[0].clone();
+    s.no(&last, scored3(2), "no_dispute_panel");
+    s.d.now += Params::default().dispute_window_ms;
+    s.no(&last, scored3(2), "dispute_window_closed");
     s.ok("e2", Action::CloseBounty { bounty: b3 });
     s.no(
         "licensee",
@@ -646,7 +714,18 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         "not_evaluator",
         "unknown_submission",
         "wrong_dataset",
-        "no_example_scores",
+        "wrong_example_count",
+        "weights_mismatch",
+        "not_assigned",
+        "not_scoring",
+        "submissions_not_ended",
+        "dispute_window_open",
+        "dispute_window_closed",
+        "no_dispute_panel",
+        "hidden_set_in_use",
+        "sealed_artifact",
+        "base_model_sealed",
+        "file_claimed",
         "digest_mismatch",
         "self_evaluation",
         "duplicate_receipt",
@@ -667,77 +746,93 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     assert_eq!(replayed.root(), s.d.state().root());
     s.out += &format!("final root {}\n", s.d.state().root());
     expect![[r#"
-          1 minter    mint               ok  a3376fee317e68ec -> 324afb930f980a1e
-          2 minter    mint               ok  324afb930f980a1e -> 45d3be4c9dbe927f
-          3 minter    mint               ok  45d3be4c9dbe927f -> 538d94324ce760c9
-          4 minter    mint               ok  538d94324ce760c9 -> 41c612a1e7c2dda5
-          5 minter    mint               ok  41c612a1e7c2dda5 -> 69e8357e5ff564b5
+          1 minter    mint               ok  69408299c88cedbe -> 168cde71dc96668a
+          2 minter    mint               ok  168cde71dc96668a -> 36c4dfb85e725e07
+          3 minter    mint               ok  36c4dfb85e725e07 -> 74daf77677080667
+          4 minter    mint               ok  74daf77677080667 -> a74c7c9021c96f54
+          5 minter    mint               ok  a74c7c9021c96f54 -> 75f7974d821ea0af
             a         mint               no  not_minter: only the minter may mint
             minter    mint               no  zero_amount: amount must be positive
             minter    mint               no  overflow: amount overflows: total supply
-          6 sponsor   transfer           ok  69e8357e5ff564b5 -> 31fda4f6ef912222
+          6 sponsor   transfer           ok  75f7974d821ea0af -> bbd2f1066936bb36
             a         transfer           no  insufficient_balance: insufficient balance: needs 1000000000, has 10100
-          7 sponsor   open_bounty        ok  31fda4f6ef912222 -> 84cb7efbf3668e23
+          7 sponsor   open_bounty        ok  bbd2f1066936bb36 -> d8ed65061f3e713a
+            sponsor   open_bounty        no  sealed_artifact: artifact 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189 is sealed by an open bounty and cannot be a training set
+            sponsor   open_bounty        no  hidden_set_in_use: dataset 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189 is already named in the log; a hidden set must be new
             sponsor   open_bounty        no  invalid_spec: invalid bounty spec: quorum must be 1 to 16
             sponsor   open_bounty        no  deadline_not_in_future: deadline 1699999999999 ms is not after now 1700000000000 ms
-          8 licensee  top_up             ok  84cb7efbf3668e23 -> 9af3fe021daf467f
+          8 licensee  top_up             ok  d8ed65061f3e713a -> 3c5620643553662b
             licensee  top_up             no  unknown_bounty: no bounty 999
-          9 sponsor   open_bounty        ok  9af3fe021daf467f -> 24abf0f95beef7cc
+          9 sponsor   open_bounty        ok  3c5620643553662b -> 3f1dad4a378436af
             a         cancel_bounty      no  not_sponsor: only the sponsor of bounty 9 may do this
-         10 sponsor   cancel_bounty      ok  24abf0f95beef7cc -> 27166a7285ec5eaa
+         10 sponsor   cancel_bounty      ok  3f1dad4a378436af -> 4ad0f66cc7d9213c
             sponsor   top_up             no  bounty_not_open: bounty 9 is cancelled, not open
-         11 a         submit             ok  27166a7285ec5eaa -> 08814a8aa6cc39c4
+         11 a         submit             ok  4ad0f66cc7d9213c -> d93faeace3c59e09
             b         submit             no  weights_claimed: weights 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce were first submitted by eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e; priority belongs to the first appearance
             a         submit             no  already_submitted: weights 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce are already submitted
-         12 b         submit             ok  08814a8aa6cc39c4 -> 8423befe571c9722
-         13 a         submit             ok  8423befe571c9722 -> 0405a27165723948
+         12 b         submit             ok  d93faeace3c59e09 -> dc25deecbe989d91
+         13 a         submit             ok  dc25deecbe989d91 -> 33c80f06033c0963
             a         submit             no  submission_limit: submission limit of 2 per miner reached
             sponsor   cancel_bounty      no  has_submissions: bounty 7 has submissions and cannot be cancelled
+            b         submit             no  file_claimed: file 883bc2995ad9cf21c3f1164bafc6e9b221e0e4b95583f4334551140b00977152 is already named in the log (a submission or a dataset)
+            sponsor   open_bounty        no  base_model_sealed: base model 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce is not released: its bounty has not closed
             e1        register_evaluator no  bond_too_small: an evaluator's bond must be at least 1000
-         14 e1        register_evaluator ok  0405a27165723948 -> 1a59f95cfaba5033
-         15 e2        register_evaluator ok  1a59f95cfaba5033 -> 5386710f72328beb
-         16 e3        register_evaluator ok  5386710f72328beb -> 822b691311ccec97
-         17 a         register_evaluator ok  822b691311ccec97 -> fec1c7bf886110a8
-         18 b         register_evaluator ok  fec1c7bf886110a8 -> 9f55f5f2907eb9fc
+         14 e1        register_evaluator ok  33c80f06033c0963 -> e8bd395a5dd2c582
+         15 e2        register_evaluator ok  e8bd395a5dd2c582 -> 511eff121b4ebb0c
+         16 e3        register_evaluator ok  511eff121b4ebb0c -> 8f474cf538d00347
+         17 a         register_evaluator ok  8f474cf538d00347 -> b1ae7c3bc938b7e2
+         18 b         register_evaluator ok  b1ae7c3bc938b7e2 -> e2917a577fa8d8e7
+            e1        post_receipt       no  not_scoring: bounty 7 is open: receipts are taken only while it is scoring
+            e1        end_submissions    no  before_deadline: bounty 7's deadline 1700000100000 ms has not passed
+            e1        close_bounty       no  submissions_not_ended: bounty 7 has not ended its submissions (EndSubmissions comes first)
+            b         submit             no  after_deadline: bounty 7 stopped taking submissions at 1700000100000 ms
+         19 operator  end_submissions    ok  e2917a577fa8d8e7 -> a75305688cbca50b
             licensee  post_receipt       no  not_evaluator: e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf389 is not a registered evaluator with the minimum bond
             e1        post_receipt       no  unknown_submission: no submission 999
-            e1        post_receipt       no  wrong_dataset: receipt scores dataset 116f54c41d0405dbb10e7b04ebc31e262a5b8c85c1233fcf36eaee344d91ae58; the bounty's hidden set is e564b4081d7a9ea4b00dada53bdae70c99b87b6fce869f0c3dd4d2bfa1e53e1c
-            e1        post_receipt       no  no_example_scores: a receipt needs at least one per-example score
-            e1        post_receipt       no  digest_mismatch: example digest does not match the per-example scores
+            e1        post_receipt       no  wrong_dataset: receipt scores dataset 116f54c41d0405dbb10e7b04ebc31e262a5b8c85c1233fcf36eaee344d91ae58; the bounty's hidden set is 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189
+            e2        post_receipt       no  wrong_example_count: a receipt carries 11 per-example scores; the hidden set has 10
+            e2        post_receipt       no  digest_mismatch: example digest does not match the per-example scores
+            e2        post_receipt       no  weights_mismatch: receipt scored weights 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd; the submission claims 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce
             a         post_receipt       no  self_evaluation: an evaluator may not score their own submission
-         19 e1        post_receipt       ok  9f55f5f2907eb9fc -> 6e39047a1fa23009
-            e1        post_receipt       no  duplicate_receipt: this evaluator already posted a receipt for submission 11
-         20 e3        post_receipt       ok  6e39047a1fa23009 -> ac857972f1d2f3d0
-         21 e2        post_receipt       ok  ac857972f1d2f3d0 -> c6cc24c630e6cb94
-            b         post_receipt       no  score_already_final: submission 11 already has a final score that this receipt agrees with
-         22 b         post_receipt       ok  c6cc24c630e6cb94 -> 0e94b2a1603a1386
-         23 e1        post_receipt       ok  0e94b2a1603a1386 -> 3e96348ea7befcdd
-            e2        post_receipt       no  budget_exhausted: bounty 7's evaluation budget is spent
-            e1        close_bounty       no  before_deadline: bounty 7 cannot close before its deadline 1700000100000 ms
-            b         submit             no  after_deadline: bounty 7 stopped taking submissions at 1700000100000 ms
-            e1        close_bounty       no  pending_evaluations: bounty 7 has 2 submissions without a final score; it can close at 1700003700000 ms
-         24 operator  close_bounty       ok  3e96348ea7befcdd -> 79646cf26746556f
+            e1        post_receipt       no  not_assigned: this evaluator was not drawn to score submission 11
+         20 e2        post_receipt       ok  a75305688cbca50b -> d77dbd9106db2c46
+            e2        post_receipt       no  duplicate_receipt: this evaluator already posted a receipt for submission 11
+         21 e3        post_receipt       ok  d77dbd9106db2c46 -> 40e113262510d5f2
+            e1        post_receipt       no  score_already_final: submission 11 already has a final finding that this receipt agrees with
+         22 e3        post_receipt       ok  40e113262510d5f2 -> 793b8eefc1b31bc2
+         23 e1        post_receipt       ok  793b8eefc1b31bc2 -> 5ee66242e72734f2
+         24 e2        post_receipt       ok  5ee66242e72734f2 -> 09f0f13748b6fb2c
+         25 a         post_receipt       ok  09f0f13748b6fb2c -> 2246f86bf84e2b02
+            e1        post_receipt       no  budget_exhausted: bounty 7's evaluation budget is spent
+            e1        close_bounty       no  pending_evaluations: bounty 7 has 1 submissions without a final score; it can close at 1700003700000 ms
+         26 operator  close_bounty       ok  2246f86bf84e2b02 -> fbee09a0c94613ca
             licensee  buy_license        no  unknown_model: no model has weights hash 1785cfc3bc6ac7738e8b38cdccd1af12563c2b9070e07af336a1bf8c0f772b6a
             licensee  buy_license        no  not_a_winner: model 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd did not win a closed bounty and has no licence to sell
-         25 licensee  buy_license        ok  79646cf26746556f -> 7b84569d34b67d6a
-         26 sponsor   open_bounty        ok  7b84569d34b67d6a -> 676e8365c849e6d7
+         27 licensee  buy_license        ok  fbee09a0c94613ca -> e53fcecde233cde6
+         28 sponsor   open_bounty        ok  e53fcecde233cde6 -> eee9d2b7a3d59fcf
             b         submit             no  parent_mismatch: the bounty fine-tunes 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce; the submission's parent must be that model
-         27 b         submit             ok  676e8365c849e6d7 -> ec049823e323d64b
-         28 e1        post_receipt       ok  ec049823e323d64b -> 1e321a2cc7222563
-         29 e2        close_bounty       ok  1e321a2cc7222563 -> f0d70b0f4b089f04
+         29 b         submit             ok  eee9d2b7a3d59fcf -> eedcd2721e3ff9b6
+         30 e1        end_submissions    ok  eedcd2721e3ff9b6 -> ebb870b98eba5f2b
+         31 e1        post_receipt       ok  ebb870b98eba5f2b -> ad18d864bdf77685
+         32 a         post_receipt       ok  ad18d864bdf77685 -> bb7c2be21e9fec11
+         33 e2        post_receipt       ok  bb7c2be21e9fec11 -> 18f5aecfa3a6cb8d
+            e2        close_bounty       no  dispute_window_open: bounty 28 has a final score whose dispute window is open until 1700004400000 ms
+            e3        post_receipt       no  no_dispute_panel: no evaluator outside the panel is left to hear a dispute of submission 29
+            e3        post_receipt       no  dispute_window_closed: submission 29's score is final and its dispute window closed at 1700004400000 ms
+         34 e2        close_bounty       ok  18f5aecfa3a6cb8d -> e961aeb834edf46f
             licensee  buy_license        no  commercial_use_not_allowed: model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d's licence does not allow commercial use
             sponsor   open_bounty        no  derivation_not_allowed: base model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d does not allow derivatives
-            wrong seq                    no  wrong_seq: entry has seq 31, but the next seq is 30
-            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash c368568dd1015a8fe5a6805bd289b292970d24ca05b15154dd2c67914e607afc
-            time went backwards          no  time_went_backwards: entry's timestamp 1700000000000 ms is earlier than the previous entry's 1700003800000 ms
+            wrong seq                    no  wrong_seq: entry has seq 36, but the next seq is 35
+            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash ee262b04e2a680f8ed6b4546af2987efc8d91a68a0e43a7bb5ffeaa4a0c6f13c
+            time went backwards          no  time_went_backwards: entry's timestamp 1700000000000 ms is earlier than the previous entry's 1700004400000 ms
             message too large            no  message_too_large: message is 9000 bytes; the most allowed is 8192
             malformed message            no  malformed: message does not decode: malformed encoding: Unexpected length of input
             forged signature             no  bad_signature: signature does not verify for signer eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e
             signed by another key        no  bad_signature: signature does not verify for signer eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e
             another chain                no  wrong_chain: message is for chain "other-chain", this is chain "test-chain"
             replayed message             no  bad_nonce: nonce 1 is not the next nonce 6 for this signer (replayed or out of order)
-            nonce gap                    no  bad_nonce: nonce 5 is not the next nonce 4 for this signer (replayed or out of order)
-        final root f0d70b0f4b089f0408c0a3ff6370c3d31231155464a9876262d5f3abb00d6674
+            nonce gap                    no  bad_nonce: nonce 7 is not the next nonce 6 for this signer (replayed or out of order)
+        final root e961aeb834edf46f81ec630dc44410e1a63874abd7dce5b9a2e6f6acef63a055
     "#]]
     .assert_eq(&s.out);
 }

@@ -6,3 +6,4 @@ mod lifecycle;
 mod properties;
 mod support;
 mod tensorfile;
+mod trust;

@@ -1,10 +1,14 @@
 //! Property tests: random sequences of actions by many accounts, with
 //! restarts that rebuild the state by replaying the log.
 //!
+//! The actors include adversaries: copiers (another submission's weights in
+//! a new file under a made-up weights hash), sybils (fresh keys with no
+//! tokens), and two colluding evaluators who always claim a perfect score.
+//!
 //! After every entry: balances + escrows + bonds = minted - burned; a
 //! rejected entry leaves the state root unchanged; an escrow is released at
 //! most once (a bounty never reopens and its escrow stays empty); every split
-//! (settlement, licence) sums exactly. At every restart and at the end, the
+//! (settlement, licence) sums exactly; no copy is ever paid or finally scored. At every restart and at the end, the
 //! replayed state root equals the live one. The run must apply at least
 //! 100 000 entries; proptest prints the failing case's seed and shrinks it.
 
@@ -22,6 +26,10 @@ use crate::support::*;
 
 static REJECTS: std::sync::Mutex<BTreeMap<&str, u64>> = std::sync::Mutex::new(BTreeMap::new());
 const ACCOUNTS: usize = 8;
+/// Evaluators 2 and 3 collude: they always claim a perfect score.
+const COLLUDERS: [usize; 2] = [2, 3];
+/// Every hidden set has this many examples.
+const EXAMPLES: usize = 5;
 const ENTRIES_MIN: u64 = 100_000;
 
 #[derive(Clone, Debug)]
@@ -72,6 +80,19 @@ enum Op {
         who: usize,
         bounty: usize,
     },
+    End {
+        who: usize,
+        bounty: usize,
+    },
+    Copy {
+        miner: usize,
+        bounty: usize,
+        of: usize,
+    },
+    Sybil {
+        n: u16,
+        bounty: usize,
+    },
     Buy {
         who: usize,
         model: usize,
@@ -110,6 +131,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (who.clone(), amount()).prop_map(|(who, bond)| Op::Register { who, bond }),
         10 => (who.clone(), 0..256usize, 0..3u8).prop_map(|(who, submission, variant)| Op::Receipt { who, submission, variant }),
         3 => (who.clone(), 0..64usize).prop_map(|(who, bounty)| Op::Close { who, bounty }),
+        3 => (who.clone(), 0..64usize).prop_map(|(who, bounty)| Op::End { who, bounty }),
+        2 => (who.clone(), 0..64usize, 0..256usize).prop_map(|(miner, bounty, of)| Op::Copy { miner, bounty, of }),
+        1 => (0..1000u16, 0..64usize).prop_map(|(n, bounty)| Op::Sybil { n, bounty }),
         2 => (who.clone(), 0..64usize).prop_map(|(who, model)| Op::Buy { who, model }),
         4 => (1..20_000u64).prop_map(|ms| Op::Tick { ms }),
         1 => (0..4096usize).prop_map(|entry| Op::Replay { entry }),
@@ -142,8 +166,26 @@ struct Sim {
     bounties: Vec<BountyId>,
     submissions: Vec<SubmissionId>,
     models: Vec<Hash32>,
-    escrow_before_close: BTreeMap<BountyId, (Amount, Amount)>,
+    /// Copies: submission -> the weights hash its file really holds.
+    copies: BTreeMap<SubmissionId, Hash32>,
+    escrow_before_close: BTreeMap<BountyId, (Amount, Amount, Amount)>,
     applied: u64,
+}
+
+/// Whether a submission's final finding came from a panel of colluders alone,
+/// unchallenged: the one way a copy can be scored (and only until an honest
+/// evaluator contests it within the window).
+fn colluded(sub: &state::records::Submission) -> bool {
+    sub.dispute.is_none()
+        && sub
+            .panel
+            .iter()
+            .all(|a| COLLUDERS.iter().any(|c| key(&name(*c)).account() == *a))
+}
+
+/// A model's true per-example scores: a function of its weights hash.
+fn truth(weights: &Hash32) -> Vec<i64> {
+    accuracy(usize::from(weights.0[0]) % (EXAMPLES + 1), EXAMPLES)
 }
 
 impl Sim {
@@ -169,6 +211,7 @@ impl Sim {
             bounties: vec![],
             submissions: vec![],
             models: vec![],
+            copies: BTreeMap::new(),
             escrow_before_close: BTreeMap::new(),
             applied: 0,
         }
@@ -190,7 +233,12 @@ impl Sim {
             .collect();
         let closable: Vec<BountyId> = st
             .bounties()
-            .filter(|b| b.is_sealed() && now >= b.spec.deadline_ms)
+            .filter(|b| b.status == BountyStatus::Scoring)
+            .map(|b| b.id)
+            .collect();
+        let endable: Vec<BountyId> = st
+            .bounties()
+            .filter(|b| b.status == BountyStatus::Open && now >= b.spec.deadline_ms)
             .map(|b| b.id)
             .collect();
         let unscored: Vec<SubmissionId> = self
@@ -235,6 +283,10 @@ impl Sim {
                 licence,
             } => {
                 let mut s = spec(self.d.now + ticks * 1_000);
+                // A hidden set of its own (the head seq is unique per attempt).
+                s.hidden_dataset = hash(&format!("hidden-{}", st.head().seq));
+                s.hidden_examples = EXAMPLES as u32;
+                s.submission_deposit = Amount(10 * u128::from(quorum.max(1)));
                 s.reward = Amount(reward);
                 s.evaluation_budget = Amount(budget);
                 s.quorum = quorum;
@@ -289,12 +341,42 @@ impl Sim {
                     name(miner),
                     Action::Submit {
                         bounty,
-                        file_hash: weights_hash,
+                        file_hash: hash(&format!("file-{weights}")),
                         weights_hash,
                         parent_weights_hash: parent,
                     },
                 )
             }
+            Op::Copy { miner, bounty, of } => {
+                let bounty = pick_live(&taking, &self.bounties, bounty)?;
+                let parent = self.d.state().bounty(bounty)?.spec.base_model;
+                pick(&self.submissions, of)?;
+                let n = st.head().seq;
+                (
+                    name(miner),
+                    Action::Submit {
+                        bounty,
+                        file_hash: hash(&format!("copy-file-{n}")),
+                        weights_hash: hash(&format!("made-up-{n}")),
+                        parent_weights_hash: parent,
+                    },
+                )
+            }
+            Op::Sybil { n, bounty } => (
+                format!("sybil{n}"),
+                Action::Submit {
+                    bounty: pick_live(&taking, &self.bounties, bounty)?,
+                    file_hash: hash(&format!("sybil-file-{n}")),
+                    weights_hash: hash(&format!("sybil-{n}")),
+                    parent_weights_hash: None,
+                },
+            ),
+            Op::End { who, bounty } => (
+                name(who),
+                Action::EndSubmissions {
+                    bounty: pick_live(&endable, &self.bounties, bounty)?,
+                },
+            ),
             Op::Register { who, bond } => {
                 (name(who), Action::RegisterEvaluator { bond: Amount(bond) })
             }
@@ -304,15 +386,35 @@ impl Sim {
                 variant,
             } => {
                 let sid = pick_live(&unscored, &self.submissions, submission)?;
-                let examples = match variant {
-                    0 => accuracy(3, 5),
-                    1 => accuracy(4, 5),
-                    _ => accuracy(2, 5),
+                let sub = st.submission(sid)?;
+                let hidden = st.bounty(sub.bounty)?.spec.hidden_dataset;
+                // Mostly someone drawn for it; sometimes anyone.
+                let mut drawn: Vec<AccountId> = sub.panel.clone();
+                if let Some(d) = &sub.dispute {
+                    drawn.extend(d.panel.iter().copied());
+                }
+                let all: Vec<AccountId> = (0..ACCOUNTS).map(acct).collect();
+                let signer = pick_live(&drawn, &all, who)?;
+                let signer_index = (0..ACCOUNTS).find(|i| acct(*i) == signer)?;
+                let receipt = if COLLUDERS.contains(&signer_index) {
+                    receipt(sid, hidden, sub.weights_hash, accuracy(EXAMPLES, EXAMPLES))
+                } else if let Some(real) = self.copies.get(&sid) {
+                    match variant {
+                        // An honest evaluator finds the bytes are not the weights claimed.
+                        0 | 1 => unscorable(
+                            sid,
+                            hidden,
+                            message::Unscorable::WeightsMismatch { computed: *real },
+                        ),
+                        // Scoring the copy as what it really is is refused.
+                        _ => receipt(sid, hidden, *real, truth(real)),
+                    }
+                } else if variant == 2 {
+                    receipt(sid, hidden, sub.weights_hash, accuracy(1, EXAMPLES))
+                } else {
+                    receipt(sid, hidden, sub.weights_hash, truth(&sub.weights_hash))
                 };
-                (
-                    name(who),
-                    Action::PostReceipt(receipt(sid, hash("hidden"), examples)),
-                )
+                (name(signer_index), Action::PostReceipt(receipt))
             }
             Op::Close { who, bounty } => (
                 name(who),
@@ -376,7 +478,7 @@ impl Sim {
                         .d
                         .state()
                         .bounty(*bounty)
-                        .map(|b| (*bounty, b.reward_escrow, b.budget_escrow)),
+                        .map(|b| (*bounty, b.reward_escrow, b.budget_escrow, b.deposit_escrow)),
                     _ => None,
                 };
                 let before = self.d.state().root();
@@ -409,16 +511,38 @@ impl Sim {
         Ok(())
     }
 
-    fn record(&mut self, seq: u64, action: &Action, closing: Option<(BountyId, Amount, Amount)>) {
+    fn record(
+        &mut self,
+        seq: u64,
+        action: &Action,
+        closing: Option<(BountyId, Amount, Amount, Amount)>,
+    ) {
         match action {
             Action::OpenBounty { .. } => self.bounties.push(BountyId(seq)),
-            Action::Submit { weights_hash, .. } => {
-                self.submissions.push(SubmissionId(seq));
+            Action::Submit {
+                weights_hash,
+                file_hash,
+                ..
+            } => {
+                let sid = SubmissionId(seq);
+                assert!(
+                    !self.models.contains(weights_hash),
+                    "a weights hash was accepted twice"
+                );
+                // A copy holds the weights of an earlier submission.
+                if hash(&format!("copy-file-{}", seq - 1)) == *file_hash
+                    && let Some(original) = self.submissions.last()
+                {
+                    let real = self.d.state().submission(*original).unwrap().weights_hash;
+                    self.copies.insert(sid, real);
+                }
+                self.submissions.push(sid);
                 self.models.push(*weights_hash);
             }
             Action::CloseBounty { .. } => {
-                let (id, reward, budget) = closing.expect("closed bounty existed");
-                self.escrow_before_close.insert(id, (reward, budget));
+                let (id, reward, budget, deposits) = closing.expect("closed bounty existed");
+                self.escrow_before_close
+                    .insert(id, (reward, budget, deposits));
             }
             _ => {}
         }
@@ -430,12 +554,16 @@ impl Sim {
             return Err(TestCaseError::fail(e));
         }
         for b in st.bounties() {
-            if b.status != BountyStatus::Open {
+            if !b.is_sealed() {
                 // Released once: empty escrow, and never open again.
-                prop_assert!(b.reward_escrow.is_zero() && b.budget_escrow.is_zero());
+                prop_assert!(
+                    b.reward_escrow.is_zero()
+                        && b.budget_escrow.is_zero()
+                        && b.deposit_escrow.is_zero()
+                );
             }
             if let Some(s) = &b.settlement {
-                let (reward, budget) = self.escrow_before_close[&b.id];
+                let (reward, budget, deposits) = self.escrow_before_close[&b.id];
                 let paid: u128 = s.payouts.iter().map(|p| p.amount.0).sum();
                 prop_assert_eq!(
                     paid + s.reward_refund.0,
@@ -443,7 +571,26 @@ impl Sim {
                     "reward split does not sum"
                 );
                 prop_assert_eq!(s.budget_refund, budget);
+                prop_assert_eq!(
+                    s.deposits_returned.0 + s.deposits_forfeited.0,
+                    deposits.0,
+                    "deposits do not sum"
+                );
+                for p in &s.payouts {
+                    prop_assert!(
+                        !self.copies.contains_key(&p.submission)
+                            || colluded(st.submission(p.submission).expect("paid")),
+                        "a copy was paid without a colluding panel"
+                    );
+                }
             }
+        }
+        for sid in self.copies.keys() {
+            let copy = st.submission(*sid).expect("recorded");
+            prop_assert!(
+                copy.final_score.as_ref().is_none_or(|f| f.score().is_none()) || colluded(copy),
+                "a copy got a final score without a colluding panel"
+            );
         }
         for model in &self.models {
             for l in st.licences_for(model) {

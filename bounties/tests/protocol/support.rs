@@ -38,7 +38,9 @@ pub fn spec(deadline_ms: u64) -> BountySpec {
         description: "classify 8x8 digits".into(),
         task: Task::Classification,
         train_dataset: hash("train"),
-        hidden_dataset: hash("hidden"),
+        // Each bounty needs a hidden set of its own: the deadline tells them apart.
+        hidden_dataset: hash(&format!("hidden-{deadline_ms}")),
+        hidden_examples: 10,
         architecture: ArchitectureLimits {
             family: arch::Family::Mlp,
             max_parameters: 100_000,
@@ -53,6 +55,7 @@ pub fn spec(deadline_ms: u64) -> BountySpec {
         reward: Amount(10_000),
         evaluation_budget: Amount(40),
         fee_per_receipt: Amount(10),
+        submission_deposit: Amount(20),
         quorum: 2,
         max_submissions_per_miner: 2,
         deadline_ms: TimestampMs(deadline_ms),
@@ -71,15 +74,34 @@ pub fn spec(deadline_ms: u64) -> BountySpec {
     }
 }
 
-pub fn receipt(submission: SubmissionId, dataset: Hash32, examples: Vec<i64>) -> Receipt {
+/// A receipt scoring the weights `weights` with these per-example scores.
+pub fn receipt(
+    submission: SubmissionId,
+    dataset: Hash32,
+    weights: Hash32,
+    examples: Vec<i64>,
+) -> Receipt {
     let score = Score(examples.iter().sum::<i64>() / examples.len().max(1) as i64);
     Receipt {
         submission,
         dataset,
         evaluator_build: hash("evaluator-build"),
-        score,
-        example_digest: example_scores_digest(&examples),
-        example_scores: examples,
+        verdict: message::Verdict::Scored {
+            weights_hash: weights,
+            score,
+            example_digest: example_scores_digest(&examples),
+            example_scores: examples,
+        },
+    }
+}
+
+/// A receipt finding the file unscorable.
+pub fn unscorable(submission: SubmissionId, dataset: Hash32, why: message::Unscorable) -> Receipt {
+    Receipt {
+        submission,
+        dataset,
+        evaluator_build: hash("evaluator-build"),
+        verdict: message::Verdict::Unscorable(why),
     }
 }
 
@@ -140,5 +162,39 @@ impl Driver {
 
     pub fn balance(&self, name: &str) -> u128 {
         self.state().balance(&key(name).account()).0
+    }
+
+    /// The wallet name of an account this driver has signed for.
+    pub fn name_of(&self, account: &AccountId) -> String {
+        self.wallets
+            .keys()
+            .find(|n| key(n).account() == *account)
+            .cloned()
+            .unwrap_or_else(|| panic!("no wallet for {account}"))
+    }
+
+    /// Move to the bounty's deadline and end its submissions (drawing panels).
+    pub fn end(&mut self, bounty: BountyId) {
+        let deadline = self.state().bounty(bounty).unwrap().spec.deadline_ms.0;
+        self.now = self.now.max(deadline);
+        self.ok("operator", Action::EndSubmissions { bounty });
+    }
+
+    /// The names of the evaluators drawn for a submission.
+    pub fn panel(&self, sid: SubmissionId) -> Vec<String> {
+        let panel = self.state().submission(sid).unwrap().panel.clone();
+        panel.iter().map(|a| self.name_of(a)).collect()
+    }
+
+    /// Every panel member of `sid` scores it with `examples`.
+    pub fn score(&mut self, sid: SubmissionId, examples: &[i64]) {
+        let sub = self.state().submission(sid).unwrap().clone();
+        let hidden = self.state().bounty(sub.bounty).unwrap().spec.hidden_dataset;
+        for e in self.panel(sid) {
+            self.ok(
+                &e,
+                Action::PostReceipt(receipt(sid, hidden, sub.weights_hash, examples.to_vec())),
+            );
+        }
     }
 }
