@@ -29,7 +29,8 @@ fn spec(deadline_ms: u64, n: usize) -> BountySpec {
         description: String::new(),
         task: Task::Classification,
         train_dataset: sha256(b"train"),
-        hidden_dataset: sha256(b"hidden"),
+        hidden_dataset: sha256(format!("hidden-{n}").as_bytes()),
+        hidden_examples: 100,
         architecture: ArchitectureLimits {
             family: arch::Family::Mlp,
             max_parameters: 1_000_000,
@@ -44,6 +45,7 @@ fn spec(deadline_ms: u64, n: usize) -> BountySpec {
         reward: Amount(1_000_000),
         evaluation_budget: Amount(10_000),
         fee_per_receipt: Amount(10),
+        submission_deposit: Amount(20),
         quorum: 2,
         max_submissions_per_miner: 3,
         deadline_ms: TimestampMs(deadline_ms),
@@ -119,7 +121,7 @@ fn build_log() -> Vec<Entry> {
             now += 1;
             let action = Action::Submit {
                 bounty,
-                file_hash: w,
+                file_hash: sha256(format!("f-{cycle}-{m}").as_bytes()),
                 weights_hash: w,
                 parent_weights_hash: None,
             };
@@ -128,6 +130,13 @@ fn build_log() -> Vec<Entry> {
                 m,
             ));
         }
+        now = now.max(deadline);
+        send(
+            &mut chain,
+            &mut wallets[5],
+            Action::EndSubmissions { bounty },
+            now,
+        );
         for &(sid, m) in &subs {
             let examples: Vec<i64> = (0..100)
                 .map(|i| {
@@ -138,17 +147,22 @@ fn build_log() -> Vec<Entry> {
                     }
                 })
                 .collect();
+            let sub = chain.state().submission(sid).unwrap().clone();
             let receipt = Receipt {
                 submission: sid,
-                dataset: sha256(b"hidden"),
+                dataset: chain.state().bounty(bounty).unwrap().spec.hidden_dataset,
                 evaluator_build: sha256(b"build"),
-                score: Score(examples.iter().sum::<i64>() / 100),
-                example_digest: example_scores_digest(&examples),
-                example_scores: examples,
+                verdict: message::Verdict::Scored {
+                    weights_hash: sub.weights_hash,
+                    score: Score(examples.iter().sum::<i64>() / 100),
+                    example_digest: example_scores_digest(&examples),
+                    example_scores: examples,
+                },
             };
-            for e in wallets.iter_mut().take(2) {
+            for account in &sub.panel {
+                let e = wallets.iter().position(|w| w.account() == *account).unwrap();
                 now += 1;
-                send(&mut chain, e, Action::PostReceipt(receipt.clone()), now);
+                send(&mut chain, &mut wallets[e], Action::PostReceipt(receipt.clone()), now);
             }
         }
         for t in 0..135 {
@@ -163,7 +177,7 @@ fn build_log() -> Vec<Entry> {
             };
             send(&mut chain, &mut wallets[from], action, now);
         }
-        now = now.max(deadline);
+        now += Params::default().dispute_window_ms;
         send(
             &mut chain,
             &mut wallets[5],

@@ -28,7 +28,9 @@ impl Default for Params {
             min_evaluator_bond: Amount(1_000),
             slash_bps: 2_000,
             close_grace_ms: 60 * 60 * 1000,
-            message_bytes_max: 4 * 1024 * 1024,
+            // The largest valid message is a receipt of the most hidden
+            // examples (8 bytes each, 800 kB); nothing legitimate needs more.
+            message_bytes_max: 1024 * 1024,
             dispute_window_ms: 10 * 60 * 1000,
         }
     }

@@ -487,7 +487,7 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
             .unwrap_or("x")
     ));
     std::fs::create_dir_all(&work)?;
-    let (train_path, hidden_path) = match &file.datasets {
+    let (train_path, hidden_path, hidden_examples) = match &file.datasets {
         Datasets::Split { source, seed } => {
             // A fresh random seed unless given: the split itself stays secret.
             let seed = seed
@@ -498,15 +498,23 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
             let hidden = work.join(format!("{name}-hidden.safetensors"));
             split.train.write_file(&train)?;
             split.hidden.write_file(&hidden)?;
-            (train, hidden)
+            (train, hidden, split.hidden.examples())
         }
         Datasets::Files { train, hidden } => {
-            for p in [train, hidden] {
-                Dataset::read_file(p)?;
-            }
-            (train.clone(), hidden.clone())
+            Dataset::read_file(train)?;
+            let examples = Dataset::read_file(hidden)?.examples();
+            (train.clone(), hidden.clone(), examples)
         }
     };
+    let hidden_examples = u32::try_from(hidden_examples)
+        .ok()
+        .filter(|&n| n <= bounties::spec::HIDDEN_EXAMPLES_MAX)
+        .with_context(|| {
+            format!(
+                "the hidden set has {hidden_examples} examples; a bounty's hidden set may have at most {}",
+                bounties::spec::HIDDEN_EXAMPLES_MAX
+            )
+        })?;
     let train = ctx
         .client
         .upload(&key, &info.chain_id, &train_path)
@@ -519,7 +527,7 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
         Deadline::In(ms) => info.server_time_ms.saturating_add(ms),
         Deadline::At(ms) => ms,
     };
-    let spec = file.resolve(train, hidden, deadline_ms, base)?;
+    let spec = file.resolve(train, hidden, hidden_examples, deadline_ms, base)?;
     let at = ctx.client.act(
         &key,
         Action::OpenBounty {
@@ -553,9 +561,11 @@ fn print_leaderboard(rows: &Value) {
         "rank", "sub", "miner", "score", "receipts", "payout"
     );
     for r in rows.as_array().into_iter().flatten() {
-        let score = r["score"]
-            .as_i64()
-            .map_or("pending".to_owned(), |s| format!("{:.6}", s as f64 / 1e6));
+        let score = match (r["score"].as_i64(), r["unscorable"]["reason"].as_str()) {
+            (Some(s), _) => format!("{:.6}", s as f64 / 1e6),
+            (None, Some(why)) => format!("unscorable ({why})"),
+            (None, None) => "pending".to_owned(),
+        };
         println!(
             "{:>4}  {:>5}  {:<12}  {:>10}  {:>8}  {:>10}",
             r["rank"].as_u64().map_or("-".into(), |k| k.to_string()),

@@ -203,24 +203,42 @@ impl SpecFile {
         })
     }
 
-    /// The protocol spec, once the datasets are uploaded and the rest resolved.
+    /// The protocol spec, once the datasets are uploaded and the rest
+    /// resolved: `hidden_examples` is the hidden set's example count, and a
+    /// missing `submission-deposit` is one quorum of receipt fees (the least allowed).
     pub fn resolve(
         &self,
         train: Hash32,
         hidden: Hash32,
+        hidden_examples: u32,
         deadline_ms: u64,
         base: Option<Hash32>,
     ) -> Result<BountySpec, SpecFileError> {
         let mut t = self.rest.clone();
         t.insert("train-dataset".into(), Value::String(train.to_hex()));
         t.insert("hidden-dataset".into(), Value::String(hidden.to_hex()));
+        t.insert(
+            "hidden-examples".into(),
+            Value::Integer(i64::from(hidden_examples)),
+        );
         t.insert("deadline-ms".into(), Value::Integer(deadline_ms as i64));
         if let Some(b) = base {
             t.insert("base-model".into(), Value::String(b.to_hex()));
         }
-        let spec: BountySpec = t
+        let default_deposit = !t.contains_key("submission-deposit");
+        if default_deposit {
+            t.insert("submission-deposit".into(), Value::String("0".into()));
+        }
+        let mut spec: BountySpec = t
             .try_into()
             .map_err(|e: toml::de::Error| SpecFileError::Syntax(e.to_string()))?;
+        if default_deposit {
+            spec.submission_deposit = bounties::Amount(
+                spec.fee_per_receipt
+                    .0
+                    .saturating_mul(u128::from(spec.quorum)),
+            );
+        }
         spec.check()
             .map_err(|e| SpecFileError::Spec(e.to_string()))?;
         Ok(spec)
@@ -278,6 +296,7 @@ sponsor-bps = 3000
             .resolve(
                 Hash32([1; 32]),
                 Hash32([2; 32]),
+                100,
                 5_000,
                 Some(Hash32([3; 32])),
             )

@@ -144,6 +144,7 @@ fn main() {
         listener,
         api::router(node),
         Duration::from_secs(10),
+        usize::MAX,
         std::future::pending(),
     ));
 

@@ -5,54 +5,109 @@ use std::sync::Mutex;
 
 use axum::http::HeaderMap;
 use bounties::auth::{HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_request};
-use bounties::{AccountId, Signature};
+use bounties::{AccountId, Signature, State};
 
 use crate::error::ApiError;
 
 /// How far a request's timestamp may be from the server's clock.
 pub const WINDOW_MS: u64 = 5 * 60 * 1000;
 
-/// Signatures seen, and the same ordered by request time for forgetting.
-type Seen = (BTreeSet<[u8; 64]>, BTreeMap<(u64, [u8; 64]), ()>);
+/// The most signatures remembered at once: the guard's memory is bounded
+/// (about 100 bytes each) however many requests arrive.
+pub const SEEN_MAX: usize = 100_000;
 
-/// Signatures seen within the window: a request is accepted once.
-#[derive(Debug, Default)]
+/// Signatures seen, the same ordered by request time, and the floor.
+#[derive(Debug)]
+struct Seen {
+    set: BTreeSet<[u8; 64]>,
+    by_time: BTreeMap<(u64, [u8; 64]), ()>,
+    /// Requests timestamped before this are refused. It starts at the
+    /// server's start time (so a request signed before a restart cannot be
+    /// replayed after it, though the memory of it is gone) and rises when the
+    /// oldest remembered signature is forgotten to stay within [`SEEN_MAX`].
+    floor_ms: u64,
+}
+
+/// Signed requests are accepted once: a signature is remembered while its
+/// timestamp is within the window, and anything older than the floor is
+/// refused outright.
+#[derive(Debug)]
 pub struct ReplayGuard {
     seen: Mutex<Seen>,
+    max: usize,
 }
 
 impl ReplayGuard {
-    /// Remember `sig` (made at `ts`); false if it was seen before.
-    fn first_use(&self, sig: &Signature, ts: u64, now: u64) -> bool {
+    /// A guard for a server that started at `start_ms`, remembering at most `max` signatures.
+    pub fn new(start_ms: u64, max: usize) -> ReplayGuard {
+        ReplayGuard {
+            seen: Mutex::new(Seen {
+                set: BTreeSet::new(),
+                by_time: BTreeMap::new(),
+                floor_ms: start_ms,
+            }),
+            max: max.max(1),
+        }
+    }
+
+    /// Remember `sig` (made at `ts`); an error if it was seen before or is below the floor.
+    fn first_use(&self, sig: &Signature, ts: u64, now: u64) -> Result<(), ApiError> {
         let mut guard = self.seen.lock().expect("lock");
-        let (set, by_time) = &mut *guard;
+        let seen = &mut *guard;
+        if ts < seen.floor_ms {
+            return Err(ApiError::Auth(
+                "the request was signed before the server's replay floor (a restart, or a \
+                 burst of requests): sign it again"
+                    .into(),
+            ));
+        }
         // Forget what has left the window: it would be refused by time anyway.
         let horizon = now.saturating_sub(WINDOW_MS);
-        while let Some((&(t, s), _)) = by_time.first_key_value() {
-            if t >= horizon {
+        while let Some((&(t, s), _)) = seen.by_time.first_key_value() {
+            if t >= horizon && seen.set.len() < self.max {
                 break;
             }
-            by_time.pop_first();
-            set.remove(&s);
+            seen.by_time.pop_first();
+            seen.set.remove(&s);
+            if t >= horizon {
+                // Forgotten early to stay bounded: refuse anything as old.
+                seen.floor_ms = seen.floor_ms.max(t + 1);
+            }
         }
-        if !set.insert(sig.0) {
-            return false;
+        if ts < seen.floor_ms || !seen.set.insert(sig.0) {
+            return Err(ApiError::Auth(
+                "this signed request was already used".into(),
+            ));
         }
-        by_time.insert((ts, sig.0), ());
-        true
+        seen.by_time.insert((ts, sig.0), ());
+        Ok(())
+    }
+
+    /// How many signatures are remembered now.
+    pub fn len(&self) -> usize {
+        self.seen.lock().expect("lock").set.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 /// The account that signed this request, if it carries the headers; an
 /// error if the headers are there but wrong, stale or replayed.
+///
+/// Only accounts the ledger knows (a balance, a bond or a message in the
+/// log) may sign requests, so fresh keys cannot fill the replay guard.
 pub fn signer(
     headers: &HeaderMap,
-    chain_id: &str,
+    state: &State,
     method: &str,
     path: &str,
     now_ms: u64,
     guard: &ReplayGuard,
 ) -> Result<Option<AccountId>, ApiError> {
+    let chain_id = state.chain_id();
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(account), Some(ts), Some(sig)) = (
         get(HEADER_ACCOUNT),
@@ -83,10 +138,14 @@ pub fn signer(
     }
     verify_request(&account, chain_id, method, path, ts, &sig)
         .map_err(|e| ApiError::Auth(format!("request signature: {e}")))?;
-    if !guard.first_use(&sig, ts, now_ms) {
-        return Err(ApiError::Auth(
-            "this signed request was already used".into(),
-        ));
+    let known = !state.balance(&account).is_zero()
+        || state.nonce(&account) > 0
+        || state.evaluator(&account).is_some();
+    if !known {
+        return Err(ApiError::Forbidden(format!(
+            "{account} has no balance, bond or message on this ledger: fund it first"
+        )));
     }
+    guard.first_use(&sig, ts, now_ms)?;
     Ok(Some(account))
 }

@@ -46,6 +46,12 @@ pub enum ApiError {
     /// A client that sent too slowly or broke off.
     #[error("{0}")]
     Incomplete(String),
+    /// A body that did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// A `Submit` naming a file the signer has not uploaded.
+    #[error("{0}")]
+    NotUploaded(String),
     /// Too many uploads at once from one client.
     #[error("too many uploads in progress from this client (at most {0})")]
     TooManyUploads(usize),
@@ -75,6 +81,8 @@ impl ApiError {
             HashMismatch { .. } => (StatusCode::BAD_REQUEST, "hash_mismatch"),
             BadArtifact(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_artifact"),
             Incomplete(_) => (StatusCode::BAD_REQUEST, "incomplete_body"),
+            Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            NotUploaded(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_uploaded"),
             TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
             NoJob => (StatusCode::NOT_FOUND, "no_job"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -1,15 +1,34 @@
-//! Evaluation jobs: which submission a registered evaluator should score next.
+//! Evaluation jobs: which submission an evaluator should score next.
 //!
-//! A job is a submission of an open bounty without a final score. A lease
-//! gives it to one evaluator for a while; an expired lease returns it to the
-//! queue; an evaluator never gets the same submission twice (its receipt is
-//! in the state once posted, and its leases are remembered until then).
+//! Jobs exist only for bounties whose submissions have ended. An evaluator
+//! is leased a submission it was drawn for (its panel or its dispute panel)
+//! and has not yet posted a receipt for; asking again while a lease is in
+//! force returns the same lease. With nothing assigned, it may be leased an
+//! audit: a final finding still inside its dispute window, which it checks
+//! and contests if it disagrees (at most [`AUDITS_PER_SUBMISSION`] audits at
+//! once per submission, each evaluator once). A lease is what lets an
+//! evaluator read the sealed model and hidden set it names.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bounties::state::records::BountyStatus;
 use bounties::{AccountId, BountyId, Hash32, State, SubmissionId};
 use serde::Serialize;
+
+/// Audits of one final finding that may be leased at once.
+pub const AUDITS_PER_SUBMISSION: usize = 2;
+
+/// Why an evaluator holds a lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Drawn for the submission's panel.
+    Panel,
+    /// Drawn for its dispute panel.
+    Dispute,
+    /// Checking a final finding inside its dispute window.
+    Audit,
+}
 
 /// One lease.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -18,23 +37,27 @@ pub struct Lease {
     pub token: String,
     /// Who holds it.
     pub evaluator: AccountId,
+    /// Why.
+    pub kind: JobKind,
     /// The submission to score.
     pub submission: SubmissionId,
     /// Its bounty.
     pub bounty: BountyId,
     /// The model file to download.
     pub model: Hash32,
+    /// The weights hash the submission claims: the file must hold exactly these.
+    pub weights_hash: Hash32,
     /// The hidden set to score it on.
     pub dataset: Hash32,
     /// When the lease lapses.
     pub expires_at_ms: u64,
 }
 
-/// The leases in force and the history that keeps jobs from repeating.
+/// The leases in force, and the audits already given.
 #[derive(Debug, Default)]
 pub struct Leases {
     active: BTreeMap<String, Lease>,
-    given: BTreeSet<(AccountId, SubmissionId)>,
+    audited: BTreeSet<(AccountId, SubmissionId)>,
 }
 
 impl Leases {
@@ -48,7 +71,20 @@ impl Leases {
         self.active.values()
     }
 
-    /// Lease the oldest submission that `evaluator` may score, if any.
+    /// Whether `reader` holds a lease in force that names `hash` (as its
+    /// model or its dataset) and whose bounty is still scoring.
+    pub fn grants(&self, state: &State, reader: &AccountId, hash: &Hash32, now_ms: u64) -> bool {
+        self.active.values().any(|l| {
+            l.evaluator == *reader
+                && l.expires_at_ms > now_ms
+                && (l.model == *hash || l.dataset == *hash)
+                && state
+                    .bounty(l.bounty)
+                    .is_some_and(|b| b.status == BountyStatus::Scoring)
+        })
+    }
+
+    /// Lease the oldest job `evaluator` may do, if any.
     pub fn lease(
         &mut self,
         state: &State,
@@ -58,47 +94,98 @@ impl Leases {
         token: String,
     ) -> Option<Lease> {
         self.expire(now_ms);
+        // Asking again while a drawn job is still to do returns the same lease.
+        let still_to_do = |l: &Lease| {
+            l.evaluator == evaluator
+                && l.kind != JobKind::Audit
+                && state
+                    .submission(l.submission)
+                    .is_some_and(|s| s.final_score.is_none())
+                && state
+                    .receipts_for(l.submission)
+                    .iter()
+                    .all(|r| r.evaluator != evaluator)
+        };
+        if let Some(held) = self.active.values().find(|l| still_to_do(l)) {
+            return Some(held.clone());
+        }
+        let window = state.params().dispute_window_ms;
+        let mut audit: Option<(BountyId, SubmissionId)> = None;
         for bounty in state.bounties() {
-            if bounty.status != BountyStatus::Open {
+            if bounty.status != BountyStatus::Scoring {
                 continue;
             }
-            let quorum = u32::from(bounty.spec.quorum.max(1));
             for s in state.submissions_of(bounty.id) {
-                if s.final_score.is_some() || self.given.contains(&(evaluator, s.id)) {
+                let posted = state
+                    .receipts_for(s.id)
+                    .iter()
+                    .any(|r| r.evaluator == evaluator);
+                if posted || s.miner == evaluator {
                     continue;
                 }
-                let receipts = state.receipts_for(s.id);
-                if receipts.iter().any(|r| r.evaluator == evaluator) {
+                let in_dispute = s.dispute.as_ref().filter(|_| s.final_score.is_none());
+                let kind = if in_dispute.is_some_and(|d| d.panel.contains(&evaluator)) {
+                    JobKind::Dispute
+                } else if s.final_score.is_none() && s.panel.contains(&evaluator) {
+                    JobKind::Panel
+                } else {
+                    let auditable = s.dispute.is_none()
+                        && !s.panel.contains(&evaluator)
+                        && s.final_score
+                            .as_ref()
+                            .is_some_and(|f| now_ms < f.final_at.0.saturating_add(window));
+                    let audits = self
+                        .active
+                        .values()
+                        .filter(|l| l.submission == s.id && l.kind == JobKind::Audit)
+                        .count();
+                    if audit.is_none()
+                        && auditable
+                        && audits < AUDITS_PER_SUBMISSION
+                        && !self.audited.contains(&(evaluator, s.id))
+                    {
+                        audit = Some((bounty.id, s.id));
+                    }
                     continue;
-                }
-                // Lease no more at once than the receipts still needed.
-                let leased = self
-                    .active
-                    .values()
-                    .filter(|l| l.submission == s.id)
-                    .count() as u32;
-                let needed = quorum.saturating_sub(receipts.len() as u32).max(1);
-                if leased >= needed {
-                    continue;
-                }
-                let lease = Lease {
-                    token: token.clone(),
-                    evaluator,
-                    submission: s.id,
-                    bounty: bounty.id,
-                    model: s.file_hash,
-                    dataset: bounty.spec.hidden_dataset,
-                    expires_at_ms: now_ms.saturating_add(ttl_ms),
                 };
-                self.given.insert((evaluator, s.id));
-                self.active.insert(token, lease.clone());
-                return Some(lease);
+                return Some(self.give(state, evaluator, kind, bounty.id, s.id, now_ms, ttl_ms, token));
             }
         }
-        None
+        let (bounty, sid) = audit?;
+        self.audited.insert((evaluator, sid));
+        Some(self.give(state, evaluator, JobKind::Audit, bounty, sid, now_ms, ttl_ms, token))
     }
 
-    /// A receipt for `submission` by `evaluator` landed: its lease is done.
+    #[allow(clippy::too_many_arguments)]
+    fn give(
+        &mut self,
+        state: &State,
+        evaluator: AccountId,
+        kind: JobKind,
+        bounty: BountyId,
+        sid: SubmissionId,
+        now_ms: u64,
+        ttl_ms: u64,
+        token: String,
+    ) -> Lease {
+        let s = state.submission(sid).expect("leased from the state");
+        let spec = &state.bounty(bounty).expect("leased from the state").spec;
+        let lease = Lease {
+            token: token.clone(),
+            evaluator,
+            kind,
+            submission: sid,
+            bounty,
+            model: s.file_hash,
+            weights_hash: s.weights_hash,
+            dataset: spec.hidden_dataset,
+            expires_at_ms: now_ms.saturating_add(ttl_ms),
+        };
+        self.active.insert(token, lease.clone());
+        lease
+    }
+
+    /// A receipt for `submission` by `evaluator` landed (or an audit agreed): its lease is done.
     pub fn complete(&mut self, evaluator: &AccountId, submission: SubmissionId) {
         self.active
             .retain(|_, l| !(l.evaluator == *evaluator && l.submission == submission));

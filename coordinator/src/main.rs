@@ -46,6 +46,9 @@ enum Command {
         /// The least evaluator bond.
         #[arg(long, default_value = "1000")]
         min_evaluator_bond: Amount,
+        /// How long after a score becomes final other evaluators may contest it (seconds).
+        #[arg(long, default_value_t = 600)]
+        dispute_window_secs: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -73,6 +76,16 @@ enum Command {
         /// Drop a client that has not sent its request headers within this (seconds).
         #[arg(long, default_value_t = 10)]
         header_timeout_secs: u64,
+        /// A request body must arrive whole within this (seconds); an upload
+        /// gets this plus its size at the slowest upload rate.
+        #[arg(long, default_value_t = 30)]
+        body_deadline_secs: u64,
+        /// The slowest upload rate allowed over a whole upload (bytes per second).
+        #[arg(long, default_value_t = 256 * 1024)]
+        upload_min_rate: u64,
+        /// Connections one client address may hold open at once.
+        #[arg(long, default_value_t = 128)]
+        connections_per_client: usize,
     },
     /// Replay a log from scratch and check every signature, link and state root.
     Audit {
@@ -104,11 +117,13 @@ fn run(cli: Cli) -> Result<()> {
             dev_balance,
             close_grace_secs,
             min_evaluator_bond,
+            dispute_window_secs,
             json,
         } => {
             let params = Params {
                 close_grace_ms: close_grace_secs.saturating_mul(1000),
                 min_evaluator_bond,
+                dispute_window_ms: dispute_window_secs.saturating_mul(1000),
                 ..Params::default()
             };
             let done = datadir::init(
@@ -141,6 +156,9 @@ fn run(cli: Cli) -> Result<()> {
             lease_ttl_secs,
             snapshot_every,
             header_timeout_secs,
+            body_deadline_secs,
+            upload_min_rate,
+            connections_per_client,
         } => {
             let config = Config {
                 max_artifact_bytes,
@@ -148,6 +166,9 @@ fn run(cli: Cli) -> Result<()> {
                 lease_ttl_ms: lease_ttl_secs.saturating_mul(1000),
                 snapshot_every,
                 header_timeout: Duration::from_secs(header_timeout_secs),
+                body_deadline: Duration::from_secs(body_deadline_secs),
+                upload_min_bytes_per_sec: upload_min_rate,
+                connections_per_client,
                 ..Config::default()
             };
             serve(DataDir(data_dir), &listen, config)
@@ -190,7 +211,7 @@ async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
         LocalArtifacts::open(&dir.artifacts(), &dir.tmp()).context("opening the artifact store")?,
     );
     let operator = DataDir::read_key(&dir.key("operator"))?;
-    let header_timeout = config.header_timeout;
+    let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let started = std::time::Instant::now();
     let node = Node::start(
         store,
@@ -221,6 +242,13 @@ async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
         }
         eprintln!("shutting down");
     };
-    server::serve(listener, api::router(node), header_timeout, shutdown).await;
+    server::serve(
+        listener,
+        api::router(node),
+        header_timeout,
+        per_client,
+        shutdown,
+    )
+    .await;
     Ok(())
 }

@@ -34,6 +34,13 @@ pub struct Config {
     pub header_timeout: Duration,
     /// An upload may pause this long between chunks.
     pub body_idle_timeout: Duration,
+    /// A JSON request body must arrive whole within this; an upload gets this
+    /// plus its size at [`Config::upload_min_bytes_per_sec`].
+    pub body_deadline: Duration,
+    /// The slowest upload rate allowed over a whole upload.
+    pub upload_min_bytes_per_sec: u64,
+    /// Connections one client address may hold open at once.
+    pub connections_per_client: usize,
     /// How often the scheduler looks for deadlines.
     pub scheduler_tick: Duration,
 }
@@ -48,6 +55,9 @@ impl Default for Config {
             snapshot_every: 10_000,
             header_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(30),
+            body_deadline: Duration::from_secs(30),
+            upload_min_bytes_per_sec: 256 * 1024,
+            connections_per_client: 128,
             scheduler_tick: Duration::from_secs(1),
         }
     }
@@ -131,6 +141,7 @@ impl Node {
             Arc::clone(&metrics),
             config.snapshot_every,
         );
+        let clock_now = clock.now_ms();
         Ok(Arc::new(Node {
             config,
             store,
@@ -139,7 +150,7 @@ impl Node {
             artifacts,
             leases: Mutex::new(Leases::default()),
             metrics,
-            replay_guard: ReplayGuard::default(),
+            replay_guard: ReplayGuard::new(clock_now, crate::auth::SEEN_MAX),
             uploads: UploadSlots::default(),
             operator,
             root_cache: Mutex::new(None),
@@ -167,12 +178,27 @@ impl Node {
 
     /// Order a signed message; returns once it is durable.
     pub async fn submit(&self, signed: SignedMessage) -> Result<Appended, ApiError> {
-        let receipt = encoding::decode::<Message>(&signed.message)
-            .ok()
-            .and_then(|m| match m.action {
-                Action::PostReceipt(r) => Some((m.signer, r.submission)),
-                _ => None,
-            });
+        let decoded = encoding::decode::<Message>(&signed.message).ok();
+        // A submission must name a file its miner uploaded here, so that
+        // evaluators can fetch it: a hash alone is neither a model nor a claim.
+        if let Some(Message {
+            signer,
+            action: Action::Submit { file_hash, .. },
+            ..
+        }) = &decoded
+        {
+            let owners = self.artifacts.owners(*file_hash).await?;
+            let stored = self.artifacts.size(*file_hash).await?.is_some();
+            if !stored || !owners.contains(signer) {
+                return Err(ApiError::NotUploaded(format!(
+                    "upload the model file {file_hash} (signed by {signer}) before submitting it"
+                )));
+            }
+        }
+        let receipt = decoded.and_then(|m| match m.action {
+            Action::PostReceipt(r) => Some((m.signer, r.submission)),
+            _ => None,
+        });
         let appended = self.sequencer.append(signed).await?;
         if let Some((evaluator, submission)) = receipt {
             self.leases

@@ -1,6 +1,8 @@
 //! The scheduler: the coordinator's own cron. When a bounty's deadline has
-//! passed it sends `CloseBounty`, signed by the operator, like any message;
-//! one still waiting for evaluations is tried again on a later tick.
+//! passed it sends `EndSubmissions` (which draws the evaluators), then
+//! `CloseBounty` once the findings are final and their dispute windows have
+//! passed, each signed by the operator like any message; a bounty that cannot
+//! close yet is tried again on a later tick.
 
 use std::sync::Arc;
 
@@ -10,14 +12,29 @@ use bounties::{Action, BountyId, Rejection, TimestampMs};
 use crate::error::ApiError;
 use crate::node::Node;
 
-/// Close every open bounty whose deadline has passed and that can close now;
-/// returns those closed.
+/// End the submissions of every open bounty whose deadline has passed, and
+/// close every scoring bounty that can close now; returns those closed.
 pub async fn tick(node: &Node) -> Vec<BountyId> {
     let now = TimestampMs(node.clock.now_ms());
-    let due: Vec<BountyId> = node
+    let ending: Vec<BountyId> = node
         .state()
         .bounties()
         .filter(|b| b.status == BountyStatus::Open && b.spec.deadline_ms <= now)
+        .map(|b| b.id)
+        .collect();
+    for bounty in ending {
+        match node
+            .submit_as_operator(Action::EndSubmissions { bounty })
+            .await
+        {
+            Ok(_) | Err(ApiError::Rejected(Rejection::BeforeDeadline { .. })) => {}
+            Err(e) => eprintln!("scheduler: ending submissions of bounty {bounty}: {e}"),
+        }
+    }
+    let due: Vec<BountyId> = node
+        .state()
+        .bounties()
+        .filter(|b| b.status == BountyStatus::Scoring)
         .map(|b| b.id)
         .collect();
     let mut closed = Vec::new();
@@ -30,8 +47,10 @@ pub async fn tick(node: &Node) -> Vec<BountyId> {
                 node.metrics.closed();
                 closed.push(bounty);
             }
-            // Waiting for receipts (or a clock between deadline and grace): later.
-            Err(ApiError::Rejected(Rejection::PendingEvaluations { .. })) => {}
+            // Waiting for receipts, a dispute, or a dispute window: later.
+            Err(ApiError::Rejected(
+                Rejection::PendingEvaluations { .. } | Rejection::DisputeWindowOpen { .. },
+            )) => {}
             Err(e) => eprintln!("scheduler: closing bounty {bounty}: {e}"),
         }
     }

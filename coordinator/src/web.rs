@@ -166,23 +166,25 @@ async fn bounty(
         .filter_map(|s| {
             s.final_score
                 .as_ref()
-                .map(|f| (s.submitted_at.0, f.score.0))
+                .and_then(|f| f.score())
+                .map(|score| (s.submitted_at.0, score.0))
         })
         .collect();
     points.sort();
     let svg = chart::best_over_time(&points, higher, spec.judging.baseline.0);
 
     let mut receipts = String::from(
-        r#"<table id="receipts"><thead><tr><th>submission</th><th>evaluator</th><th>score</th><th>fee</th><th>forfeited</th><th>seq</th></tr></thead><tbody>"#,
+        r#"<table id="receipts"><thead><tr><th>submission</th><th>evaluator</th><th>role</th><th>finding</th><th>fee</th><th>forfeited</th><th>seq</th></tr></thead><tbody>"#,
     );
     for s in &subs {
         for r in ledger.receipts_for(s.id) {
             let _ = write!(
                 receipts,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 s.id,
                 short(&r.evaluator.to_hex()),
-                r.score,
+                role_name(r.role),
+                finding_text(&r.finding),
                 r.fee,
                 r.forfeited,
                 r.seq
@@ -364,5 +366,23 @@ mod tests {
             esc("<a href='x'>&\""),
             "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
         );
+    }
+}
+
+/// A receipt's role in words.
+fn role_name(role: bounties::state::records::ReceiptRole) -> &'static str {
+    use bounties::state::records::ReceiptRole;
+    match role {
+        ReceiptRole::Panel => "panel",
+        ReceiptRole::DisputePanel => "dispute panel",
+        ReceiptRole::Challenger => "challenger",
+    }
+}
+
+/// A finding in words: the score, or why the file is unscorable.
+fn finding_text(f: &bounties::message::Finding) -> String {
+    match f {
+        bounties::message::Finding::Scored { score, .. } => score.to_string(),
+        bounties::message::Finding::Unscorable(why) => format!("unscorable: {}", why.as_str()),
     }
 }

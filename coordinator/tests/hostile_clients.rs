@@ -331,3 +331,229 @@ fn one_client_cannot_hold_more_than_its_upload_slots() {
     );
     drop(held);
 }
+
+/// Send `head`, then one byte of the declared body every `every`, until the
+/// server answers; returns the answer and how long it took.
+fn trickle(addr: &str, head: &str, every: Duration) -> (String, Duration) {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let started = Instant::now();
+    conn.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    while started.elapsed() < Duration::from_secs(30) {
+        let mut buf = [0u8; 1024];
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if out.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(every);
+        if conn.write_all(b"x").is_err() {
+            break;
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+}
+
+#[test]
+fn a_body_that_trickles_in_is_cut_off_at_its_deadline() {
+    let config = Config {
+        body_deadline: Duration::from_secs(2),
+        body_idle_timeout: Duration::from_secs(30),
+        upload_min_bytes_per_sec: 1 << 20,
+        ..Config::default()
+    };
+    let s = support::serve_with(&["alice"], Params::default(), config);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    // A JSON body declared at 100 bytes, sent one byte every 400 ms: the idle
+    // timeout never fires; the whole-body deadline does.
+    let (answer, took) = trickle(
+        &addr,
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n",
+        Duration::from_millis(400),
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"),
+        "{answer}"
+    );
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    // An upload gets the deadline plus its size at the slowest rate: 2 s for 1 kB here.
+    let model = support::model("slow");
+    let path = format!("/v1/artifacts/{}", encoding::sha256(&model));
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n{}\r\n",
+        model.len(),
+        support::auth_headers(&s, "alice", "PUT", &path)
+    );
+    let (answer, took) = trickle(&addr, &head, Duration::from_millis(400));
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"),
+        "{answer}"
+    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(
+        support::files_under(&s.data_dir().tmp()),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+#[test]
+fn one_address_cannot_hold_more_than_its_connections() {
+    let config = Config {
+        connections_per_client: 8,
+        ..Config::default()
+    };
+    let s = support::serve_with(&[], Params::default(), config);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    // Eight silent connections from 127.0.0.1 fill its allowance.
+    let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ninth = TcpStream::connect(&addr).unwrap();
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = ninth.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let closed = matches!(ninth.read(&mut buf), Ok(0) | Err(_));
+    assert!(closed, "the ninth connection from one address is closed unread");
+    // Another address is served meanwhile.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let other = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        socket.connect(addr.parse().unwrap()).await.unwrap()
+    });
+    let mut other = other.into_std().unwrap();
+    other.set_nonblocking(false).unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = other.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Once the first address lets go, it is served again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = TcpStream::connect(&addr).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = again.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn an_oversized_receipt_is_refused_and_changes_nothing() {
+    let s = support::serve(&["sponsor", "alice", "eve"], Params::default());
+    let c = &s.client;
+    let (train, hidden) = support::digits();
+    let train_hash = s.upload("sponsor", "train", &train);
+    let hidden_hash = s.upload("sponsor", "hidden", &hidden);
+    let deadline = s.node.clock.now_ms() + 60_000;
+    let opened = c
+        .act(
+            s.key("sponsor"),
+            Action::OpenBounty {
+                spec: Box::new(support::digits_spec(train_hash, hidden_hash, deadline, 1)),
+            },
+        )
+        .unwrap();
+    let bounty = bounties::BountyId(opened.seq.unwrap());
+    let (sub, _, weights) = support::submit_model(&s, "alice", bounty, "w");
+    c.act(
+        s.key("eve"),
+        Action::RegisterEvaluator {
+            bond: Amount(5_000),
+        },
+    )
+    .unwrap();
+    s.clock.set(deadline + 1);
+    s.tick();
+    let root = c.info().unwrap().state_root;
+    // 100 000 scores (800 kB) where the bounty committed to its hidden set's count.
+    let scores = vec![0i64; 100_000];
+    let receipt = bounties::Receipt {
+        submission: bounties::SubmissionId(sub),
+        dataset: hidden_hash,
+        evaluator_build: evaluator::receipt::build_id(),
+        verdict: bounties::message::Verdict::Scored {
+            weights_hash: weights,
+            score: bounties::Score(0),
+            example_digest: encoding::example_scores_digest(&scores),
+            example_scores: scores,
+        },
+    };
+    let err = c
+        .act(s.key("eve"), Action::PostReceipt(receipt))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("wrong_example_count"), "{err}");
+    assert_eq!(c.info().unwrap().state_root, root);
+    // Past the message cap (1 MiB, which is also about the JSON body cap of
+    // 2 MiB of hex) it never reaches the ledger.
+    let big = Message {
+        chain_id: s.chain_id.clone(),
+        signer: s.key("eve").account(),
+        nonce: 3,
+        action: Action::PostReceipt(bounties::Receipt {
+            submission: bounties::SubmissionId(sub),
+            dataset: hidden_hash,
+            evaluator_build: evaluator::receipt::build_id(),
+            verdict: bounties::message::Verdict::Scored {
+                weights_hash: weights,
+                score: bounties::Score(0),
+                example_digest: bounties::Hash32::ZERO,
+                example_scores: vec![0; 140_000],
+            },
+        }),
+    };
+    let (status, v) = post_raw(&s.url, &signed_json(&big, s.key("eve")));
+    assert_eq!((status, v["error"]["code"].as_str()), (413, Some("too_large")), "{v}");
+    assert_eq!(c.info().unwrap().state_root, root);
+}
+
+#[test]
+fn an_empty_signed_put_of_a_stored_hash_makes_nobody_an_owner() {
+    let s = support::serve(&["alice", "mallory"], Params::default());
+    let model = support::model("private");
+    let hash = s.upload("alice", "private", &model);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let path = format!("/v1/artifacts/{hash}");
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let req = format!(
+        "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n{}connection: close\r\n\r\n",
+        support::auth_headers(&s, "mallory", "PUT", &path)
+    );
+    conn.write_all(req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("hash_mismatch"),
+        "{answer}"
+    );
+    let dest = support::tmp_path(&s, "stolen");
+    let err = s
+        .client
+        .download(Some(s.key("mallory")), &s.chain_id, &hash, &dest)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("forbidden"), "{err}");
+    // Sending the whole file again does make the sender an uploader.
+    s.upload("mallory", "private-again", &model);
+    s.client
+        .download(Some(s.key("mallory")), &s.chain_id, &hash, &dest)
+        .unwrap();
+}

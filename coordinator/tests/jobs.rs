@@ -1,5 +1,7 @@
-//! Evaluation leases: one at a time per needed receipt, expiry returns a job
-//! to the queue, and an evaluator never gets the same submission twice.
+//! Evaluation jobs: none before submissions end; only the drawn evaluators
+//! are leased a submission (and so may read its sealed files); asking again
+//! returns the same lease; a lapsed lease is given again to the drawn
+//! evaluator; others are offered an audit of a final score in its window.
 
 mod support;
 
@@ -7,7 +9,7 @@ use bounties::{Action, Amount, BountyId, Params};
 use serde_json::Value;
 
 #[test]
-fn an_expired_lease_returns_the_job_to_another_evaluator_only() {
+fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
     let config = coordinator::node::Config {
         lease_ttl_ms: 60_000,
         ..Default::default()
@@ -21,7 +23,7 @@ fn an_expired_lease_returns_the_job_to_another_evaluator_only() {
     let (train, hidden) = support::digits();
     let train_hash = s.upload("sponsor", "train", &train);
     let hidden_hash = s.upload("sponsor", "hidden", &hidden);
-    let deadline = s.node.clock.now_ms() + 3_600_000;
+    let deadline = s.node.clock.now_ms() + 60_000;
     let opened = c
         .act(
             s.key("sponsor"),
@@ -41,44 +43,77 @@ fn an_expired_lease_returns_the_job_to_another_evaluator_only() {
         )
         .unwrap();
     }
+    let m = support::tmp_path(&s, "m");
+    let d = support::tmp_path(&s, "d");
+    // Before the deadline: no job, and no registered evaluator may read anything.
+    for eve in ["eve1", "eve2"] {
+        assert!(c.lease(s.key(eve), &s.chain_id).unwrap().is_none());
+        let err = c
+            .download(Some(s.key(eve)), &s.chain_id, &hidden_hash, &d)
+            .unwrap_err();
+        assert_eq!(err.code(), Some("forbidden"));
+    }
+    s.clock.advance(61_000);
+    s.tick();
+    let state = s.node.state();
+    assert_eq!(state.bounty(bounty).unwrap().status.as_str(), "scoring");
+    let panel = state.submission(bounties::SubmissionId(sub)).unwrap().panel.clone();
+    assert_eq!(panel.len(), 1);
+    let (drawn, other) = if panel[0] == s.key("eve1").account() {
+        ("eve1", "eve2")
+    } else {
+        ("eve2", "eve1")
+    };
 
-    let first = c.lease(s.key("eve1"), &s.chain_id).unwrap().expect("a job");
+    let first = c.lease(s.key(drawn), &s.chain_id).unwrap().expect("a job");
     assert_eq!(first["submission"].as_u64(), Some(sub));
+    assert_eq!(first["kind"], "panel");
     assert_eq!(
         first["spec"]["hidden-dataset"].as_str(),
         Some(hidden_hash.to_hex().as_str())
     );
-    // Quorum 1 and one lease out: nothing for the other evaluator yet.
-    assert!(c.lease(s.key("eve2"), &s.chain_id).unwrap().is_none());
+    // Asking again gives the same lease; the other evaluator gets nothing.
+    let again = c.lease(s.key(drawn), &s.chain_id).unwrap().expect("a job");
+    assert_eq!(again["token"], first["token"]);
+    assert!(c.lease(s.key(other), &s.chain_id).unwrap().is_none());
+    let err = c
+        .download(Some(s.key(other)), &s.chain_id, &hidden_hash, &d)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("forbidden"));
     let jobs: Value = c.get("/v1/jobs").unwrap();
     assert_eq!(jobs["leases"].as_array().unwrap().len(), 1);
 
-    // The lease lapses: the job goes to eve2, never back to eve1.
+    // The lease lapses: the job is the drawn evaluator's again, with a new lease.
     s.clock.advance(s.node.config.lease_ttl_ms + 1);
-    assert!(c.lease(s.key("eve1"), &s.chain_id).unwrap().is_none());
+    let err = c
+        .download(Some(s.key(drawn)), &s.chain_id, &hidden_hash, &d)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("forbidden"), "a lapsed lease opens nothing");
+    assert!(c.lease(s.key(other), &s.chain_id).unwrap().is_none());
     let second = c
-        .lease(s.key("eve2"), &s.chain_id)
+        .lease(s.key(drawn), &s.chain_id)
         .unwrap()
         .expect("the lapsed job");
-    assert_eq!(second["submission"].as_u64(), Some(sub));
     assert_ne!(first["token"], second["token"]);
 
-    // A receipt completes the lease.
-    let m = support::tmp_path(&s, "m");
-    let d = support::tmp_path(&s, "d");
-    c.download(Some(s.key("eve2")), &s.chain_id, &file_hash, &m)
+    // The lease opens the sealed model and hidden set; a receipt completes it.
+    c.download(Some(s.key(drawn)), &s.chain_id, &file_hash, &m)
         .unwrap();
-    c.download(Some(s.key("eve2")), &s.chain_id, &hidden_hash, &d)
+    c.download(Some(s.key(drawn)), &s.chain_id, &hidden_hash, &d)
         .unwrap();
     c.act(
-        s.key("eve2"),
+        s.key(drawn),
         Action::PostReceipt(support::receipt(&m, &d, sub)),
     )
     .unwrap();
     let jobs: Value = c.get("/v1/jobs").unwrap();
     assert!(jobs["leases"].as_array().unwrap().is_empty(), "{jobs}");
-    assert!(
-        c.lease(s.key("eve1"), &s.chain_id).unwrap().is_none(),
-        "final: no more jobs"
-    );
+    assert!(c.lease(s.key(drawn), &s.chain_id).unwrap().is_none());
+    // The other evaluator may audit the final score while its window is open, once.
+    let audit = c.lease(s.key(other), &s.chain_id).unwrap().expect("an audit");
+    assert_eq!(audit["kind"], "audit");
+    c.download(Some(s.key(other)), &s.chain_id, &hidden_hash, &d)
+        .unwrap();
+    s.clock.advance(s.node.config.lease_ttl_ms + 1);
+    assert!(c.lease(s.key(other), &s.chain_id).unwrap().is_none());
 }

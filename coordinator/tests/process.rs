@@ -363,3 +363,50 @@ fn audit_and_start_up_detect_an_altered_stored_entry() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_signed_request_is_not_accepted_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    coordinator(&["init", "--data-dir", data.to_str().unwrap(), "--dev", "alice"]);
+    let alice = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
+    let (mut child, url) = serve(&data, &[]);
+    let client = Client::new(&url);
+    let chain_id = client.info().unwrap().chain_id;
+    // A private artifact of alice's: only signed requests of hers may read it.
+    let file = dir.path().join("private.safetensors");
+    let arch: bounties::arch::Architecture = "mlp:2,2".parse().unwrap();
+    std::fs::write(&file, evaluator::synthetic::model_file(&arch, "private")).unwrap();
+    let hash = client.upload(&alice, &chain_id, &file).unwrap();
+    let path = format!("/v1/artifacts/{hash}");
+    let ts = bounties::client::request_timestamp_ms();
+    let sig = bounties::auth::sign_request(&alice, &chain_id, "GET", &path, ts);
+    let get = |url: &str| -> u16 {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .get(&format!("{url}{path}"))
+            .header("x-bounty-account", alice.account().to_hex())
+            .header("x-bounty-timestamp", ts.to_string())
+            .header("x-bounty-signature", sig.to_hex())
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(get(&url), 200);
+    assert_eq!(get(&url), 401, "replayed at once");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let (mut child, url) = serve(&data, &[]);
+    assert_eq!(get(&url), 401, "replayed after a restart");
+    // A fresh signature still works.
+    let dest = dir.path().join("got");
+    Client::new(&url)
+        .download(Some(&alice), &chain_id, &hash, &dest)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

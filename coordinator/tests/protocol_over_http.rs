@@ -49,7 +49,7 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         .unwrap();
     let bounty = BountyId(opened.seq.unwrap());
 
-    // Training data is public; the hidden set is sealed for the sponsor and evaluators.
+    // Training data is public; the hidden set is sealed (its uploader may read it).
     c.download(None, &s.chain_id, &train_hash, &dest).unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), train);
     let err = c
@@ -73,7 +73,7 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
     let err = c.lease(s.key("eve1"), &s.chain_id).unwrap_err();
     assert_eq!(err.code(), Some("forbidden"), "{err}");
 
-    // Two evaluators register, lease each submission once, download, score, post.
+    // Two evaluators register; nothing is theirs to read until submissions end.
     for eve in ["eve1", "eve2"] {
         c.act(
             s.key(eve),
@@ -82,6 +82,17 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
             },
         )
         .unwrap();
+        assert!(c.lease(s.key(eve), &s.chain_id).unwrap().is_none());
+    }
+    // The scheduler ends submissions at the deadline, drawing both for each.
+    assert!(s.tick().is_empty());
+    s.clock.set(deadline + 1);
+    assert!(s.tick().is_empty(), "nothing is final yet");
+    let b: Value = c.get(&format!("/v1/bounties/{bounty}")).unwrap();
+    assert_eq!(b["bounty"]["status"], "scoring");
+
+    // Each leases each submission once, downloads, scores, posts.
+    for eve in ["eve1", "eve2"] {
         let mut seen = Vec::new();
         while let Some(job) = c.lease(s.key(eve), &s.chain_id).unwrap() {
             let sid = job["submission"].as_u64().unwrap();
@@ -114,9 +125,9 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Api { status: 422, .. }), "{err}");
 
-    // The scheduler closes nothing before the deadline, then closes it.
-    assert!(s.tick().is_empty());
-    s.clock.set(deadline + 1);
+    // The scheduler closes it once the dispute window has passed.
+    assert!(s.tick().is_empty(), "the dispute window is open");
+    s.clock.advance(Params::default().dispute_window_ms);
     assert_eq!(s.tick(), vec![bounty]);
     let b: Value = c.get(&format!("/v1/bounties/{bounty}")).unwrap();
     assert_eq!(b["bounty"]["status"], "closed");

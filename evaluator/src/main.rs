@@ -161,8 +161,8 @@ fn run_scoring(args: &ScoringArgs, limits: Limits) -> Result<(Model, Dataset, Ha
         limit,
     } = args;
     let (threads, limit) = (*threads, *limit);
-    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let model_checked = Model::from_bytes(&bytes, limits)
+    // The header is checked against the limits before the tensors are read.
+    let model_checked = Model::from_file(model, limits)
         .with_context(|| format!("{} is not an acceptable model", model.display()))?;
     let mut data = datasets::bundled::resolve(dataset, datasets::bundled::Part::Hidden)?;
     let cut = limit.is_some_and(|n| n < data.examples());
@@ -220,7 +220,11 @@ fn run(cli: Cli) -> Result<()> {
                     scored.per_example.len()
                 );
                 println!("score     {} ({})", scored.score, scored.score.0);
-                println!("digest    {}", signed.receipt.example_digest);
+                if let bounties::message::Verdict::Scored { example_digest, .. } =
+                    &signed.receipt.verdict
+                {
+                    println!("digest    {example_digest}");
+                }
                 println!("build     {}", signed.receipt.evaluator_build);
                 if let Some(who) = signed.evaluator {
                     println!("signed by {who}");
@@ -341,13 +345,30 @@ fn work(
                         "scored submission {submission} of bounty {bounty}: {} (receipt posted)",
                         Score(score)
                     ),
-                    Outcome::Refused { submission, reason } if json => println!(
+                    Outcome::Confirmed { submission, bounty } if json => println!(
                         "{}",
-                        serde_json::json!({"event": "refused", "submission": submission, "reason": reason})
+                        serde_json::json!({"event": "confirmed", "submission": submission, "bounty": bounty})
                     ),
-                    Outcome::Refused { submission, reason } => {
-                        println!("cannot score submission {submission}: {reason}")
-                    }
+                    Outcome::Confirmed { submission, bounty } => println!(
+                        "audited submission {submission} of bounty {bounty}: the final finding stands"
+                    ),
+                    Outcome::Unscorable {
+                        submission,
+                        bounty,
+                        reason,
+                        detail,
+                    } if json => println!(
+                        "{}",
+                        serde_json::json!({"event": "unscorable", "submission": submission, "bounty": bounty, "reason": reason, "detail": detail})
+                    ),
+                    Outcome::Unscorable {
+                        submission,
+                        bounty,
+                        reason,
+                        detail,
+                    } => println!(
+                        "submission {submission} of bounty {bounty} is unscorable ({reason}): {detail} (receipt posted)"
+                    ),
                 }
             }
             Ok(None) if until_idle => break,

@@ -1,10 +1,13 @@
-//! `evaluator work`: lease a job from a coordinator, download the model and
-//! the hidden set (hashes checked), score with the bounty's metric under its
-//! limits, post the receipt; one job per call of [`work_one`].
+//! `evaluator work`: lease a job from a coordinator, download the hidden set
+//! and the model (hashes checked), check the model's header against the
+//! bounty's limits and its weights against the submission's claim, score with
+//! the bounty's metric, post the receipt (a score, or why the file is
+//! unscorable); one job per call of [`work_one`].
 
 use std::path::Path;
 
 use bounties::client::{Client, ClientError};
+use bounties::message::Unscorable;
 use bounties::{Action, BountySpec, Hash32, SecretKey, SubmissionId};
 use serde_json::Value;
 
@@ -15,7 +18,7 @@ use crate::score::{self, ScoreError};
 /// What one job came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// A receipt was posted.
+    /// A receipt with a score was posted.
     Scored {
         /// The submission.
         submission: u64,
@@ -24,12 +27,23 @@ pub enum Outcome {
         /// The score (millionths).
         score: i64,
     },
-    /// The model cannot be scored under the bounty's limits; no receipt, the lease lapses.
-    Refused {
+    /// An audit of a final finding agreed with it (or could no longer contest it): nothing posted.
+    Confirmed {
         /// The submission.
         submission: u64,
-        /// Why.
-        reason: String,
+        /// The bounty.
+        bounty: u64,
+    },
+    /// A receipt saying the file cannot be scored was posted.
+    Unscorable {
+        /// The submission.
+        submission: u64,
+        /// The bounty.
+        bounty: u64,
+        /// Why, as the receipt says it.
+        reason: &'static str,
+        /// The details, for people.
+        detail: String,
     },
 }
 
@@ -83,45 +97,91 @@ pub fn work_one(
             .ok_or_else(|| WorkError::Job(k.into()))
     };
     let (model_hash, data_hash) = (hash("model")?, hash("dataset")?);
+    let claimed = hash("weights_hash")?;
     let spec: BountySpec =
         serde_json::from_value(field("spec")?).map_err(|e| WorkError::Job(e.to_string()))?;
-    let model_path = client.fetch_cached(Some(key), chain_id, &model_hash, cache)?;
+    let sid = SubmissionId(submission);
+    let audit = job.get("kind").and_then(Value::as_str) == Some("audit");
+    // An audit posts only to contest: the ledger refuses a receipt that agrees
+    // with the final finding, and that refusal is the audit's answer.
+    let post = |receipt: bounties::Receipt| -> Result<bool, WorkError> {
+        match client.act(key, Action::PostReceipt(receipt)) {
+            Ok(_) => Ok(true),
+            Err(ClientError::Api { code, .. })
+                if audit
+                    && matches!(
+                        code.as_str(),
+                        "score_already_final" | "dispute_window_closed" | "no_dispute_panel"
+                    ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    };
+    let confirmed = Outcome::Confirmed { submission, bounty };
+    let unscorable = |why: Unscorable, detail: String| -> Result<Option<Outcome>, WorkError> {
+        let made = receipt::make_unscorable(sid, data_hash, why, None);
+        if !post(made.receipt)? {
+            return Ok(Some(confirmed.clone()));
+        }
+        Ok(Some(Outcome::Unscorable {
+            submission,
+            bounty,
+            reason: why.as_str(),
+            detail,
+        }))
+    };
+    // The hidden set first: without it nothing can be judged, and a failure
+    // here is ours (or the coordinator's), never the miner's.
     let data_path = client.fetch_cached(Some(key), chain_id, &data_hash, cache)?;
-    let read =
-        |p: &Path| std::fs::read(p).map_err(|e| WorkError::Io(format!("{}: {e}", p.display())));
+    let model_path = match client.fetch_cached(Some(key), chain_id, &model_hash, cache) {
+        Ok(p) => p,
+        Err(ClientError::Api { status: 404, .. }) => {
+            return unscorable(
+                Unscorable::Missing,
+                format!("the coordinator has no file {model_hash}"),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     let limits = Limits {
         family: Some(spec.architecture.family),
         max_parameters: Some(spec.architecture.max_parameters),
     };
-    let model = match Model::from_bytes(&read(&model_path)?, limits) {
+    // The header is checked against the limits before any tensor is read.
+    let model = match Model::from_file(&model_path, limits) {
         Ok(m) => m,
-        Err(e) => {
-            return Ok(Some(Outcome::Refused {
-                submission,
-                reason: e.to_string(),
-            }));
-        }
+        Err(e) => match e.unscorable() {
+            Some(why) => return unscorable(why, e.to_string()),
+            None => return Err(WorkError::Io(e.to_string())),
+        },
     };
+    if model.weights_hash != claimed {
+        return unscorable(
+            Unscorable::WeightsMismatch {
+                computed: model.weights_hash,
+            },
+            format!(
+                "the file holds weights {}, the submission claims {claimed}",
+                model.weights_hash
+            ),
+        );
+    }
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| WorkError::Io(format!("{}: {e}", p.display())));
     let data = datasets::Dataset::from_bytes(&read(&data_path)?, "the hidden set")
         .map_err(|e| WorkError::Io(e.to_string()))?;
     let scored = match score::score(&model, &data, spec.judging.metric, threads.max(1)) {
         Ok(s) => s,
-        Err(e @ ScoreError::Mismatch(_)) => {
-            return Ok(Some(Outcome::Refused {
-                submission,
-                reason: e.to_string(),
-            }));
-        }
+        // A model whose shape does not fit the bounty's data is outside its limits.
+        Err(e @ ScoreError::Mismatch(_)) => return unscorable(Unscorable::OverLimits, e.to_string()),
     };
-    let made = receipt::make(
-        &scored,
-        SubmissionId(submission),
-        data_hash,
-        model.weights_hash,
-        None,
-    );
-    let score = made.receipt.score.0;
-    client.act(key, Action::PostReceipt(made.receipt))?;
+    let made = receipt::make(&scored, sid, data_hash, model.weights_hash, None);
+    let score = scored.score.0;
+    if !post(made.receipt)? {
+        return Ok(Some(confirmed));
+    }
     Ok(Some(Outcome::Scored {
         submission,
         bounty,

@@ -97,6 +97,19 @@ fn receipt_bits_are_pinned() {
     "#]].assert_eq(&out);
 }
 
+/// The score, per-example scores and digest of a scored receipt, to tamper with.
+fn scored_parts(r: &mut bounties::Receipt) -> (&mut Score, &mut Vec<i64>, &mut bounties::Hash32) {
+    match &mut r.verdict {
+        bounties::message::Verdict::Scored {
+            score,
+            example_scores,
+            example_digest,
+            ..
+        } => (score, example_scores, example_digest),
+        bounties::message::Verdict::Unscorable(_) => panic!("a scored receipt"),
+    }
+}
+
 #[test]
 fn verify_names_the_part_that_differs() {
     let m = model(MLP, "v");
@@ -107,9 +120,11 @@ fn verify_names_the_part_that_differs() {
     receipt::verify(&good, &scored, d.id(), m.weights_hash).unwrap();
 
     let mut example = good.clone();
-    example.receipt.example_scores[3] = Score::SCALE - example.receipt.example_scores[3];
-    example.receipt.example_digest =
-        bounties::encoding::example_scores_digest(&example.receipt.example_scores);
+    {
+        let (_, scores, digest) = scored_parts(&mut example.receipt);
+        scores[3] = Score::SCALE - scores[3];
+        *digest = bounties::encoding::example_scores_digest(scores);
+    }
     example.signature = Some(key.sign(b"irrelevant"));
     // A changed receipt no longer matches its signature.
     assert!(matches!(
@@ -127,14 +142,15 @@ fn verify_names_the_part_that_differs() {
         other => panic!("expected example 3 to differ, got {other:?}"),
     }
     let mut digest = example.clone();
-    digest.receipt.example_digest = bounties::Hash32::ZERO;
+    *scored_parts(&mut digest.receipt).2 = bounties::Hash32::ZERO;
     assert_eq!(
         receipt::verify(&digest, &scored, d.id(), m.weights_hash),
         Err(Difference::Digest)
     );
     let mut s = good.clone();
     (s.evaluator, s.signature) = (None, None);
-    s.receipt.score = Score(s.receipt.score.0 + 1);
+    let score = scored_parts(&mut s.receipt).0;
+    *score = Score(score.0 + 1);
     assert!(matches!(
         receipt::verify(&s, &scored, d.id(), m.weights_hash),
         Err(Difference::Score { .. })

@@ -52,6 +52,7 @@ pub fn fetch_spec(
         .map_err(|e| BountyError::Refused(format!("bounty {id}: unexpected spec: {e}")))?;
     let status = match v["bounty"]["status"].as_str() {
         Some("open") => BountyStatus::Open,
+        Some("scoring") => BountyStatus::Scoring,
         Some("closed") => BountyStatus::Closed,
         Some("cancelled") => BountyStatus::Cancelled,
         other => {

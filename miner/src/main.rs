@@ -628,9 +628,11 @@ fn status_command(a: StatusArgs) -> Result<()> {
         println!("no submissions yet");
     }
     for r in &rows {
-        let score = r["score"]
-            .as_i64()
-            .map_or("pending".to_owned(), |s| format!("{:.6}", s as f64 / 1e6));
+        let score = match (r["score"].as_i64(), r["unscorable"]["reason"].as_str()) {
+            (Some(s), _) => format!("{:.6}", s as f64 / 1e6),
+            (None, Some(why)) => format!("unscorable ({why})"),
+            (None, None) => "pending".to_owned(),
+        };
         println!(
             "bounty {:>3} ({:<6}) submission {:>4}  score {:>10}  rank {:>3}  receipts {}  paid {}",
             r["bounty"].as_u64().unwrap_or_default(),

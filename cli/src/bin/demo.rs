@@ -197,6 +197,9 @@ fn run(args: Args) -> Result<()> {
             &data_s,
             "--close-grace-secs",
             "60",
+            // A short window for contesting final scores keeps the demo brisk.
+            "--dispute-window-secs",
+            "2",
             "--dev",
             "sponsor",
             "alice",
@@ -354,14 +357,18 @@ fn run(args: Args) -> Result<()> {
     let closed = |id: u64| -> Result<bool> {
         Ok(demo.get(&format!("/v1/bounties/{id}"))?["bounty"]["status"] == "closed")
     };
-    demo.step("the evaluators score both; two receipts agree bit for bit, so each score is final");
-    demo.wait_for("final scores", Duration::from_secs(120), || {
-        scored(bounty_a)
-    })?;
+    demo.step(
+        "the deadline passes: submissions end, two evaluators are drawn for each model, and only then may they read it and the hidden set; two receipts agree bit for bit, so each score is final",
+    );
+    demo.wait_for(
+        "final scores",
+        Duration::from_secs(args.deadline_secs + 120),
+        || scored(bounty_a),
+    )?;
     demo.run("bounty", &["leaderboard", &id_a], true)?;
 
     demo.step(
-        "the deadline passes; the coordinator's scheduler closes the bounty and pays the winner",
+        "once the dispute window has passed, the coordinator's scheduler closes the bounty and pays the winner",
     );
     demo.wait_for(
         "the close",

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 use super::{Shared, parse_hash};
-use crate::access::{may_read, visibility};
+use crate::access::{Visibility, may_read, visibility};
 use crate::error::ApiError;
 use crate::node::Node;
 use crate::server::Peer;
@@ -42,7 +42,7 @@ fn signer(
     let state = node.state();
     crate::auth::signer(
         headers,
-        state.chain_id(),
+        &state,
         method,
         &format!("/v1/artifacts/{hash}"),
         node.clock.now_ms(),
@@ -75,10 +75,6 @@ pub(super) async fn upload(
             "{len} bytes is over the {cap}-byte artifact cap"
         ))));
     }
-    if node.artifacts.size(hash).await?.is_some() {
-        node.artifacts.add_owner(hash, owner).await?;
-        return Ok((StatusCode::OK, Json(json!({"hash": hash, "stored": false}))).into_response());
-    }
     let ip = peer.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |Extension(p)| {
         p.0.ip()
     });
@@ -89,7 +85,9 @@ pub(super) async fn upload(
 
     let tmp_path = node.artifacts.temp_path();
     let mut tmp = TempFile(&tmp_path, false);
-    let received = receive(&node, body, &tmp_path, cap)
+    // The whole body must arrive by this deadline, however it trickles in.
+    let deadline = upload_deadline(&node.config, declared.unwrap_or(cap));
+    let received = receive(&node, body, &tmp_path, cap, deadline)
         .await
         .map_err(refused)?;
     if received.hash != hash {
@@ -97,6 +95,17 @@ pub(super) async fn upload(
             expected: hash.to_hex(),
             got: received.hash.to_hex(),
         }));
+    }
+    // Ownership comes from the bytes alone: an uploader of a stored artifact
+    // is recorded only after sending all of it again (a signed PUT that only
+    // names the hash is refused above by the hash check).
+    if node.artifacts.size(hash).await?.is_some() {
+        node.artifacts.add_owner(hash, owner).await?;
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"hash": hash, "size": received.size, "stored": false})),
+        )
+            .into_response());
     }
     let kind = check(&node, &received, &tmp_path).await.map_err(refused)?;
     node.artifacts.store(hash, &tmp_path, owner).await?;
@@ -119,7 +128,21 @@ struct Received {
 /// Stream the body into `path`, hashing it, under the cap and the idle
 /// timeout. A blocking writer thread hashes and writes while this task keeps
 /// reading the socket, so the two overlap; the file is fsynced before return.
-async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Received, ApiError> {
+/// When an upload of `len` bytes must be complete: a base allowance plus the
+/// time the slowest acceptable client takes to send it.
+fn upload_deadline(config: &crate::node::Config, len: u64) -> tokio::time::Instant {
+    let rate = config.upload_min_bytes_per_sec.max(1);
+    let secs = config.body_deadline.as_secs().saturating_add(len / rate);
+    tokio::time::Instant::now() + std::time::Duration::from_secs(secs)
+}
+
+async fn receive(
+    node: &Node,
+    body: Body,
+    path: &FsPath,
+    cap: u64,
+    deadline: tokio::time::Instant,
+) -> Result<Received, ApiError> {
     let internal = |e: std::io::Error| ApiError::Internal(e.to_string());
     let file = std::fs::File::create(path).map_err(internal)?;
     // Two blocking threads, one hashing and one writing, so neither waits for
@@ -146,13 +169,18 @@ async fn receive(node: &Node, body: Body, path: &FsPath, cap: u64) -> Result<Rec
     let mut prefix_want = 8usize;
     let mut stream = body.into_data_stream();
     loop {
-        let next = tokio::time::timeout(node.config.body_idle_timeout, stream.next())
+        let idle = tokio::time::Instant::now() + node.config.body_idle_timeout;
+        let next = tokio::time::timeout_at(idle.min(deadline), stream.next())
             .await
             .map_err(|_| {
-                ApiError::Incomplete(format!(
-                    "no bytes for {} s: upload abandoned",
-                    node.config.body_idle_timeout.as_secs()
-                ))
+                if tokio::time::Instant::now() >= deadline {
+                    ApiError::Timeout("the upload did not complete in time: abandoned".into())
+                } else {
+                    ApiError::Incomplete(format!(
+                        "no bytes for {} s: upload abandoned",
+                        node.config.body_idle_timeout.as_secs()
+                    ))
+                }
             })?;
         let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ApiError::Incomplete(format!("the body broke off: {e}")))?;
@@ -233,8 +261,17 @@ pub(super) async fn download(
     let state = node.state();
     let rule = visibility(&state, &hash);
     let reader = signer(&node, &headers, "GET", &hash)?;
-    let owners = node.artifacts.owners(hash).await?;
-    if !may_read(&state, &rule, &owners, reader.as_ref()) {
+    let owners = match rule {
+        Visibility::Public => Vec::new(),
+        _ => node.artifacts.owners(hash).await?,
+    };
+    let leased = reader.is_some_and(|r| {
+        node.leases
+            .lock()
+            .expect("lock")
+            .grants(&state, &r, &hash, node.clock.now_ms())
+    });
+    if !may_read(&rule, &owners, leased, reader.as_ref()) {
         return Err(match reader {
             None => ApiError::Auth(format!("artifact {hash} is sealed: sign the request")),
             Some(r) => {

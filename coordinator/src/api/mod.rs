@@ -22,6 +22,11 @@ use crate::node::Node;
 pub const JSON_BODY_MAX: usize = 2 * 1024 * 1024;
 /// The most entries one log read returns.
 pub const LOG_PAGE_MAX: usize = 1000;
+/// The most message bytes one log read returns (at least one entry is always
+/// returned): a page's size is bounded in bytes, not only in entries.
+pub const LOG_PAGE_BYTES_MAX: usize = 4 << 20;
+/// Entries read from the store at a time while filling a page.
+const LOG_READ_CHUNK: usize = 16;
 
 type Shared = State<Arc<Node>>;
 type ApiResult<T = Json<Value>> = Result<T, ApiError>;
@@ -43,7 +48,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
-        .layer(DefaultBodyLimit::max(JSON_BODY_MAX));
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&node),
+            whole_body_in_time,
+        ));
     // Uploads stream under their own cap, checked while reading.
     let uploads = Router::new()
         .route(
@@ -55,6 +63,35 @@ pub fn router(node: Arc<Node>) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
         .with_state(node)
+}
+
+/// Read a (JSON) request body whole, under [`JSON_BODY_MAX`] and within the
+/// configured deadline, before any handler runs: a client that declares a
+/// body and trickles it (or never sends it) is cut off, however slowly it sends.
+async fn whole_body_in_time(State(node): Shared, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let deadline = node.config.body_deadline;
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, JSON_BODY_MAX)).await {
+        Err(_) => ApiError::Timeout(format!(
+            "the request body did not arrive within {} s",
+            deadline.as_secs()
+        ))
+        .into_response(),
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::TooLarge(format!("request bodies are capped at {JSON_BODY_MAX} bytes"))
+                    .into_response()
+            } else {
+                ApiError::Incomplete(format!("the body broke off: {e}")).into_response()
+            }
+        }
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+    }
 }
 
 async fn count(State(node): Shared, req: Request, next: Next) -> Response {
@@ -128,10 +165,35 @@ async fn log(
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = q.limit.unwrap_or(LOG_PAGE_MAX).min(LOG_PAGE_MAX);
     let store = Arc::clone(&node.store);
-    let entries = tokio::task::spawn_blocking(move || store.read(q.from, limit))
+    let entries = tokio::task::spawn_blocking(move || read_page(store.as_ref(), q.from, limit))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(json!({ "entries": entries })))
+}
+
+/// Up to `limit` entries from `from`, stopping before the page's message
+/// bytes would pass [`LOG_PAGE_BYTES_MAX`] (but never empty while entries remain).
+fn read_page(
+    store: &dyn crate::store::LogStore,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<bounties::Entry>, crate::store::StoreError> {
+    let mut page = Vec::new();
+    let mut bytes = 0usize;
+    let mut next = from;
+    while page.len() < limit {
+        let chunk = store.read(next, LOG_READ_CHUNK.min(limit - page.len()))?;
+        let Some(last) = chunk.last() else { break };
+        next = last.seq + 1;
+        for entry in chunk {
+            bytes += entry.message.len();
+            if bytes > LOG_PAGE_BYTES_MAX && !page.is_empty() {
+                return Ok(page);
+            }
+            page.push(entry);
+        }
+    }
+    Ok(page)
 }
 
 async fn bounties(State(node): Shared) -> Json<Value> {
@@ -237,7 +299,7 @@ async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult {
     let state = node.state();
     let evaluator = crate::auth::signer(
         &headers,
-        state.chain_id(),
+        &state,
         "POST",
         "/v1/jobs/lease",
         node.clock.now_ms(),
@@ -276,4 +338,42 @@ async fn metrics(State(node): Shared) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         node.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LogStore;
+    use crate::store::memory::MemoryLog;
+    use bounties::{Entry, Hash32, Signature, TimestampMs};
+
+    fn entry(seq: u64, bytes: usize) -> Entry {
+        Entry {
+            seq,
+            prev_hash: Hash32::ZERO,
+            timestamp_ms: TimestampMs(seq),
+            message: vec![0; bytes],
+            signature: Signature([0; 64]),
+        }
+    }
+
+    #[test]
+    fn a_log_page_is_bounded_in_bytes_and_never_empty() {
+        let log = MemoryLog::default();
+        let entries: Vec<Entry> = (0..40).map(|i| entry(i, 900_000)).collect();
+        log.append(&entries).unwrap();
+        let page = read_page(&log, 0, LOG_PAGE_MAX).unwrap();
+        let bytes: usize = page.iter().map(|e| e.message.len()).sum();
+        assert_eq!(page.len(), LOG_PAGE_BYTES_MAX / 900_000);
+        assert!(bytes <= LOG_PAGE_BYTES_MAX);
+        // The next page starts where this one stopped.
+        let next = read_page(&log, page.len() as u64, LOG_PAGE_MAX).unwrap();
+        assert_eq!(next[0].seq, page.len() as u64);
+        // An entry larger than the budget still comes, alone.
+        let huge = MemoryLog::default();
+        huge.append(&[entry(0, LOG_PAGE_BYTES_MAX + 1), entry(1, 10)])
+            .unwrap();
+        assert_eq!(read_page(&huge, 0, 10).unwrap().len(), 1);
+        assert_eq!(read_page(&log, 0, 3).unwrap().len(), 3);
+    }
 }

@@ -73,7 +73,7 @@ pub fn serve_with(devs: &[&str], params: Params, config: Config) -> Served {
     let store = Arc::new(SqliteLog::open(&data.log()).unwrap());
     let artifacts = Arc::new(LocalArtifacts::open(&data.artifacts(), &data.tmp()).unwrap());
     let operator = DataDir::read_key(&data.key("operator")).unwrap();
-    let header_timeout = config.header_timeout;
+    let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let node = Node::start(
         store,
         artifacts,
@@ -96,6 +96,7 @@ pub fn serve_with(devs: &[&str], params: Params, config: Config) -> Served {
         listener,
         router,
         header_timeout,
+        per_client,
         std::future::pending(),
     ));
     Served {
@@ -116,8 +117,16 @@ pub fn digits() -> (Vec<u8>, Vec<u8>) {
     (split.train.to_bytes(), split.hidden.to_bytes())
 }
 
+/// How many examples the bundled digits' hidden part has.
+pub fn digits_hidden_examples() -> u32 {
+    let split = datasets::bundled::split("digits", datasets::bundled::DEFAULT_SEED).unwrap();
+    split.hidden.examples() as u32
+}
+
 /// A digits bounty spec over these datasets.
 pub fn digits_spec(train: Hash32, hidden: Hash32, deadline_ms: u64, quorum: u8) -> BountySpec {
+    let examples = digits_hidden_examples();
+    let deposit = 100 * u32::from(quorum);
     let text = format!(
         r#"
 title = "Handwritten digits, 8x8"
@@ -125,6 +134,8 @@ description = "Classify digits <b>well</b>."
 task = "classification"
 train-dataset = "{train}"
 hidden-dataset = "{hidden}"
+hidden-examples = {examples}
+submission-deposit = "{deposit}"
 reward = "100000"
 evaluation-budget = "4000"
 fee-per-receipt = "100"
@@ -277,6 +288,8 @@ pub fn closed_bounty(s: &Served) -> bounties::BountyId {
         },
     )
     .unwrap();
+    s.clock.set(deadline + 1);
+    assert!(s.tick().is_empty(), "submissions end; nothing is final yet");
     while let Some(job) = c.lease(s.key("eve"), &s.chain_id).unwrap() {
         let sid = job["submission"].as_u64().unwrap();
         let m = tmp_path(s, "m");
@@ -289,7 +302,8 @@ pub fn closed_bounty(s: &Served) -> bounties::BountyId {
         c.act(s.key("eve"), Action::PostReceipt(receipt(&m, &d, sid)))
             .unwrap();
     }
-    s.clock.set(deadline + 1);
+    s.clock
+        .advance(s.node.state().params().dispute_window_ms);
     assert_eq!(s.tick(), vec![bounty]);
     bounty
 }

@@ -1,64 +1,22 @@
-//! The rules users rely on, through the real binaries: sealing, one model per
-//! bounty, no licence before the close, and a lying evaluator pays.
+//! The rules users rely on, through the real binaries: sealed data before the
+//! deadline, access by provenance (never by naming a hash), scores bound to
+//! the bytes, unscorable files that never hold a close, disputes that outvote
+//! a lying panel member or a colluding panel, and no licence before the close.
 
 use bounties::client::ClientError;
 use bounties::tensorfile::{self, TensorData, TensorFile};
-use bounties::{Action, BountyId, Hash32};
+use bounties::{Action, BountyId, BountySpec, Hash32, Receipt, Score};
 use serde_json::Value;
 
 use crate::support::Chain;
 
-#[test]
-fn sealed_data_stays_sealed_and_weights_are_submitted_once() {
-    let c = Chain::start(&["sponsor", "alice", "bob", "business"]);
-    let id = c.open_digits("10m", &[]);
-    let alice = c.train("alice", id, "a", "3");
-    let b = id.to_string();
-    c.ok(
-        "miner",
-        &[
-            "submit",
-            &alice,
-            "--bounty",
-            &b,
-            "--key",
-            &c.key_path("alice"),
-        ],
-    );
-
-    // Bob cannot read the hidden set or Alice's sealed model.
-    let client = c.client();
-    let info = client.info().unwrap();
-    let bounty: Value = client.get(&format!("/v1/bounties/{id}")).unwrap();
-    let hidden: Hash32 = bounty["bounty"]["spec"]["hidden-dataset"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let alice_file: Hash32 = bounty["submissions"][0]["file_hash"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let dest = std::path::PathBuf::from(c.path("stolen"));
-    for hash in [hidden, alice_file] {
-        let err = client
-            .download(Some(&c.key("bob")), &info.chain_id, &hash, &dest)
-            .unwrap_err();
-        assert_eq!(err.code(), Some("forbidden"), "{err}");
-        let err = client
-            .download(None, &info.chain_id, &hash, &dest)
-            .unwrap_err();
-        assert_eq!(err.code(), Some("unauthorized"), "{err}");
-    }
-    assert!(!dest.exists());
-
-    // Bob re-saves Alice's weights under his own tags: same weights hash, refused.
-    let bytes = std::fs::read(&alice).unwrap();
+/// Alice's model with other metadata: the same weights in a new file.
+fn reserialised(model: &str, bob: &str) -> Vec<u8> {
+    let bytes = std::fs::read(model).unwrap();
     let file = TensorFile::parse(&bytes).unwrap();
     let mut meta = file.metadata.clone();
     meta.insert("License".into(), "MIT".into());
-    meta.insert("Miner".into(), c.key("bob").account().to_hex());
+    meta.insert("Miner".into(), bob.into());
     let tensors: Vec<TensorData<'_>> = file
         .tensors
         .iter()
@@ -71,8 +29,109 @@ fn sealed_data_stays_sealed_and_weights_are_submitted_once() {
         .collect();
     let copy = tensorfile::write(&meta, &tensors).unwrap();
     assert_ne!(copy, bytes);
+    copy
+}
+
+fn hash_at(v: &Value) -> Hash32 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+fn submit(c: &Chain, who: &str, model: &str, bounty: u64) {
+    let b = bounty.to_string();
+    c.ok(
+        "miner",
+        &["submit", model, "--bounty", &b, "--key", &c.key_path(who)],
+    );
+}
+
+#[test]
+fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_grants_nothing() {
+    let c = Chain::start(&["sponsor", "alice", "bob", "business"]);
+    let id = c.open_digits("10m", &[]);
+    let alice = c.train("alice", id, "a", "3");
+    submit(&c, "alice", &alice, id);
+    let client = c.client();
+    let info = client.info().unwrap();
+    let bounty = c.bounty(id);
+    let hidden = hash_at(&bounty["bounty"]["spec"]["hidden-dataset"]);
+    let alice_file = hash_at(&bounty["submissions"][0]["file_hash"]);
+    let dest = std::path::PathBuf::from(c.path("stolen"));
+    let cannot_read = |who: &str| {
+        for hash in [hidden, alice_file] {
+            let err = client
+                .download(Some(&c.key(who)), &info.chain_id, &hash, &dest)
+                .unwrap_err();
+            assert_eq!(err.code(), Some("forbidden"), "{who}: {err}");
+        }
+        assert!(!dest.exists());
+    };
+    cannot_read("bob");
+    for hash in [hidden, alice_file] {
+        let err = client
+            .download(None, &info.chain_id, &hash, &dest)
+            .unwrap_err();
+        assert_eq!(err.code(), Some("unauthorized"), "{err}");
+    }
+    // The sponsor uploaded the hidden set and may read it; alice her model.
+    let own = std::path::PathBuf::from(c.path("own"));
+    client
+        .download(Some(&c.key("sponsor")), &info.chain_id, &hidden, &own)
+        .unwrap();
+    client
+        .download(Some(&c.key("alice")), &info.chain_id, &alice_file, &own)
+        .unwrap();
+
+    // Naming the hidden set in a bounty of his own, or as a submission's file.
+    let mut spec: BountySpec = serde_json::from_value(bounty["bounty"]["spec"].clone()).unwrap();
+    spec.title = "bob's".into();
+    let err = client
+        .act(
+            &c.key("bob"),
+            Action::OpenBounty {
+                spec: Box::new(spec.clone()),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), Some("hidden_set_in_use"), "{err}");
+    spec.train_dataset = hidden;
+    spec.hidden_dataset = Hash32([7; 32]);
+    let err = client
+        .act(&c.key("bob"), Action::OpenBounty { spec: Box::new(spec) })
+        .unwrap_err();
+    assert_eq!(err.code(), Some("sealed_artifact"), "{err}");
+    for file_hash in [hidden, alice_file] {
+        let err = client
+            .act(
+                &c.key("bob"),
+                Action::Submit {
+                    bounty: BountyId(id),
+                    file_hash,
+                    weights_hash: Hash32([9; 32]),
+                    parent_weights_hash: None,
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), Some("not_uploaded"), "{err}");
+    }
+    // An empty signed PUT of a stored hash makes nobody an owner.
+    let empty = c.path("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let err = client
+        .upload_as(&c.key("bob"), &info.chain_id, std::path::Path::new(&empty), hidden)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("hash_mismatch"), "{err}");
+    // Posting an evaluator's bond does not open sealed data either.
+    c.ok(
+        "evaluator",
+        &["register", "--key", &c.key_path("bob"), "--bond", "5000"],
+    );
+    cannot_read("bob");
+
+    // Bob re-saves Alice's weights under his own tags: same weights hash, refused.
+    let copy = reserialised(&alice, &c.key("bob").account().to_hex());
     let copy_path = c.path("copy.safetensors");
     std::fs::write(&copy_path, &copy).unwrap();
+    let b = id.to_string();
     let out = c.run(
         "miner",
         &[
@@ -90,7 +149,6 @@ fn sealed_data_stays_sealed_and_weights_are_submitted_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Past the CLI's own check, the ledger refuses it too.
     let file_hash = client
         .upload(
             &c.key("bob"),
@@ -115,7 +173,10 @@ fn sealed_data_stays_sealed_and_weights_are_submitted_once() {
     );
 
     // No licence before the close.
-    let weights = TensorFile::parse(&bytes).unwrap().weights_hash().to_hex();
+    let weights = TensorFile::parse(&std::fs::read(&alice).unwrap())
+        .unwrap()
+        .weights_hash()
+        .to_hex();
     let out = c.run(
         "bounty",
         &["--key", &c.key_path("business"), "license", "buy", &weights],
@@ -126,106 +187,249 @@ fn sealed_data_stays_sealed_and_weights_are_submitted_once() {
 }
 
 #[test]
-fn an_evaluator_contradicting_the_quorum_forfeits_part_of_its_bond() {
-    let c = Chain::start(&["sponsor", "alice", "eve", "frank", "mallory"]);
-    let id = c.open_digits("10m", &[]);
-    let model = c.train("alice", id, "a", "3");
-    let b = id.to_string();
-    c.ok(
-        "miner",
-        &[
-            "submit",
-            &model,
-            "--bounty",
-            &b,
-            "--key",
-            &c.key_path("alice"),
-        ],
+fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_never_hold_the_close()
+ {
+    // A grace of an hour: the close must not need it.
+    let c = Chain::start_with(
+        &["sponsor", "alice", "bob", "mallory", "eve", "frank"],
+        &["--close-grace-secs", "3600", "--dispute-window-secs", "1"],
     );
-    for who in ["eve", "frank", "mallory"] {
+    let id = c.open_digits("25s", &[]);
+    for who in ["eve", "frank"] {
         c.ok(
             "evaluator",
             &["register", "--key", &c.key_path(who), "--bond", "5000"],
         );
     }
-
-    // Mallory scores honestly, then posts a doctored receipt first.
+    let alice = c.train("alice", id, "a", "3");
+    submit(&c, "alice", &alice, id);
     let client = c.client();
-    let info = client.info().unwrap();
-    let bounty: Value = client.get(&format!("/v1/bounties/{id}")).unwrap();
-    let sub = bounty["submissions"][0]["id"].as_u64().unwrap();
-    let hidden: Hash32 = bounty["bounty"]["spec"]["hidden-dataset"]
-        .as_str()
-        .unwrap()
-        .parse()
+    let chain_id = client.info().unwrap().chain_id;
+    let balance = |who: &str| -> u128 {
+        let v: Value = client
+            .get(&format!("/v1/accounts/{}", c.key(who).account()))
+            .unwrap();
+        v["balance"].as_str().unwrap().parse().unwrap()
+    };
+    // Bob's copy claims weights nobody has: the ledger cannot tell before scoring.
+    let copy_path = c.path("copy.safetensors");
+    std::fs::write(&copy_path, reserialised(&alice, "bob")).unwrap();
+    let bob0 = balance("bob");
+    let file_hash = client
+        .upload(&c.key("bob"), &chain_id, std::path::Path::new(&copy_path))
         .unwrap();
-    let hidden_path = c.path("hidden.safetensors");
+    client
+        .act(
+            &c.key("bob"),
+            Action::Submit {
+                bounty: BountyId(id),
+                file_hash,
+                weights_hash: Hash32([42; 32]),
+                parent_weights_hash: None,
+            },
+        )
+        .unwrap();
+    // Mallory's model has 155 658 parameters; the bounty allows 100 000.
+    let big = c.path("big.safetensors");
+    c.ok(
+        "miner",
+        &[
+            "train", "--dataset", "digits", "--arch", "mlp:64,2048,10", "--epochs", "1",
+            "--threads", "1", "--out", &big,
+        ],
+    );
+    let big_hash = client
+        .upload(&c.key("mallory"), &chain_id, std::path::Path::new(&big))
+        .unwrap();
+    let big_weights = TensorFile::parse(&std::fs::read(&big).unwrap())
+        .unwrap()
+        .weights_hash();
+    client
+        .act(
+            &c.key("mallory"),
+            Action::Submit {
+                bounty: BountyId(id),
+                file_hash: big_hash,
+                weights_hash: big_weights,
+                parent_weights_hash: None,
+            },
+        )
+        .unwrap();
+
+    c.wait_status(id, "scoring");
+    for who in ["eve", "frank"] {
+        c.ok(
+            "evaluator",
+            &["work", "--key", &c.key_path(who), "--until-idle", "--threads", "1"],
+        );
+    }
+    let board: Value = client
+        .get(&format!("/v1/bounties/{id}/leaderboard"))
+        .unwrap();
+    let reasons: Vec<String> = board["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| match r["unscorable"]["reason"].as_str() {
+            Some(why) => why.to_owned(),
+            None => format!("score {}", r["score"]),
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3, "{board}");
+    assert!(reasons.contains(&"weights_mismatch".to_owned()), "{reasons:?}");
+    assert!(reasons.contains(&"over_limits".to_owned()), "{reasons:?}");
+    // Closed long before the hour of grace, with only alice paid.
+    c.wait_status(id, "closed");
+    let st = &c.bounty(id)["bounty"]["settlement"];
+    assert_eq!(st["payouts"].as_array().unwrap().len(), 1, "{st}");
+    assert_eq!(
+        st["payouts"][0]["miner"].as_str().unwrap(),
+        c.key("alice").account().to_hex()
+    );
+    assert_eq!(st["deposits_forfeited"], "400", "{st}");
+    assert_eq!(bob0 - balance("bob"), 200, "the copier loses its deposit");
+}
+
+/// Lease `who`'s job, download what it names, and post a receipt claiming
+/// every example right (a lie for any real model).
+fn post_perfect_score(c: &Chain, who: &str, model: &str) -> u64 {
+    let client = c.client();
+    let chain_id = client.info().unwrap().chain_id;
+    let job = client.lease(&c.key(who), &chain_id).unwrap().expect("a job");
+    let sub = job["submission"].as_u64().unwrap();
+    let hidden = c.path(&format!("hidden-{who}.safetensors"));
     client
         .download(
-            Some(&c.key("mallory")),
-            &info.chain_id,
-            &hidden,
-            std::path::Path::new(&hidden_path),
+            Some(&c.key(who)),
+            &chain_id,
+            &hash_at(&job["dataset"]),
+            std::path::Path::new(&hidden),
         )
         .unwrap();
     let honest = c.json(
         "evaluator",
         &[
-            "score",
-            "--model",
-            &model,
-            "--dataset",
-            &hidden_path,
-            "--submission",
-            &sub.to_string(),
-            "--json",
+            "score", "--model", model, "--dataset", &hidden, "--submission",
+            &sub.to_string(), "--json",
         ],
     );
-    let mut receipt: bounties::Receipt = serde_json::from_value(honest["receipt"].clone()).unwrap();
-    assert_eq!(
-        receipt.dataset, hidden,
-        "receipts name the hidden set by its file hash"
-    );
-    let flipped = receipt
-        .example_scores
-        .iter()
-        .position(|&s| s == 0)
-        .unwrap_or(0);
-    receipt.example_scores[flipped] = 1_000_000 - receipt.example_scores[flipped];
-    receipt.score = evaluator::score::mean_fixed(&receipt.example_scores);
-    receipt.example_digest = bounties::encoding::example_scores_digest(&receipt.example_scores);
-    client
-        .act(&c.key("mallory"), Action::PostReceipt(receipt))
-        .unwrap();
+    let mut receipt: Receipt = serde_json::from_value(honest["receipt"].clone()).unwrap();
+    if let bounties::message::Verdict::Scored {
+        score,
+        example_scores,
+        example_digest,
+        ..
+    } = &mut receipt.verdict
+    {
+        example_scores.iter_mut().for_each(|s| *s = Score::SCALE);
+        *score = Score(Score::SCALE);
+        *example_digest = bounties::encoding::example_scores_digest(example_scores);
+    }
+    client.act(&c.key(who), Action::PostReceipt(receipt)).unwrap();
+    sub
+}
 
-    // The two honest evaluators agree; the quorum of two makes the score final.
-    for who in ["eve", "frank"] {
+fn bond_and_forfeit(c: &Chain, who: &str) -> (String, String) {
+    let v: Value = c
+        .client()
+        .get(&format!("/v1/accounts/{}", c.key(who).account()))
+        .unwrap();
+    (
+        v["evaluator"]["bond"].as_str().unwrap().to_owned(),
+        v["evaluator"]["forfeited"].as_str().unwrap().to_owned(),
+    )
+}
+
+const EVALUATORS: [&str; 4] = ["e1", "e2", "e3", "e4"];
+
+/// A chain, a bounty past its deadline with alice's model, four evaluators;
+/// returns the chain, the bounty, alice's model file and the drawn panel.
+fn scoring_with_four_evaluators() -> (Chain, u64, String, Vec<String>) {
+    let c = Chain::start_with(
+        &["sponsor", "alice", "e1", "e2", "e3", "e4"],
+        &["--close-grace-secs", "3600", "--dispute-window-secs", "600"],
+    );
+    let id = c.open_digits("20s", &[]);
+    for who in EVALUATORS {
         c.ok(
             "evaluator",
-            &[
-                "work",
-                "--key",
-                &c.key_path(who),
-                "--until-idle",
-                "--threads",
-                "1",
-            ],
+            &["register", "--key", &c.key_path(who), "--bond", "5000"],
         );
     }
-    let account = |who: &str| -> Value {
-        client
-            .get(&format!("/v1/accounts/{}", c.key(who).account()))
-            .unwrap()
-    };
-    let board: Value = client
-        .get(&format!("/v1/bounties/{id}/leaderboard"))
-        .unwrap();
-    assert!(!board["rows"][0]["score"].is_null(), "final: {board}");
-    let mallory = account("mallory");
-    let eve = account("eve");
-    assert_eq!(eve["evaluator"]["forfeited"], "0");
-    assert_eq!(eve["evaluator"]["bond"], "5000");
-    // slash-bps 2000 of a 5000 bond.
-    assert_eq!(mallory["evaluator"]["forfeited"], "1000", "{mallory}");
-    assert_eq!(mallory["evaluator"]["bond"], "4000", "{mallory}");
+    let model = c.train("alice", id, "a", "3");
+    submit(&c, "alice", &model, id);
+    c.wait_status(id, "scoring");
+    let panel: Vec<String> = c.bounty(id)["submissions"][0]["panel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| c.name_of(a.as_str().unwrap(), &EVALUATORS))
+        .collect();
+    assert_eq!(panel.len(), 2);
+    (c, id, model, panel)
+}
+
+fn work(c: &Chain, who: &str) {
+    c.ok(
+        "evaluator",
+        &["work", "--key", &c.key_path(who), "--until-idle", "--threads", "1"],
+    );
+}
+
+#[test]
+fn a_lying_panel_member_is_outvoted_by_a_dispute_panel_and_only_it_forfeits() {
+    let (c, id, model, panel) = scoring_with_four_evaluators();
+    let (liar, honest) = (&panel[0], &panel[1]);
+    post_perfect_score(&c, liar, &model);
+    work(&c, honest);
+    let sub = &c.bounty(id)["submissions"][0];
+    assert!(sub["final_score"].is_null() && !sub["dispute"].is_null(), "{sub}");
+    // Nobody forfeits on disagreement alone.
+    assert_eq!(bond_and_forfeit(&c, liar), ("5000".into(), "0".into()));
+    for who in EVALUATORS.iter().filter(|e| !panel.contains(&e.to_string())) {
+        work(&c, who);
+    }
+    let sub = &c.bounty(id)["submissions"][0];
+    let score = sub["final_score"]["finding"]["score"].as_i64().unwrap();
+    assert!(score < Score::SCALE, "the truth is final: {sub}");
+    assert_eq!(bond_and_forfeit(&c, liar), ("4000".into(), "1000".into()));
+    for who in EVALUATORS.iter().filter(|e| **e != liar.as_str()) {
+        assert_eq!(bond_and_forfeit(&c, who), ("5000".into(), "0".into()), "{who}");
+    }
+}
+
+#[test]
+fn a_colluding_panel_loses_its_false_score_to_an_honest_audit_within_the_window() {
+    let (c, id, model, panel) = scoring_with_four_evaluators();
+    for colluder in &panel {
+        post_perfect_score(&c, colluder, &model);
+    }
+    let sub = &c.bounty(id)["submissions"][0];
+    assert_eq!(
+        sub["final_score"]["finding"]["score"].as_i64(),
+        Some(Score::SCALE),
+        "{sub}"
+    );
+    // The other evaluators audit final scores in their window: one contests,
+    // the other is drawn to decide.
+    let others: Vec<&str> = EVALUATORS
+        .iter()
+        .copied()
+        .filter(|e| !panel.contains(&e.to_string()))
+        .collect();
+    for who in &others {
+        work(&c, who);
+    }
+    for who in &others {
+        work(&c, who);
+    }
+    let sub = &c.bounty(id)["submissions"][0];
+    let score = sub["final_score"]["finding"]["score"].as_i64().unwrap();
+    assert!(score < Score::SCALE, "the truth is final: {sub}");
+    for colluder in &panel {
+        assert_eq!(bond_and_forfeit(&c, colluder), ("4000".into(), "1000".into()));
+    }
+    for who in &others {
+        assert_eq!(bond_and_forfeit(&c, who), ("5000".into(), "0".into()), "{who}");
+    }
 }

@@ -50,16 +50,16 @@ pub struct Chain {
 
 impl Chain {
     pub fn start(devs: &[&str]) -> Chain {
+        Chain::start_with(devs, &["--close-grace-secs", "2", "--dispute-window-secs", "1"])
+    }
+
+    /// A chain whose `init` also gets `params` (grace, dispute window, ...).
+    pub fn start_with(devs: &[&str], params: &[&str]) -> Chain {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut args = vec![
-            "init",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--close-grace-secs",
-            "2",
-            "--dev",
-        ];
+        let mut args = vec!["init", "--data-dir", data.to_str().unwrap()];
+        args.extend_from_slice(params);
+        args.push("--dev");
         args.extend_from_slice(devs);
         let out = Command::new(bin("coordinator"))
             .args(&args)
@@ -211,6 +211,27 @@ impl Chain {
             ],
         );
         out
+    }
+
+    /// A bounty as the coordinator serves it.
+    pub fn bounty(&self, id: u64) -> serde_json::Value {
+        self.client().get(&format!("/v1/bounties/{id}")).unwrap()
+    }
+
+    /// Wait until a bounty's status is `status`.
+    pub fn wait_status(&self, id: u64, status: &str) {
+        self.wait_for(&format!("bounty {id} {status}"), || {
+            self.bounty(id)["bounty"]["status"] == status
+        });
+    }
+
+    /// The dev account name of an account, among `names`.
+    pub fn name_of(&self, account: &str, names: &[&str]) -> String {
+        names
+            .iter()
+            .find(|n| self.key(n).account().to_hex() == account)
+            .unwrap_or_else(|| panic!("{account} is none of {names:?}"))
+            .to_string()
     }
 
     pub fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
