@@ -160,9 +160,17 @@ fn build_log() -> Vec<Entry> {
                 },
             };
             for account in &sub.panel {
-                let e = wallets.iter().position(|w| w.account() == *account).unwrap();
+                let e = wallets
+                    .iter()
+                    .position(|w| w.account() == *account)
+                    .unwrap();
                 now += 1;
-                send(&mut chain, &mut wallets[e], Action::PostReceipt(receipt.clone()), now);
+                send(
+                    &mut chain,
+                    &mut wallets[e],
+                    Action::PostReceipt(receipt.clone()),
+                    now,
+                );
             }
         }
         for t in 0..135 {

@@ -73,10 +73,20 @@ fn receipt(sid: SubmissionId, hidden: Hash32, weights: Hash32, right: usize) -> 
 /// Each evaluator drawn for `sid` posts a receipt; the first drawn one
 /// claims `right - wrong_by` (a disagreement, when `wrong_by > 0`), and any
 /// dispute panel then posts the truth.
-fn score(w: &mut World, evaluators: &mut [Wallet; 3], sid: SubmissionId, right: usize, wrong_by: usize) {
+fn score(
+    w: &mut World,
+    evaluators: &mut [Wallet; 3],
+    sid: SubmissionId,
+    right: usize,
+    wrong_by: usize,
+) {
     let state = w.chain.state();
     let sub = state.submission(sid).expect("submitted").clone();
-    let hidden = state.bounty(sub.bounty).expect("bounty").spec.hidden_dataset;
+    let hidden = state
+        .bounty(sub.bounty)
+        .expect("bounty")
+        .spec
+        .hidden_dataset;
     let accounts: Vec<AccountId> = evaluators.iter().map(|e| e.account()).collect();
     let index = |a: &AccountId| accounts.iter().position(|e| e == a);
     for (n, account) in sub.panel.iter().enumerate() {
@@ -86,13 +96,21 @@ fn score(w: &mut World, evaluators: &mut [Wallet; 3], sid: SubmissionId, right: 
         let r = receipt(sid, hidden, sub.weights_hash, claimed);
         w.send(&mut evaluators[i], &name, Action::PostReceipt(r));
     }
-    let jury = w.chain.state().submission(sid).and_then(|s| s.dispute.clone());
+    let jury = w
+        .chain
+        .state()
+        .submission(sid)
+        .and_then(|s| s.dispute.clone());
     if let Some(dispute) = jury {
         println!("   the panel disagrees: a dispute panel is drawn");
         for account in &dispute.panel {
             let i = index(account).expect("a known evaluator");
             let r = receipt(sid, hidden, sub.weights_hash, right);
-            w.send(&mut evaluators[i], &format!("eval-{}", i + 1), Action::PostReceipt(r));
+            w.send(
+                &mut evaluators[i],
+                &format!("eval-{}", i + 1),
+                Action::PostReceipt(r),
+            );
         }
     }
 }

@@ -19,7 +19,16 @@ pub const CHAIN_ID_BYTES_MAX: usize = 64;
 /// Why an evaluator could not score a submission. Each reason follows from
 /// the bytes alone, so honest evaluators agree on it bit for bit.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
     Deserialize,
 )]
 #[serde(rename_all = "snake_case", tag = "reason")]

@@ -27,12 +27,13 @@ fn below(rng: &mut ChaCha20Rng, n: u128) -> u128 {
 /// point in `0..Σ weights` of those not yet drawn and takes the account whose
 /// cumulative range (in account order) holds it. Fewer candidates than seats:
 /// all of them, in draw order.
-pub fn draw(rng: &mut ChaCha20Rng, candidates: &[(AccountId, u128)], seats: usize) -> Vec<AccountId> {
-    let mut left: Vec<(AccountId, u128)> = candidates
-        .iter()
-        .copied()
-        .filter(|(_, w)| *w > 0)
-        .collect();
+pub fn draw(
+    rng: &mut ChaCha20Rng,
+    candidates: &[(AccountId, u128)],
+    seats: usize,
+) -> Vec<AccountId> {
+    let mut left: Vec<(AccountId, u128)> =
+        candidates.iter().copied().filter(|(_, w)| *w > 0).collect();
     let mut drawn = Vec::with_capacity(seats.min(left.len()));
     while drawn.len() < seats && !left.is_empty() {
         // Bonds are u128 token amounts; their sum saturates rather than wraps,

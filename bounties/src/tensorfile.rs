@@ -255,7 +255,10 @@ impl<'de> Deserialize<'de> for StrictStrings {
             fn visit_str<E: de::Error>(self, _: &str) -> Result<StrictStrings, E> {
                 Ok(StrictStrings(None))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictStrings, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StrictStrings, A::Error> {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {}
                 Ok(StrictStrings(None))
             }

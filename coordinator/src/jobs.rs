@@ -148,12 +148,23 @@ impl Leases {
                     }
                     continue;
                 };
-                return Some(self.give(state, evaluator, kind, bounty.id, s.id, now_ms, ttl_ms, token));
+                return Some(self.give(
+                    state, evaluator, kind, bounty.id, s.id, now_ms, ttl_ms, token,
+                ));
             }
         }
         let (bounty, sid) = audit?;
         self.audited.insert((evaluator, sid));
-        Some(self.give(state, evaluator, JobKind::Audit, bounty, sid, now_ms, ttl_ms, token))
+        Some(self.give(
+            state,
+            evaluator,
+            JobKind::Audit,
+            bounty,
+            sid,
+            now_ms,
+            ttl_ms,
+            token,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -353,22 +353,6 @@ async fn model(
     Ok(page(&format!("Model {}", short(&hash.to_hex())), &body))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_read_as_utc_dates_and_text_is_escaped() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_795_657_752_661), "2026-11-26 01:49:12 UTC");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(
-            esc("<a href='x'>&\""),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
-        );
-    }
-}
-
 /// A receipt's role in words.
 fn role_name(role: bounties::state::records::ReceiptRole) -> &'static str {
     use bounties::state::records::ReceiptRole;
@@ -384,5 +368,21 @@ fn finding_text(f: &bounties::message::Finding) -> String {
     match f {
         bounties::message::Finding::Scored { score, .. } => score.to_string(),
         bounties::message::Finding::Unscorable(why) => format!("unscorable: {}", why.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc_dates_and_text_is_escaped() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_795_657_752_661), "2026-11-26 01:49:12 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            esc("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
     }
 }

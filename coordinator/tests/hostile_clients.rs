@@ -358,7 +358,10 @@ fn trickle(addr: &str, head: &str, every: Duration) -> (String, Duration) {
             break;
         }
     }
-    (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
 }
 
 #[test]
@@ -421,7 +424,10 @@ fn one_address_cannot_hold_more_than_its_connections() {
     let _ = ninth.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
     let mut buf = [0u8; 64];
     let closed = matches!(ninth.read(&mut buf), Ok(0) | Err(_));
-    assert!(closed, "the ninth connection from one address is closed unread");
+    assert!(
+        closed,
+        "the ninth connection from one address is closed unread"
+    );
     // Another address is served meanwhile.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let other = runtime.block_on(async {
@@ -520,7 +526,11 @@ fn an_oversized_receipt_is_refused_and_changes_nothing() {
         }),
     };
     let (status, v) = post_raw(&s.url, &signed_json(&big, s.key("eve")));
-    assert_eq!((status, v["error"]["code"].as_str()), (413, Some("too_large")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{v}"
+    );
     assert_eq!(c.info().unwrap().state_root, root);
 }
 

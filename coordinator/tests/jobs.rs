@@ -57,7 +57,11 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
     s.tick();
     let state = s.node.state();
     assert_eq!(state.bounty(bounty).unwrap().status.as_str(), "scoring");
-    let panel = state.submission(bounties::SubmissionId(sub)).unwrap().panel.clone();
+    let panel = state
+        .submission(bounties::SubmissionId(sub))
+        .unwrap()
+        .panel
+        .clone();
     assert_eq!(panel.len(), 1);
     let (drawn, other) = if panel[0] == s.key("eve1").account() {
         ("eve1", "eve2")
@@ -88,7 +92,11 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
     let err = c
         .download(Some(s.key(drawn)), &s.chain_id, &hidden_hash, &d)
         .unwrap_err();
-    assert_eq!(err.code(), Some("forbidden"), "a lapsed lease opens nothing");
+    assert_eq!(
+        err.code(),
+        Some("forbidden"),
+        "a lapsed lease opens nothing"
+    );
     assert!(c.lease(s.key(other), &s.chain_id).unwrap().is_none());
     let second = c
         .lease(s.key(drawn), &s.chain_id)
@@ -110,7 +118,10 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
     assert!(jobs["leases"].as_array().unwrap().is_empty(), "{jobs}");
     assert!(c.lease(s.key(drawn), &s.chain_id).unwrap().is_none());
     // The other evaluator may audit the final score while its window is open, once.
-    let audit = c.lease(s.key(other), &s.chain_id).unwrap().expect("an audit");
+    let audit = c
+        .lease(s.key(other), &s.chain_id)
+        .unwrap()
+        .expect("an audit");
     assert_eq!(audit["kind"], "audit");
     c.download(Some(s.key(other)), &s.chain_id, &hidden_hash, &d)
         .unwrap();

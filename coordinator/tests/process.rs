@@ -368,7 +368,13 @@ fn audit_and_start_up_detect_an_altered_stored_entry() {
 fn a_signed_request_is_not_accepted_again_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    coordinator(&["init", "--data-dir", data.to_str().unwrap(), "--dev", "alice"]);
+    coordinator(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--dev",
+        "alice",
+    ]);
     let alice = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
     let (mut child, url) = serve(&data, &[]);
     let client = Client::new(&url);

@@ -25,13 +25,13 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
     /// The container is malformed.
-    #[error("{0}")]
+    #[error(transparent)]
     File(#[from] TensorFileError),
     /// No `Architecture` tag.
     #[error("the file's metadata has no {ARCHITECTURE_TAG} tag")]
     NoArchitecture,
     /// The tag does not parse.
-    #[error("{0}")]
+    #[error(transparent)]
     Architecture(#[from] ArchError),
     /// Another family than the bounty's.
     #[error("the model is a {got:?}, the bounty asks for a {expected:?}")]

@@ -175,7 +175,9 @@ pub fn work_one(
     let scored = match score::score(&model, &data, spec.judging.metric, threads.max(1)) {
         Ok(s) => s,
         // A model whose shape does not fit the bounty's data is outside its limits.
-        Err(e @ ScoreError::Mismatch(_)) => return unscorable(Unscorable::OverLimits, e.to_string()),
+        Err(e @ ScoreError::Mismatch(_)) => {
+            return unscorable(Unscorable::OverLimits, e.to_string());
+        }
     };
     let made = receipt::make(&scored, sid, data_hash, model.weights_hash, None);
     let score = scored.score.0;

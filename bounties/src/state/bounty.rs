@@ -32,8 +32,15 @@ impl State {
             return Err(Rejection::SealedArtifact(spec.train_dataset));
         }
         if let Some(base) = spec.base_model {
-            let model = self.models.get(&base).ok_or(Rejection::UnknownModel(base))?;
-            if self.bounties.get(&model.bounty).is_none_or(|b| b.is_sealed()) {
+            let model = self
+                .models
+                .get(&base)
+                .ok_or(Rejection::UnknownModel(base))?;
+            if self
+                .bounties
+                .get(&model.bounty)
+                .is_none_or(|b| b.is_sealed())
+            {
                 return Err(Rejection::BaseModelSealed(base));
             }
             let forbids = model
@@ -262,10 +269,8 @@ impl State {
                 .copied()
                 .filter(|(a, _)| *a != sub.miner)
                 .collect();
-            let mut rng = crate::seeded::rng(
-                DOMAIN_PANEL,
-                &[&ctx.prev_hash.0, &sid.0.to_le_bytes()],
-            );
+            let mut rng =
+                crate::seeded::rng(DOMAIN_PANEL, &[&ctx.prev_hash.0, &sid.0.to_le_bytes()]);
             let panel = crate::panel::draw(&mut rng, &candidates, seats);
             if let Some(sub) = self.submissions.get_mut(&sid) {
                 sub.panel = panel;

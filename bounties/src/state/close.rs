@@ -60,10 +60,7 @@ impl State {
             let Some(s) = self.submissions.get(sid) else {
                 continue;
             };
-            let unscorable = s
-                .final_score
-                .as_ref()
-                .is_some_and(|f| f.score().is_none());
+            let unscorable = s.final_score.as_ref().is_some_and(|f| f.score().is_none());
             let sum = if unscorable {
                 &mut deposits_forfeited
             } else {

@@ -196,8 +196,7 @@ impl State {
                     // The panel disagrees with itself: nobody is punished yet;
                     // a larger panel decides (if anyone is left to draw).
                     self.open_dispute(ctx, sid, None)?;
-                } else if findings.len() == panel.len() && panel.len() >= usize::from(spec.quorum)
-                {
+                } else if findings.len() == panel.len() && panel.len() >= usize::from(spec.quorum) {
                     self.finalise(ctx, sid, finding, &receipt.verdict)?;
                 }
             }
@@ -295,7 +294,11 @@ impl State {
     }
 
     /// A dispute panel decided: every receipt it contradicts forfeits.
-    fn forfeit_contradicting(&mut self, sid: SubmissionId, decided: Finding) -> Result<(), Rejection> {
+    fn forfeit_contradicting(
+        &mut self,
+        sid: SubmissionId,
+        decided: Finding,
+    ) -> Result<(), Rejection> {
         let wrong: Vec<AccountId> = self
             .receipts_of(sid)
             .filter(|r| r.finding != decided)

@@ -324,7 +324,10 @@ impl State {
         let add = |a: u128, b: Amount| a.checked_add(b.0).ok_or("sum overflows");
         let balances = self.balances.values().try_fold(0u128, |s, a| add(s, *a))?;
         let escrows = self.bounties.values().try_fold(0u128, |s, b| {
-            add(add(add(s, b.reward_escrow)?, b.budget_escrow)?, b.deposit_escrow)
+            add(
+                add(add(s, b.reward_escrow)?, b.budget_escrow)?,
+                b.deposit_escrow,
+            )
         })?;
         let bonds = self
             .evaluators

@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use super::State;
 use super::records::{ArtifactUse, Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
-use crate::message::Unscorable;
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
+use crate::message::Unscorable;
 use crate::spec::LicenceTerms;
 
 /// An account's public state.

@@ -424,7 +424,11 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         Action::PostReceipt(receipt(sid, hidden, hash(w), accuracy(right, 10)))
     };
     s.no("e1", scored(sa, "wa", 9), "not_scoring");
-    s.no("e1", Action::EndSubmissions { bounty: b1 }, "before_deadline");
+    s.no(
+        "e1",
+        Action::EndSubmissions { bounty: b1 },
+        "before_deadline",
+    );
     s.no(
         "e1",
         Action::CloseBounty { bounty: b1 },
@@ -436,7 +440,11 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     let (pa, oa) = (s.d.panel(sa), outsiders(&s.d, sa));
     let (pb, ob) = (s.d.panel(sb), outsiders(&s.d, sb));
     s.no("licensee", scored(sa, "wa", 9), "not_evaluator");
-    s.no("e1", scored(SubmissionId(999), "wa", 9), "unknown_submission");
+    s.no(
+        "e1",
+        scored(SubmissionId(999), "wa", 9),
+        "unknown_submission",
+    );
     s.no(
         "e1",
         Action::PostReceipt(receipt(sa, hash("train"), hash("wa"), accuracy(9, 10))),
@@ -473,7 +481,14 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     s.ok(&pb[1], scored(sb, "wb", 6));
     // A challenge from outside the panel, decided against the challenger.
     s.ok(&ob[0], scored(sb, "wb", 7));
-    let jury = s.d.state().submission(sb).unwrap().dispute.clone().unwrap().panel;
+    let jury =
+        s.d.state()
+            .submission(sb)
+            .unwrap()
+            .dispute
+            .clone()
+            .unwrap()
+            .panel;
     let jury: Vec<String> = jury.iter().map(|a| s.d.name_of(a)).collect();
     for j in &jury {
         s.ok(j, scored(sb, "wb", 6));
@@ -549,7 +564,11 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     for p in s.d.panel(sc) {
         s.ok(&p, scored3(10));
     }
-    s.no("e2", Action::CloseBounty { bounty: b3 }, "dispute_window_open");
+    s.no(
+        "e2",
+        Action::CloseBounty { bounty: b3 },
+        "dispute_window_open",
+    );
     // Everyone else is on the panel: nobody is left to hear a challenge.
     let last = outsiders(&s.d, sc)[0].clone();
     s.no(&last, scored3(2), "no_dispute_panel");

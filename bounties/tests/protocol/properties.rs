@@ -588,7 +588,10 @@ impl Sim {
         for sid in self.copies.keys() {
             let copy = st.submission(*sid).expect("recorded");
             prop_assert!(
-                copy.final_score.as_ref().is_none_or(|f| f.score().is_none()) || colluded(copy),
+                copy.final_score
+                    .as_ref()
+                    .is_none_or(|f| f.score().is_none())
+                    || colluded(copy),
                 "a copy got a final score without a colluding panel"
             );
         }

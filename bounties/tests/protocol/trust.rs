@@ -79,17 +79,23 @@ fn evaluators_are_drawn_never_self_selected_and_never_the_miner() {
     // No receipt while submissions are open: nobody may read the hidden set yet.
     let err = post(&mut d, "e1", sid, &accuracy(9, 10)).unwrap_err();
     assert_eq!(err.code(), "not_scoring");
-    let err = d.send("e1", Action::EndSubmissions { bounty: b }).unwrap_err();
+    let err = d
+        .send("e1", Action::EndSubmissions { bounty: b })
+        .unwrap_err();
     assert_eq!(err.code(), "before_deadline");
     d.end(b);
-    let err = d.send("e1", Action::EndSubmissions { bounty: b }).unwrap_err();
+    let err = d
+        .send("e1", Action::EndSubmissions { bounty: b })
+        .unwrap_err();
     assert_eq!(err.code(), "bounty_not_open");
     let panel = d.panel(sid);
     assert_eq!(panel.len(), 2);
     // The miner holds by far the largest bond and is still never drawn.
     assert!(!panel.contains(&"a".to_string()), "{panel:?}");
     assert_eq!(
-        post(&mut d, "a", sid, &accuracy(10, 10)).unwrap_err().code(),
+        post(&mut d, "a", sid, &accuracy(10, 10))
+            .unwrap_err()
+            .code(),
         "self_evaluation"
     );
     let outsider = outsiders(&d, sid)[0].clone();
@@ -100,7 +106,13 @@ fn evaluators_are_drawn_never_self_selected_and_never_the_miner() {
         "not_assigned"
     );
     d.score(sid, &accuracy(9, 10));
-    let fin = d.state().submission(sid).unwrap().final_score.clone().unwrap();
+    let fin = d
+        .state()
+        .submission(sid)
+        .unwrap()
+        .final_score
+        .clone()
+        .unwrap();
     assert_eq!(fin.score(), Some(Score(900_000)));
     // The draw is a function of log data: replaying gives the same panel.
     let replayed = replay::replay(d.chain.entries(), Verify::Signatures, |_, _| {}).unwrap();
@@ -137,9 +149,19 @@ fn a_panel_that_disagrees_is_decided_by_a_dispute_panel_and_only_the_wrong_side_
     for j in &jury[..3] {
         post(&mut d, j, sid, &accuracy(9, 10)).unwrap();
     }
-    let fin = d.state().submission(sid).unwrap().final_score.clone().unwrap();
+    let fin = d
+        .state()
+        .submission(sid)
+        .unwrap()
+        .final_score
+        .clone()
+        .unwrap();
     assert_eq!(fin.score(), Some(Score(900_000)));
-    assert_eq!(bond(&d, liar), 8_000, "the contradicted panel member forfeits 20%");
+    assert_eq!(
+        bond(&d, liar),
+        8_000,
+        "the contradicted panel member forfeits 20%"
+    );
     assert_eq!(bond(&d, honest), 10_000);
     assert!(jury.iter().all(|j| bond(&d, j) == 10_000));
     // A decided dispute is not heard again, and agreeing late earns nothing.
@@ -172,7 +194,13 @@ fn two_colluders_who_finalise_a_false_score_lose_it_to_one_honest_challenge() {
     for c in &colluders {
         post(&mut d, c, sid, &accuracy(10, 10)).unwrap();
     }
-    let fin = d.state().submission(sid).unwrap().final_score.clone().unwrap();
+    let fin = d
+        .state()
+        .submission(sid)
+        .unwrap()
+        .final_score
+        .clone()
+        .unwrap();
     assert_eq!(fin.score(), Some(Score(1_000_000)));
     assert_eq!(
         d.send("s1", Action::CloseBounty { bounty: b })
@@ -184,24 +212,41 @@ fn two_colluders_who_finalise_a_false_score_lose_it_to_one_honest_challenge() {
     let challenger = outsiders(&d, sid)[0].clone();
     post(&mut d, &challenger, sid, &accuracy(1, 10)).unwrap();
     let sub = d.state().submission(sid).unwrap();
-    assert!(sub.final_score.is_none(), "the challenged score is suspended");
+    assert!(
+        sub.final_score.is_none(),
+        "the challenged score is suspended"
+    );
     let jury = dispute_panel(&d, sid);
     assert!(!jury.contains(&challenger));
     assert!(jury.iter().all(|j| !colluders.contains(j)));
     for j in &jury[..3] {
         post(&mut d, j, sid, &accuracy(1, 10)).unwrap();
     }
-    let fin = d.state().submission(sid).unwrap().final_score.clone().unwrap();
+    let fin = d
+        .state()
+        .submission(sid)
+        .unwrap()
+        .final_score
+        .clone()
+        .unwrap();
     assert_eq!(fin.score(), Some(Score(100_000)));
     for c in &colluders {
         assert_eq!(bond(&d, c), 8_000);
     }
-    assert_eq!(bond(&d, &challenger), 10_000, "telling the truth late costs nothing");
+    assert_eq!(
+        bond(&d, &challenger),
+        10_000,
+        "telling the truth late costs nothing"
+    );
     d.now += Params::default().dispute_window_ms;
     d.ok("s1", Action::CloseBounty { bounty: b });
     let st = d.state().bounty(b).unwrap().settlement.clone().unwrap();
     assert_eq!(st.winner, None, "0.1 does not beat the 0.5 baseline");
-    assert_eq!(d.balance("a"), before, "the miner gets its deposit back, no reward");
+    assert_eq!(
+        d.balance("a"),
+        before,
+        "the miner gets its deposit back, no reward"
+    );
     d.state().check_conservation().unwrap();
 }
 
@@ -299,8 +344,17 @@ fn a_copy_with_a_made_up_weights_hash_is_found_unscorable_and_never_paid() {
     assert_eq!(copier0 - d.balance("b"), 20);
     let fees = 4 * 10;
     assert_eq!(sponsor0 - d.balance("s1"), 6_000 + fees - 20);
-    let licence = d.state().model(&hash("wa")).unwrap().licence.clone().unwrap();
-    assert_eq!(licence.contributors, vec![(key("a").account(), Amount(6_000))]);
+    let licence = d
+        .state()
+        .model(&hash("wa"))
+        .unwrap()
+        .licence
+        .clone()
+        .unwrap();
+    assert_eq!(
+        licence.contributors,
+        vec![(key("a").account(), Amount(6_000))]
+    );
     d.state().check_conservation().unwrap();
 }
 
@@ -407,24 +461,39 @@ fn hidden_sets_and_model_files_are_named_once_and_never_made_public_by_naming() 
     let mut copy = spec(d.now + 2_000);
     copy.hidden_dataset = hidden;
     assert_eq!(
-        d.send("s2", Action::OpenBounty { spec: Box::new(copy) })
-            .unwrap_err()
-            .code(),
+        d.send(
+            "s2",
+            Action::OpenBounty {
+                spec: Box::new(copy)
+            }
+        )
+        .unwrap_err()
+        .code(),
         "hidden_set_in_use"
     );
     let mut as_train = spec(d.now + 2_000);
     as_train.train_dataset = hidden;
     assert_eq!(
-        d.send("s2", Action::OpenBounty { spec: Box::new(as_train.clone()) })
-            .unwrap_err()
-            .code(),
+        d.send(
+            "s2",
+            Action::OpenBounty {
+                spec: Box::new(as_train.clone())
+            }
+        )
+        .unwrap_err()
+        .code(),
         "sealed_artifact"
     );
     as_train.train_dataset = hash("fa");
     assert_eq!(
-        d.send("s2", Action::OpenBounty { spec: Box::new(as_train) })
-            .unwrap_err()
-            .code(),
+        d.send(
+            "s2",
+            Action::OpenBounty {
+                spec: Box::new(as_train)
+            }
+        )
+        .unwrap_err()
+        .code(),
         "sealed_artifact"
     );
     // A submission naming the hidden set as its file.
@@ -444,9 +513,14 @@ fn hidden_sets_and_model_files_are_named_once_and_never_made_public_by_naming() 
     let mut derived = spec(d.now + 3_000);
     derived.base_model = Some(hash("wa"));
     assert_eq!(
-        d.send("s2", Action::OpenBounty { spec: Box::new(derived) })
-            .unwrap_err()
-            .code(),
+        d.send(
+            "s2",
+            Action::OpenBounty {
+                spec: Box::new(derived)
+            }
+        )
+        .unwrap_err()
+        .code(),
         "base_model_sealed"
     );
     assert_eq!(
@@ -465,7 +539,12 @@ fn hidden_sets_and_model_files_are_named_once_and_never_made_public_by_naming() 
     // Once closed, the hidden set is public data and may train another bounty.
     let mut after = spec(d.now + 1_000);
     after.train_dataset = hidden;
-    d.ok("s2", Action::OpenBounty { spec: Box::new(after) });
+    d.ok(
+        "s2",
+        Action::OpenBounty {
+            spec: Box::new(after),
+        },
+    );
 }
 
 #[test]
@@ -487,11 +566,7 @@ fn two_colluders_need_most_of_the_bond_to_fill_a_quorum_two_panel() {
         let colluding = |a: &AccountId| a.0[0] < 2;
         let mut rng = seeded::rng(b"collusion-test", &[&f_pct.to_le_bytes()]);
         let both = (0..draws)
-            .filter(|_| {
-                panel::draw(&mut rng, &candidates, 2)
-                    .iter()
-                    .all(colluding)
-            })
+            .filter(|_| panel::draw(&mut rng, &candidates, 2).iter().all(colluding))
             .count();
         fractions.push((f_pct, both as f64 / f64::from(draws)));
     }
@@ -503,7 +578,10 @@ fn two_colluders_need_most_of_the_bond_to_fill_a_quorum_two_panel() {
     // Without replacement the chance is f/2 · (f/2)/(1 - f/2) · 2 ≈ f²/(2 - f).
     assert!(at(10) < 0.01, "{}", at(10));
     assert!(at(30) < 0.07, "{}", at(30));
-    assert!(at(50) < 0.5 && at(70) < 0.5 && at(80) >= 0.5, "{fractions:?}");
+    assert!(
+        at(50) < 0.5 && at(70) < 0.5 && at(80) >= 0.5,
+        "{fractions:?}"
+    );
     // And even a panel they fill is overturned by one honest challenge within
     // the window: the dispute panel excludes them (see the test above).
 }

@@ -81,8 +81,10 @@ async fn whole_body_in_time(State(node): Shared, req: Request, next: Next) -> Re
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
-                ApiError::TooLarge(format!("request bodies are capped at {JSON_BODY_MAX} bytes"))
-                    .into_response()
+                ApiError::TooLarge(format!(
+                    "request bodies are capped at {JSON_BODY_MAX} bytes"
+                ))
+                .into_response()
             } else {
                 ApiError::Incomplete(format!("the body broke off: {e}")).into_response()
             }

@@ -302,8 +302,7 @@ pub fn closed_bounty(s: &Served) -> bounties::BountyId {
         c.act(s.key("eve"), Action::PostReceipt(receipt(&m, &d, sid)))
             .unwrap();
     }
-    s.clock
-        .advance(s.node.state().params().dispute_window_ms);
+    s.clock.advance(s.node.state().params().dispute_window_ms);
     assert_eq!(s.tick(), vec![bounty]);
     bounty
 }

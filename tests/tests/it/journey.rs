@@ -25,7 +25,7 @@ fn the_demo_runs_the_whole_journey() {
         "the operator creates a chain",
         "the sponsor opens a bounty",
         "two miners train different models",
-        "the evaluators score both",
+        "submissions end, two evaluators are drawn for each model",
         "scheduler closes the bounty and pays the winner",
         "fine-tunes of that winner",
         "a business buys a commercial licence",

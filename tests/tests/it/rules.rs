@@ -96,7 +96,12 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
     spec.train_dataset = hidden;
     spec.hidden_dataset = Hash32([7; 32]);
     let err = client
-        .act(&c.key("bob"), Action::OpenBounty { spec: Box::new(spec) })
+        .act(
+            &c.key("bob"),
+            Action::OpenBounty {
+                spec: Box::new(spec),
+            },
+        )
         .unwrap_err();
     assert_eq!(err.code(), Some("sealed_artifact"), "{err}");
     for file_hash in [hidden, alice_file] {
@@ -117,7 +122,12 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
     let empty = c.path("empty");
     std::fs::write(&empty, b"").unwrap();
     let err = client
-        .upload_as(&c.key("bob"), &info.chain_id, std::path::Path::new(&empty), hidden)
+        .upload_as(
+            &c.key("bob"),
+            &info.chain_id,
+            std::path::Path::new(&empty),
+            hidden,
+        )
         .unwrap_err();
     assert_eq!(err.code(), Some("hash_mismatch"), "{err}");
     // Posting an evaluator's bond does not open sealed data either.
@@ -234,8 +244,17 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     c.ok(
         "miner",
         &[
-            "train", "--dataset", "digits", "--arch", "mlp:64,2048,10", "--epochs", "1",
-            "--threads", "1", "--out", &big,
+            "train",
+            "--dataset",
+            "digits",
+            "--arch",
+            "mlp:64,2048,10",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            &big,
         ],
     );
     let big_hash = client
@@ -260,7 +279,14 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     for who in ["eve", "frank"] {
         c.ok(
             "evaluator",
-            &["work", "--key", &c.key_path(who), "--until-idle", "--threads", "1"],
+            &[
+                "work",
+                "--key",
+                &c.key_path(who),
+                "--until-idle",
+                "--threads",
+                "1",
+            ],
         );
     }
     let board: Value = client
@@ -276,7 +302,10 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
         })
         .collect();
     assert_eq!(reasons.len(), 3, "{board}");
-    assert!(reasons.contains(&"weights_mismatch".to_owned()), "{reasons:?}");
+    assert!(
+        reasons.contains(&"weights_mismatch".to_owned()),
+        "{reasons:?}"
+    );
     assert!(reasons.contains(&"over_limits".to_owned()), "{reasons:?}");
     // Closed long before the hour of grace, with only alice paid.
     c.wait_status(id, "closed");
@@ -295,7 +324,10 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
 fn post_perfect_score(c: &Chain, who: &str, model: &str) -> u64 {
     let client = c.client();
     let chain_id = client.info().unwrap().chain_id;
-    let job = client.lease(&c.key(who), &chain_id).unwrap().expect("a job");
+    let job = client
+        .lease(&c.key(who), &chain_id)
+        .unwrap()
+        .expect("a job");
     let sub = job["submission"].as_u64().unwrap();
     let hidden = c.path(&format!("hidden-{who}.safetensors"));
     client
@@ -309,8 +341,14 @@ fn post_perfect_score(c: &Chain, who: &str, model: &str) -> u64 {
     let honest = c.json(
         "evaluator",
         &[
-            "score", "--model", model, "--dataset", &hidden, "--submission",
-            &sub.to_string(), "--json",
+            "score",
+            "--model",
+            model,
+            "--dataset",
+            &hidden,
+            "--submission",
+            &sub.to_string(),
+            "--json",
         ],
     );
     let mut receipt: Receipt = serde_json::from_value(honest["receipt"].clone()).unwrap();
@@ -325,7 +363,9 @@ fn post_perfect_score(c: &Chain, who: &str, model: &str) -> u64 {
         *score = Score(Score::SCALE);
         *example_digest = bounties::encoding::example_scores_digest(example_scores);
     }
-    client.act(&c.key(who), Action::PostReceipt(receipt)).unwrap();
+    client
+        .act(&c.key(who), Action::PostReceipt(receipt))
+        .unwrap();
     sub
 }
 
@@ -372,7 +412,14 @@ fn scoring_with_four_evaluators() -> (Chain, u64, String, Vec<String>) {
 fn work(c: &Chain, who: &str) {
     c.ok(
         "evaluator",
-        &["work", "--key", &c.key_path(who), "--until-idle", "--threads", "1"],
+        &[
+            "work",
+            "--key",
+            &c.key_path(who),
+            "--until-idle",
+            "--threads",
+            "1",
+        ],
     );
 }
 
@@ -383,10 +430,16 @@ fn a_lying_panel_member_is_outvoted_by_a_dispute_panel_and_only_it_forfeits() {
     post_perfect_score(&c, liar, &model);
     work(&c, honest);
     let sub = &c.bounty(id)["submissions"][0];
-    assert!(sub["final_score"].is_null() && !sub["dispute"].is_null(), "{sub}");
+    assert!(
+        sub["final_score"].is_null() && !sub["dispute"].is_null(),
+        "{sub}"
+    );
     // Nobody forfeits on disagreement alone.
     assert_eq!(bond_and_forfeit(&c, liar), ("5000".into(), "0".into()));
-    for who in EVALUATORS.iter().filter(|e| !panel.contains(&e.to_string())) {
+    for who in EVALUATORS
+        .iter()
+        .filter(|e| !panel.contains(&e.to_string()))
+    {
         work(&c, who);
     }
     let sub = &c.bounty(id)["submissions"][0];
@@ -394,7 +447,11 @@ fn a_lying_panel_member_is_outvoted_by_a_dispute_panel_and_only_it_forfeits() {
     assert!(score < Score::SCALE, "the truth is final: {sub}");
     assert_eq!(bond_and_forfeit(&c, liar), ("4000".into(), "1000".into()));
     for who in EVALUATORS.iter().filter(|e| **e != liar.as_str()) {
-        assert_eq!(bond_and_forfeit(&c, who), ("5000".into(), "0".into()), "{who}");
+        assert_eq!(
+            bond_and_forfeit(&c, who),
+            ("5000".into(), "0".into()),
+            "{who}"
+        );
     }
 }
 
@@ -427,9 +484,16 @@ fn a_colluding_panel_loses_its_false_score_to_an_honest_audit_within_the_window(
     let score = sub["final_score"]["finding"]["score"].as_i64().unwrap();
     assert!(score < Score::SCALE, "the truth is final: {sub}");
     for colluder in &panel {
-        assert_eq!(bond_and_forfeit(&c, colluder), ("4000".into(), "1000".into()));
+        assert_eq!(
+            bond_and_forfeit(&c, colluder),
+            ("4000".into(), "1000".into())
+        );
     }
     for who in &others {
-        assert_eq!(bond_and_forfeit(&c, who), ("5000".into(), "0".into()), "{who}");
+        assert_eq!(
+            bond_and_forfeit(&c, who),
+            ("5000".into(), "0".into()),
+            "{who}"
+        );
     }
 }

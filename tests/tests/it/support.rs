@@ -50,7 +50,10 @@ pub struct Chain {
 
 impl Chain {
     pub fn start(devs: &[&str]) -> Chain {
-        Chain::start_with(devs, &["--close-grace-secs", "2", "--dispute-window-secs", "1"])
+        Chain::start_with(
+            devs,
+            &["--close-grace-secs", "2", "--dispute-window-secs", "1"],
+        )
     }
 
     /// A chain whose `init` also gets `params` (grace, dispute window, ...).
