@@ -79,6 +79,7 @@ fn build_log() -> Vec<Entry> {
     };
     let mut now = 1_700_000_000_000u64;
     let mut chain = Chain::new(&genesis, &operator, TimestampMs(now)).unwrap();
+    let mut coordinator = Wallet::new(operator.clone(), "bench", 0);
     let mut wallets: Vec<Wallet> = (0..ACCOUNTS)
         .map(|i| Wallet::new(key(i), "bench", 0))
         .collect();
@@ -133,7 +134,7 @@ fn build_log() -> Vec<Entry> {
         now = now.max(deadline);
         send(
             &mut chain,
-            &mut wallets[5],
+            &mut coordinator,
             Action::EndSubmissions { bounty },
             now,
         );

@@ -158,6 +158,7 @@ fn spec(title: &str, deadline_ms: u64, base: Option<Hash32>, payout: PayoutRule)
 
 fn main() {
     let operator = SecretKey::from_seed(sha256(b"operator").0);
+    let mut coordinator = Wallet::new(operator.clone(), CHAIN_ID, 0);
     let (mut sponsor, mut business) = (wallet("sponsor"), wallet("business"));
     let mut miners = [wallet("miner-ada"), wallet("miner-bo"), wallet("miner-cy")];
     let mut evaluators = [wallet("eval-1"), wallet("eval-2"), wallet("eval-3")];
@@ -221,7 +222,9 @@ fn main() {
         sids.push((sid, right));
     }
 
-    println!("\n3. a late submission is refused; submissions end and evaluators are drawn");
+    println!(
+        "\n3. a late submission is refused; the operator ends submissions and evaluators are drawn"
+    );
     w.now = deadline;
     let late = sha256(b"late");
     let action = Action::Submit {
@@ -232,8 +235,8 @@ fn main() {
     };
     w.send(&mut miners[0], "ada", action);
     w.send(
-        &mut evaluators[0],
-        "eval-1",
+        &mut coordinator,
+        "operator",
         Action::EndSubmissions { bounty: b1 },
     );
     for (i, &(sid, right)) in sids.iter().enumerate() {
@@ -291,8 +294,8 @@ fn main() {
     let sid = SubmissionId(w.send(&mut miners[1], "bo", action));
     w.now = deadline2;
     w.send(
-        &mut evaluators[1],
-        "eval-2",
+        &mut coordinator,
+        "operator",
         Action::EndSubmissions { bounty: b2 },
     );
     score(&mut w, &mut evaluators, sid, 950, 0);

@@ -24,6 +24,8 @@ pub const DOMAIN_WEIGHTS: &[u8] = b"model-bounties/weights/v1";
 pub const DOMAIN_EXAMPLES: &[u8] = b"model-bounties/example-scores/v1";
 /// Tag for bootstrap seeds.
 pub const DOMAIN_BOOTSTRAP: &[u8] = b"model-bounties/bootstrap/v1";
+/// Tag for a bounty's draw seed, from its `EndSubmissions` signature.
+pub const DOMAIN_DRAW_SEED: &[u8] = b"model-bounties/draw-seed/v1";
 /// Tag for the seeds of evaluator panels.
 pub const DOMAIN_PANEL: &[u8] = b"model-bounties/panel/v1";
 /// Tag for the seeds of dispute panels.

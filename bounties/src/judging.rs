@@ -52,7 +52,7 @@ pub struct Judgement {
 }
 
 /// Judge `candidates` (final scores, in log order) and split `reward`.
-/// `seed` is log data (the closing entry's `prev_hash`) for the bootstrap.
+/// `seed` is the bounty's draw seed (fixed at `EndSubmissions`) for the bootstrap.
 pub fn judge(
     judging: &Judging,
     rule: &PayoutRule,

@@ -79,6 +79,9 @@ pub enum Rejection {
     /// Only the minter may mint.
     #[error("only the minter may mint")]
     NotMinter,
+    /// Only the operator may do this.
+    #[error("only the coordinator's operator may end a bounty's submissions")]
+    NotOperator,
     /// An amount of zero where a positive one is needed.
     #[error("amount must be positive")]
     ZeroAmount,
@@ -319,6 +322,7 @@ impl Rejection {
             Rejection::BadSignature { .. } => "bad_signature",
             Rejection::BadNonce { .. } => "bad_nonce",
             Rejection::NotMinter => "not_minter",
+            Rejection::NotOperator => "not_operator",
             Rejection::ZeroAmount => "zero_amount",
             Rejection::InsufficientBalance { .. } => "insufficient_balance",
             Rejection::Overflow { .. } => "overflow",

@@ -49,4 +49,20 @@ fn an_oversized_model_is_refused_from_its_header_in_bounded_memory() {
     );
     // The message is said once, not repeated by the error chain.
     assert_eq!(err.matches("parameters").count(), 1, "{err}");
+    // So is a header error.
+    let short = dir.path().join("short.safetensors");
+    std::fs::write(&short, [16, 0, 0, 0, 0, 0, 0, 0, b'{', b'}']).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_evaluator"))
+        .args([
+            "score",
+            "--model",
+            short.to_str().unwrap(),
+            "--dataset",
+            "digits",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("header of 16 bytes").count(), 1, "{err}");
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::records::{ArtifactUse, Bounty, BountyStatus, Model, Submission};
 use super::{Ctx, State};
-use crate::encoding::DOMAIN_PANEL;
+use crate::encoding::{DOMAIN_DRAW_SEED, DOMAIN_PANEL};
 use crate::ids::{Amount, BountyId, Hash32, SubmissionId};
 use crate::rejection::Rejection;
 use crate::spec::{BountySpec, Derivation};
@@ -69,6 +69,7 @@ impl State {
             opened_at: ctx.now,
             status: BountyStatus::Open,
             submissions: 0,
+            draw_seed: None,
             closed_at: None,
             settlement: None,
         };
@@ -246,9 +247,17 @@ impl State {
     }
 
     /// Stop taking submissions and draw each submission's panel: `quorum`
-    /// evaluators in good standing, weighted by bond, never its miner, seeded
-    /// by this entry's `prev_hash` and the submission id.
+    /// evaluators in good standing, weighted by bond, never its miner.
+    ///
+    /// The draws are seeded by the hash of this entry's signature. Only the
+    /// operator may send it, so nobody else can know the seed before it is in
+    /// the log, and nobody can grind it by appending messages first (a seed
+    /// from `prev_hash` could be ground that way by anyone).
     pub(super) fn end_submissions(&mut self, ctx: &Ctx, id: BountyId) -> Result<(), Rejection> {
+        if ctx.signer != self.operator {
+            return Err(Rejection::NotOperator);
+        }
+        let seed = crate::encoding::tagged_hash(DOMAIN_DRAW_SEED, &[&ctx.signature.0]);
         let bounty = self.open_bounty_mut(id)?;
         if ctx.now < bounty.spec.deadline_ms {
             return Err(Rejection::BeforeDeadline {
@@ -257,6 +266,7 @@ impl State {
             });
         }
         bounty.status = BountyStatus::Scoring;
+        bounty.draw_seed = Some(seed);
         let seats = usize::from(bounty.spec.quorum);
         let eligible = self.eligible_evaluators();
         let sids: Vec<SubmissionId> = self.submission_ids(id).collect();
@@ -269,8 +279,7 @@ impl State {
                 .copied()
                 .filter(|(a, _)| *a != sub.miner)
                 .collect();
-            let mut rng =
-                crate::seeded::rng(DOMAIN_PANEL, &[&ctx.prev_hash.0, &sid.0.to_le_bytes()]);
+            let mut rng = crate::seeded::rng(DOMAIN_PANEL, &[&seed.0, &sid.0.to_le_bytes()]);
             let panel = crate::panel::draw(&mut rng, &candidates, seats);
             if let Some(sub) = self.submissions.get_mut(&sid) {
                 sub.panel = panel;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::records::{Bounty, BountyStatus, LicenceInfo, Payout, Settlement};
 use super::{Ctx, State};
-use crate::ids::{AccountId, Amount, BountyId, SubmissionId};
+use crate::ids::{AccountId, Amount, BountyId, Hash32, SubmissionId};
 use crate::judging::{Candidate, judge};
 use crate::rejection::Rejection;
 
@@ -100,7 +100,8 @@ impl State {
             id,
             &candidates,
             bounty.reward_escrow.0,
-            ctx.prev_hash,
+            // The draw seed, fixed at EndSubmissions: a closer cannot grind it.
+            bounty.draw_seed.unwrap_or(Hash32::ZERO),
         )?;
 
         let mut contributors: BTreeMap<AccountId, u128> = BTreeMap::new();

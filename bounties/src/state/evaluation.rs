@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::records::{Dispute, Evaluator, FinalScore, ReceiptRecord, ReceiptRole};
 use super::{Ctx, State};
 use crate::encoding::{DOMAIN_DISPUTE, example_scores_digest};
-use crate::ids::{AccountId, Amount, SubmissionId};
+use crate::ids::{AccountId, Amount, Hash32, SubmissionId};
 use crate::message::{Finding, Receipt, Verdict};
 use crate::rejection::Rejection;
 use crate::split::bps_of;
@@ -246,7 +246,14 @@ impl State {
             .into_iter()
             .filter(|(a, _)| *a != sub.miner && !sub.panel.contains(a) && !involved.contains(a))
             .collect();
-        let mut rng = crate::seeded::rng(DOMAIN_DISPUTE, &[&ctx.prev_hash.0, &sid.0.to_le_bytes()]);
+        // The bounty's draw seed, not this entry's: whoever posts the receipt
+        // that opens a dispute cannot choose its panel by timing the post.
+        let seed = self
+            .bounties
+            .get(&sub.bounty)
+            .and_then(|b| b.draw_seed)
+            .unwrap_or(Hash32::ZERO);
+        let mut rng = crate::seeded::rng(DOMAIN_DISPUTE, &[&seed.0, &sid.0.to_le_bytes()]);
         let panel = crate::panel::draw(&mut rng, &candidates, 2 * quorum + 1);
         if panel.is_empty() {
             return Ok(false);

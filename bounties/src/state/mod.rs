@@ -100,8 +100,9 @@ pub(crate) struct Ctx {
     pub seq: u64,
     pub now: TimestampMs,
     pub signer: AccountId,
-    /// The previous entry's hash: log data no signer controls, used as a seed.
-    pub prev_hash: Hash32,
+    /// The entry's signature: with `EndSubmissions` (the operator's only) it
+    /// seeds the bounty's draws, unknown to anyone else until it is in the log.
+    pub signature: crate::keys::Signature,
 }
 
 impl State {
@@ -234,7 +235,7 @@ impl State {
             seq: entry.seq,
             now: entry.timestamp_ms,
             signer: message.signer,
-            prev_hash: entry.prev_hash,
+            signature: entry.signature,
         };
         self.nonces.insert(message.signer, message.nonce);
         match message.action {

@@ -91,6 +91,8 @@ pub struct Bounty {
     pub deposit_escrow: Amount,
     /// How many submissions it has.
     pub submissions: u32,
+    /// The seed of its panel, dispute and bootstrap draws, fixed by `EndSubmissions`.
+    pub draw_seed: Option<Hash32>,
     /// When it closed or was cancelled.
     pub closed_at: Option<TimestampMs>,
     /// What happened at close.

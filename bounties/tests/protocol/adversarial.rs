@@ -95,7 +95,7 @@ fn amounts_near_u128_max_are_rejections_not_wraps() {
     );
     d.state().check_conservation().unwrap();
     d.now = T0 + 10;
-    d.ok("a", Action::EndSubmissions { bounty: b });
+    d.ok("operator", Action::EndSubmissions { bounty: b });
     d.ok("a", Action::CloseBounty { bounty: b });
     assert_eq!(d.balance("sponsor"), u128::MAX - 10);
     d.state().check_conservation().unwrap();

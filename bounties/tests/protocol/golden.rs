@@ -138,9 +138,9 @@ fn genesis_and_entry_encodings_are_pinned() {
         state.root()
     );
     expect![[r#"
-        genesis bytes: 0a000000746573742d636861696ee8030000000000000000000000000000d00780ee36000000000000004000c027090000000000b4372744ffcab80821bd2ae9259c8556ccd4217a68a729fdc82ba5dd6f4e40d1ce721b929f7c89a7d9e6bf636663d820db2d23930c1f8e547652dffc549e79cc020000004dc21aac8658d938f2f37253691ad8462f8e33b7bb0eea4adb7dd5f4cef993a740420f00000000000000000000000000e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf38905000000000000000000000000000000
-        entry hash: fb58882ca4604437c9eeec61904a1e3e80089b61fbeba4f19f6b604460d60fd0
-        state root: fafadcad580de4ae238f95885eaacdee085b997ea6b5a0333680bdd9a7468960
+        genesis bytes: 0a000000746573742d636861696ee8030000000000000000000000000000d00780ee36000000000000001000c027090000000000b4372744ffcab80821bd2ae9259c8556ccd4217a68a729fdc82ba5dd6f4e40d1ce721b929f7c89a7d9e6bf636663d820db2d23930c1f8e547652dffc549e79cc020000004dc21aac8658d938f2f37253691ad8462f8e33b7bb0eea4adb7dd5f4cef993a740420f00000000000000000000000000e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf38905000000000000000000000000000000
+        entry hash: d915a6a8351e16b1d1528eae29aa148c64728a0305883f99e67f27c7dc4f1e5f
+        state root: 805f7b7e37fbb2200c992bd92517eac2fca9e8fd3138c220f1363fdda74aecc1
     "#]]
     .assert_eq(&out);
 }
@@ -425,7 +425,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     };
     s.no("e1", scored(sa, "wa", 9), "not_scoring");
     s.no(
-        "e1",
+        "operator",
         Action::EndSubmissions { bounty: b1 },
         "before_deadline",
     );
@@ -436,6 +436,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     );
     s.d.now = deadline;
     s.no("b", submit("wb2"), "after_deadline");
+    s.no("e1", Action::EndSubmissions { bounty: b1 }, "not_operator");
     s.ok("operator", Action::EndSubmissions { bounty: b1 });
     let (pa, oa) = (s.d.panel(sa), outsiders(&s.d, sa));
     let (pb, ob) = (s.d.panel(sb), outsiders(&s.d, sb));
@@ -558,7 +559,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     s.no("b", child(None), "parent_mismatch");
     let sc = SubmissionId(s.ok("b", child(Some(hash("wa")))));
     s.d.now = deadline3;
-    s.ok("e1", Action::EndSubmissions { bounty: b3 });
+    s.ok("operator", Action::EndSubmissions { bounty: b3 });
     let scored3 =
         |right: usize| Action::PostReceipt(receipt(sc, hidden3, hash("wc"), accuracy(right, 10)));
     for p in s.d.panel(sc) {
@@ -714,6 +715,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         "bad_signature",
         "bad_nonce",
         "not_minter",
+        "not_operator",
         "zero_amount",
         "insufficient_balance",
         "overflow",
@@ -775,74 +777,75 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             minter    mint               no  overflow: amount overflows: total supply
           6 sponsor   transfer           ok  75f7974d821ea0af -> bbd2f1066936bb36
             a         transfer           no  insufficient_balance: insufficient balance: needs 1000000000, has 10100
-          7 sponsor   open_bounty        ok  bbd2f1066936bb36 -> d8ed65061f3e713a
+          7 sponsor   open_bounty        ok  bbd2f1066936bb36 -> 7bf6b081fdf72ba6
             sponsor   open_bounty        no  sealed_artifact: artifact 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189 is sealed by an open bounty and cannot be a training set
             sponsor   open_bounty        no  hidden_set_in_use: dataset 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189 is already named in the log; a hidden set must be new
             sponsor   open_bounty        no  invalid_spec: invalid bounty spec: quorum must be 1 to 16
             sponsor   open_bounty        no  deadline_not_in_future: deadline 1699999999999 ms is not after now 1700000000000 ms
-          8 licensee  top_up             ok  d8ed65061f3e713a -> 3c5620643553662b
+          8 licensee  top_up             ok  7bf6b081fdf72ba6 -> 2f273641c8e0d79b
             licensee  top_up             no  unknown_bounty: no bounty 999
-          9 sponsor   open_bounty        ok  3c5620643553662b -> 3f1dad4a378436af
+          9 sponsor   open_bounty        ok  2f273641c8e0d79b -> 38ad8ece06d7bf69
             a         cancel_bounty      no  not_sponsor: only the sponsor of bounty 9 may do this
-         10 sponsor   cancel_bounty      ok  3f1dad4a378436af -> 4ad0f66cc7d9213c
+         10 sponsor   cancel_bounty      ok  38ad8ece06d7bf69 -> 850292571186f7ed
             sponsor   top_up             no  bounty_not_open: bounty 9 is cancelled, not open
-         11 a         submit             ok  4ad0f66cc7d9213c -> d93faeace3c59e09
+         11 a         submit             ok  850292571186f7ed -> e578cba5ca7a5ad7
             b         submit             no  weights_claimed: weights 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce were first submitted by eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e; priority belongs to the first appearance
             a         submit             no  already_submitted: weights 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce are already submitted
-         12 b         submit             ok  d93faeace3c59e09 -> dc25deecbe989d91
-         13 a         submit             ok  dc25deecbe989d91 -> 33c80f06033c0963
+         12 b         submit             ok  e578cba5ca7a5ad7 -> 61b9716367c28f40
+         13 a         submit             ok  61b9716367c28f40 -> 32fcefcecc0b3c19
             a         submit             no  submission_limit: submission limit of 2 per miner reached
             sponsor   cancel_bounty      no  has_submissions: bounty 7 has submissions and cannot be cancelled
             b         submit             no  file_claimed: file 883bc2995ad9cf21c3f1164bafc6e9b221e0e4b95583f4334551140b00977152 is already named in the log (a submission or a dataset)
             sponsor   open_bounty        no  base_model_sealed: base model 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce is not released: its bounty has not closed
             e1        register_evaluator no  bond_too_small: an evaluator's bond must be at least 1000
-         14 e1        register_evaluator ok  33c80f06033c0963 -> e8bd395a5dd2c582
-         15 e2        register_evaluator ok  e8bd395a5dd2c582 -> 511eff121b4ebb0c
-         16 e3        register_evaluator ok  511eff121b4ebb0c -> 8f474cf538d00347
-         17 a         register_evaluator ok  8f474cf538d00347 -> b1ae7c3bc938b7e2
-         18 b         register_evaluator ok  b1ae7c3bc938b7e2 -> e2917a577fa8d8e7
+         14 e1        register_evaluator ok  32fcefcecc0b3c19 -> b394035a1f6b6c45
+         15 e2        register_evaluator ok  b394035a1f6b6c45 -> 3cbc99e31ff546c7
+         16 e3        register_evaluator ok  3cbc99e31ff546c7 -> 75bdedd6c7410b16
+         17 a         register_evaluator ok  75bdedd6c7410b16 -> f20d859d613ad80d
+         18 b         register_evaluator ok  f20d859d613ad80d -> 30303c09055d196b
             e1        post_receipt       no  not_scoring: bounty 7 is open: receipts are taken only while it is scoring
-            e1        end_submissions    no  before_deadline: bounty 7's deadline 1700000100000 ms has not passed
+            operator  end_submissions    no  before_deadline: bounty 7's deadline 1700000100000 ms has not passed
             e1        close_bounty       no  submissions_not_ended: bounty 7 has not ended its submissions (EndSubmissions comes first)
             b         submit             no  after_deadline: bounty 7 stopped taking submissions at 1700000100000 ms
-         19 operator  end_submissions    ok  e2917a577fa8d8e7 -> a75305688cbca50b
+            e1        end_submissions    no  not_operator: only the coordinator's operator may end a bounty's submissions
+         19 operator  end_submissions    ok  30303c09055d196b -> 1b7cde883dae98ea
             licensee  post_receipt       no  not_evaluator: e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf389 is not a registered evaluator with the minimum bond
             e1        post_receipt       no  unknown_submission: no submission 999
             e1        post_receipt       no  wrong_dataset: receipt scores dataset 116f54c41d0405dbb10e7b04ebc31e262a5b8c85c1233fcf36eaee344d91ae58; the bounty's hidden set is 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189
-            e2        post_receipt       no  wrong_example_count: a receipt carries 11 per-example scores; the hidden set has 10
-            e2        post_receipt       no  digest_mismatch: example digest does not match the per-example scores
-            e2        post_receipt       no  weights_mismatch: receipt scored weights 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd; the submission claims 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce
+            b         post_receipt       no  wrong_example_count: a receipt carries 11 per-example scores; the hidden set has 10
+            b         post_receipt       no  digest_mismatch: example digest does not match the per-example scores
+            b         post_receipt       no  weights_mismatch: receipt scored weights 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd; the submission claims 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce
             a         post_receipt       no  self_evaluation: an evaluator may not score their own submission
-            e1        post_receipt       no  not_assigned: this evaluator was not drawn to score submission 11
-         20 e2        post_receipt       ok  a75305688cbca50b -> d77dbd9106db2c46
-            e2        post_receipt       no  duplicate_receipt: this evaluator already posted a receipt for submission 11
-         21 e3        post_receipt       ok  d77dbd9106db2c46 -> 40e113262510d5f2
-            e1        post_receipt       no  score_already_final: submission 11 already has a final finding that this receipt agrees with
-         22 e3        post_receipt       ok  40e113262510d5f2 -> 793b8eefc1b31bc2
-         23 e1        post_receipt       ok  793b8eefc1b31bc2 -> 5ee66242e72734f2
-         24 e2        post_receipt       ok  5ee66242e72734f2 -> 09f0f13748b6fb2c
-         25 a         post_receipt       ok  09f0f13748b6fb2c -> 2246f86bf84e2b02
+            e2        post_receipt       no  not_assigned: this evaluator was not drawn to score submission 11
+         20 b         post_receipt       ok  1b7cde883dae98ea -> ca1c7553b14812f4
+            b         post_receipt       no  duplicate_receipt: this evaluator already posted a receipt for submission 11
+         21 e1        post_receipt       ok  ca1c7553b14812f4 -> 6ad40e8889c1e5db
+            e2        post_receipt       no  score_already_final: submission 11 already has a final finding that this receipt agrees with
+         22 e2        post_receipt       ok  6ad40e8889c1e5db -> bd22f5b319d5a300
+         23 e1        post_receipt       ok  bd22f5b319d5a300 -> f48bf329e11b8b73
+         24 e3        post_receipt       ok  f48bf329e11b8b73 -> 000ae5fb0f405c5f
+         25 a         post_receipt       ok  000ae5fb0f405c5f -> 5e98e715b8423a87
             e1        post_receipt       no  budget_exhausted: bounty 7's evaluation budget is spent
             e1        close_bounty       no  pending_evaluations: bounty 7 has 1 submissions without a final score; it can close at 1700003700000 ms
-         26 operator  close_bounty       ok  2246f86bf84e2b02 -> fbee09a0c94613ca
+         26 operator  close_bounty       ok  5e98e715b8423a87 -> 80ba15579aa60e61
             licensee  buy_license        no  unknown_model: no model has weights hash 1785cfc3bc6ac7738e8b38cdccd1af12563c2b9070e07af336a1bf8c0f772b6a
             licensee  buy_license        no  not_a_winner: model 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd did not win a closed bounty and has no licence to sell
-         27 licensee  buy_license        ok  fbee09a0c94613ca -> e53fcecde233cde6
-         28 sponsor   open_bounty        ok  e53fcecde233cde6 -> eee9d2b7a3d59fcf
+         27 licensee  buy_license        ok  80ba15579aa60e61 -> 8c283b343648d9b4
+         28 sponsor   open_bounty        ok  8c283b343648d9b4 -> 2b63189ef83af866
             b         submit             no  parent_mismatch: the bounty fine-tunes 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce; the submission's parent must be that model
-         29 b         submit             ok  eee9d2b7a3d59fcf -> eedcd2721e3ff9b6
-         30 e1        end_submissions    ok  eedcd2721e3ff9b6 -> ebb870b98eba5f2b
-         31 e1        post_receipt       ok  ebb870b98eba5f2b -> ad18d864bdf77685
-         32 a         post_receipt       ok  ad18d864bdf77685 -> bb7c2be21e9fec11
-         33 e2        post_receipt       ok  bb7c2be21e9fec11 -> 18f5aecfa3a6cb8d
+         29 b         submit             ok  2b63189ef83af866 -> 996320b1e68ed21d
+         30 operator  end_submissions    ok  996320b1e68ed21d -> 7cdfb2007e7b3968
+         31 a         post_receipt       ok  7cdfb2007e7b3968 -> 7f75cdeb31887692
+         32 e1        post_receipt       ok  7f75cdeb31887692 -> 6ea72fedcb645d09
+         33 e2        post_receipt       ok  6ea72fedcb645d09 -> 5d0880d05b5f4fe3
             e2        close_bounty       no  dispute_window_open: bounty 28 has a final score whose dispute window is open until 1700004400000 ms
             e3        post_receipt       no  no_dispute_panel: no evaluator outside the panel is left to hear a dispute of submission 29
             e3        post_receipt       no  dispute_window_closed: submission 29's score is final and its dispute window closed at 1700004400000 ms
-         34 e2        close_bounty       ok  18f5aecfa3a6cb8d -> e961aeb834edf46f
+         34 e2        close_bounty       ok  5d0880d05b5f4fe3 -> 3c122819e72da402
             licensee  buy_license        no  commercial_use_not_allowed: model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d's licence does not allow commercial use
             sponsor   open_bounty        no  derivation_not_allowed: base model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d does not allow derivatives
             wrong seq                    no  wrong_seq: entry has seq 36, but the next seq is 35
-            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash ee262b04e2a680f8ed6b4546af2987efc8d91a68a0e43a7bb5ffeaa4a0c6f13c
+            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash f79d8e13090925dc7b959bce3897f2dfcf1d830c01f66ea8e0bb7fbc71af4d31
             time went backwards          no  time_went_backwards: entry's timestamp 1700000000000 ms is earlier than the previous entry's 1700004400000 ms
             message too large            no  message_too_large: message is 9000 bytes; the most allowed is 8192
             malformed message            no  malformed: message does not decode: malformed encoding: Unexpected length of input
@@ -851,7 +854,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             another chain                no  wrong_chain: message is for chain "other-chain", this is chain "test-chain"
             replayed message             no  bad_nonce: nonce 1 is not the next nonce 6 for this signer (replayed or out of order)
             nonce gap                    no  bad_nonce: nonce 7 is not the next nonce 6 for this signer (replayed or out of order)
-        final root e961aeb834edf46f81ec630dc44410e1a63874abd7dce5b9a2e6f6acef63a055
+        final root 3c122819e72da402367d93d94bfa2195a5683bf16d0a6b3609295bc864618441
     "#]]
     .assert_eq(&s.out);
 }

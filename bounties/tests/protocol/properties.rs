@@ -371,8 +371,13 @@ impl Sim {
                     parent_weights_hash: None,
                 },
             ),
+            // Mostly the operator (the only one allowed), sometimes anyone.
             Op::End { who, bounty } => (
-                name(who),
+                if who == 0 {
+                    name(who)
+                } else {
+                    "operator".into()
+                },
                 Action::EndSubmissions {
                     bounty: pick_live(&endable, &self.bounties, bounty)?,
                 },

@@ -192,6 +192,37 @@ fn malformed_files_are_refused_with_their_reason() {
             "trailing_bytes",
         ),
         (
+            "a key twice inside __metadata__",
+            raw(
+                &format!(
+                    r#"{{"__metadata__":{{"Architecture":"mlp:2,2","Architecture":"gpt"}},{ok}}}"#
+                ),
+                &[0; 8],
+            ),
+            "bad_metadata",
+        ),
+        (
+            "a field twice inside a tensor entry",
+            raw(
+                r#"{"w":{"dtype":"F32","shape":[2],"shape":[1],"data_offsets":[0,8]}}"#,
+                &[0; 8],
+            ),
+            "header_json",
+        ),
+        (
+            "__metadata__ twice",
+            raw(
+                &format!(r#"{{"__metadata__":{{"a":"1"}},"__metadata__":{{"a":"2"}},{ok}}}"#),
+                &[0; 8],
+            ),
+            "duplicate_key",
+        ),
+        (
+            "metadata not an object",
+            raw(&format!(r#"{{"__metadata__":[1],{ok}}}"#), &[0; 8]),
+            "bad_metadata",
+        ),
+        (
             "metadata not strings",
             raw(&format!(r#"{{"__metadata__":{{"a":1}},{ok}}}"#), &[0; 8]),
             "bad_metadata",

@@ -80,14 +80,22 @@ fn evaluators_are_drawn_never_self_selected_and_never_the_miner() {
     let err = post(&mut d, "e1", sid, &accuracy(9, 10)).unwrap_err();
     assert_eq!(err.code(), "not_scoring");
     let err = d
-        .send("e1", Action::EndSubmissions { bounty: b })
+        .send("operator", Action::EndSubmissions { bounty: b })
         .unwrap_err();
     assert_eq!(err.code(), "before_deadline");
-    d.end(b);
+    d.now += 1_000;
+    // Only the operator ends submissions: its signature seeds the draws, so
+    // nobody else can know or grind the seed.
     let err = d
         .send("e1", Action::EndSubmissions { bounty: b })
         .unwrap_err();
+    assert_eq!(err.code(), "not_operator");
+    d.end(b);
+    let err = d
+        .send("operator", Action::EndSubmissions { bounty: b })
+        .unwrap_err();
     assert_eq!(err.code(), "bounty_not_open");
+    assert!(d.state().bounty(b).unwrap().draw_seed.is_some());
     let panel = d.panel(sid);
     assert_eq!(panel.len(), 2);
     // The miner holds by far the largest bond and is still never drawn.
