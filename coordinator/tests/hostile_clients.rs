@@ -465,43 +465,32 @@ fn one_address_cannot_hold_more_than_its_connections() {
 fn an_oversized_receipt_is_refused_and_changes_nothing() {
     let s = support::serve(&["sponsor", "alice", "eve"], Params::default());
     let c = &s.client;
-    let (train, hidden) = support::digits();
-    let train_hash = s.upload("sponsor", "train", &train);
-    let hidden_hash = s.upload("sponsor", "hidden", &hidden);
-    let deadline = s.node.clock.now_ms() + 60_000;
-    let opened = c
-        .act(
-            s.key("sponsor"),
-            Action::OpenBounty {
-                spec: Box::new(support::digits_spec(train_hash, hidden_hash, deadline, 1)),
-            },
-        )
-        .unwrap();
-    let bounty = bounties::BountyId(opened.seq.unwrap());
+    let support::Opened {
+        bounty,
+        hidden: hidden_hash,
+        deadline,
+    } = support::open_digits(&s, 1);
     let (sub, _, weights) = support::submit_model(&s, "alice", bounty, "w");
-    c.act(
-        s.key("eve"),
-        Action::RegisterEvaluator {
-            bond: Amount(5_000),
-        },
-    )
-    .unwrap();
+    support::register(&s, "eve");
     s.clock.set(deadline + 1);
     s.tick();
     let root = c.info().unwrap().state_root;
-    // 100 000 scores (800 kB) where the bounty committed to its hidden set's count.
-    let scores = vec![0i64; 100_000];
-    let receipt = bounties::Receipt {
-        submission: bounties::SubmissionId(sub),
-        dataset: hidden_hash,
-        evaluator_build: evaluator::receipt::build_id(),
-        verdict: bounties::message::Verdict::Scored {
-            weights_hash: weights,
-            score: bounties::Score(0),
-            example_digest: encoding::example_scores_digest(&scores),
-            example_scores: scores,
-        },
+    let receipt_of = |n: usize| {
+        let scores = vec![0i64; n];
+        bounties::Receipt {
+            submission: bounties::SubmissionId(sub),
+            dataset: hidden_hash,
+            evaluator_build: evaluator::receipt::build_id(),
+            verdict: bounties::message::Verdict::Scored {
+                weights_hash: weights,
+                score: bounties::Score(0),
+                example_digest: encoding::example_scores_digest(&scores),
+                example_scores: scores,
+            },
+        }
     };
+    // 100 000 scores (800 kB) where the bounty committed to its hidden set's count.
+    let receipt = receipt_of(100_000);
     let err = c
         .act(s.key("eve"), Action::PostReceipt(receipt))
         .unwrap_err();
@@ -513,17 +502,7 @@ fn an_oversized_receipt_is_refused_and_changes_nothing() {
         chain_id: s.chain_id.clone(),
         signer: s.key("eve").account(),
         nonce: 3,
-        action: Action::PostReceipt(bounties::Receipt {
-            submission: bounties::SubmissionId(sub),
-            dataset: hidden_hash,
-            evaluator_build: evaluator::receipt::build_id(),
-            verdict: bounties::message::Verdict::Scored {
-                weights_hash: weights,
-                score: bounties::Score(0),
-                example_digest: bounties::Hash32::ZERO,
-                example_scores: vec![0; 140_000],
-            },
-        }),
+        action: Action::PostReceipt(receipt_of(140_000)),
     };
     let (status, v) = post_raw(&s.url, &signed_json(&big, s.key("eve")));
     assert_eq!(

@@ -5,7 +5,7 @@
 
 mod support;
 
-use bounties::{Action, Amount, BountyId, Params};
+use bounties::{Action, Amount, Params};
 use serde_json::Value;
 
 #[test]
@@ -20,19 +20,11 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
         config,
     );
     let c = &s.client;
-    let (train, hidden) = support::digits();
-    let train_hash = s.upload("sponsor", "train", &train);
-    let hidden_hash = s.upload("sponsor", "hidden", &hidden);
-    let deadline = s.node.clock.now_ms() + 60_000;
-    let opened = c
-        .act(
-            s.key("sponsor"),
-            Action::OpenBounty {
-                spec: Box::new(support::digits_spec(train_hash, hidden_hash, deadline, 1)),
-            },
-        )
-        .unwrap();
-    let bounty = BountyId(opened.seq.unwrap());
+    let support::Opened {
+        bounty,
+        hidden: hidden_hash,
+        deadline,
+    } = support::open_digits(&s, 1);
     let (sub, file_hash, _) = support::submit_model(&s, "alice", bounty, "one");
     for eve in ["eve1", "eve2"] {
         c.act(
@@ -53,7 +45,7 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
             .unwrap_err();
         assert_eq!(err.code(), Some("forbidden"));
     }
-    s.clock.advance(61_000);
+    s.clock.set(deadline + 1);
     s.tick();
     let state = s.node.state();
     assert_eq!(state.bounty(bounty).unwrap().status.as_str(), "scoring");

@@ -19,6 +19,13 @@ fn open(d: &mut Driver, sponsor: &str, spec: BountySpec) -> BountyId {
     ))
 }
 
+/// A bounty of s1's with a budget for disputes (1000: a hundred receipts).
+fn open_funded(d: &mut Driver) -> BountyId {
+    let mut s = spec(d.now + 1_000);
+    s.evaluation_budget = Amount(1_000);
+    open(d, "s1", s)
+}
+
 fn submit(d: &mut Driver, miner: &str, b: BountyId, file: &str, weights: &str) -> SubmissionId {
     SubmissionId(d.ok(
         miner,
@@ -131,9 +138,7 @@ fn evaluators_are_drawn_never_self_selected_and_never_the_miner() {
 #[test]
 fn a_panel_that_disagrees_is_decided_by_a_dispute_panel_and_only_the_wrong_side_forfeits() {
     let mut d = driver();
-    let mut s = spec(d.now + 1_000);
-    s.evaluation_budget = Amount(1_000);
-    let b = open(&mut d, "s1", s);
+    let b = open_funded(&mut d);
     let sid = submit(&mut d, "a", b, "fa", "wa");
     d.end(b);
     let panel = d.panel(sid);
@@ -191,9 +196,7 @@ fn a_panel_that_disagrees_is_decided_by_a_dispute_panel_and_only_the_wrong_side_
 #[test]
 fn two_colluders_who_finalise_a_false_score_lose_it_to_one_honest_challenge() {
     let mut d = driver();
-    let mut s = spec(d.now + 1_000);
-    s.evaluation_budget = Amount(1_000);
-    let b = open(&mut d, "s1", s);
+    let b = open_funded(&mut d);
     let before = d.balance("a");
     let sid = submit(&mut d, "a", b, "fa", "wa");
     d.end(b);
@@ -261,9 +264,7 @@ fn two_colluders_who_finalise_a_false_score_lose_it_to_one_honest_challenge() {
 #[test]
 fn a_wrong_challenge_costs_the_challenger_and_a_late_one_is_refused_unpunished() {
     let mut d = driver();
-    let mut s = spec(d.now + 1_000);
-    s.evaluation_budget = Amount(1_000);
-    let b = open(&mut d, "s1", s);
+    let b = open_funded(&mut d);
     let s1 = submit(&mut d, "a", b, "fa", "wa");
     let s2 = submit(&mut d, "b", b, "fb", "wb");
     d.end(b);

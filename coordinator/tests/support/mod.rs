@@ -261,33 +261,58 @@ pub fn submit_model(
 
 /// Open a digits bounty (quorum 1), submit two models from `alice` and
 /// `bob`, score both as `eve`, and close it by the scheduler.
-pub fn closed_bounty(s: &Served) -> bounties::BountyId {
-    use bounties::Action;
-    let c = &s.client;
+/// A digits bounty opened by "sponsor" (who uploads both parts), with this
+/// quorum and a deadline a minute away on the server's clock.
+pub struct Opened {
+    pub bounty: bounties::BountyId,
+    pub hidden: Hash32,
+    pub deadline: u64,
+}
+
+pub fn open_digits(s: &Served, quorum: u8) -> Opened {
     let (train, hidden) = digits();
     let train_hash = s.upload("sponsor", "train", &train);
     let hidden_hash = s.upload("sponsor", "hidden", &hidden);
     let deadline = s.clock.now_ms() + 60_000;
-    let opened = c
+    let opened = s
+        .client
         .act(
             s.key("sponsor"),
-            Action::OpenBounty {
-                spec: Box::new(digits_spec(train_hash, hidden_hash, deadline, 1)),
+            bounties::Action::OpenBounty {
+                spec: Box::new(digits_spec(train_hash, hidden_hash, deadline, quorum)),
             },
         )
         .unwrap();
-    let bounty = bounties::BountyId(opened.seq.unwrap());
+    Opened {
+        bounty: bounties::BountyId(opened.seq.unwrap()),
+        hidden: hidden_hash,
+        deadline,
+    }
+}
+
+/// Register `who` as an evaluator with a bond of 5000.
+pub fn register(s: &Served, who: &str) {
+    s.client
+        .act(
+            s.key(who),
+            bounties::Action::RegisterEvaluator {
+                bond: Amount(5_000),
+            },
+        )
+        .unwrap();
+}
+
+pub fn closed_bounty(s: &Served) -> bounties::BountyId {
+    use bounties::Action;
+    let c = &s.client;
+    let Opened {
+        bounty, deadline, ..
+    } = open_digits(s, 1);
     for (miner, seed) in [("alice", "a"), ("bob", "b")] {
         submit_model(s, miner, bounty, seed);
         s.clock.advance(1_000);
     }
-    c.act(
-        s.key("eve"),
-        Action::RegisterEvaluator {
-            bond: Amount(5_000),
-        },
-    )
-    .unwrap();
+    register(s, "eve");
     s.clock.set(deadline + 1);
     assert!(s.tick().is_empty(), "submissions end; nothing is final yet");
     while let Some(job) = c.lease(s.key("eve"), &s.chain_id).unwrap() {

@@ -131,10 +131,7 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
         .unwrap_err();
     assert_eq!(err.code(), Some("hash_mismatch"), "{err}");
     // Posting an evaluator's bond does not open sealed data either.
-    c.ok(
-        "evaluator",
-        &["register", "--key", &c.key_path("bob"), "--bond", "5000"],
-    );
+    register(&c, "bob");
     cannot_read("bob");
 
     // Bob re-saves Alice's weights under his own tags: same weights hash, refused.
@@ -277,17 +274,7 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
 
     c.wait_status(id, "scoring");
     for who in ["eve", "frank"] {
-        c.ok(
-            "evaluator",
-            &[
-                "work",
-                "--key",
-                &c.key_path(who),
-                "--until-idle",
-                "--threads",
-                "1",
-            ],
-        );
+        work(&c, who);
     }
     let board: Value = client
         .get(&format!("/v1/bounties/{id}/leaderboard"))
@@ -391,10 +378,7 @@ fn scoring_with_four_evaluators() -> (Chain, u64, String, Vec<String>) {
     );
     let id = c.open_digits("20s", &[]);
     for who in EVALUATORS {
-        c.ok(
-            "evaluator",
-            &["register", "--key", &c.key_path(who), "--bond", "5000"],
-        );
+        register(&c, who);
     }
     let model = c.train("alice", id, "a", "3");
     submit(&c, "alice", &model, id);
@@ -407,6 +391,13 @@ fn scoring_with_four_evaluators() -> (Chain, u64, String, Vec<String>) {
         .collect();
     assert_eq!(panel.len(), 2);
     (c, id, model, panel)
+}
+
+fn register(c: &Chain, who: &str) {
+    c.ok(
+        "evaluator",
+        &["register", "--key", &c.key_path(who), "--bond", "5000"],
+    );
 }
 
 fn work(c: &Chain, who: &str) {
