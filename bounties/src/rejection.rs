@@ -179,6 +179,9 @@ pub enum Rejection {
         /// Who has priority.
         by: AccountId,
     },
+    /// A sponsor submitting to its own bounty.
+    #[error("the sponsor of bounty {0} may not submit to it")]
+    SponsorCannotSubmit(BountyId),
     /// The file is already named in the log.
     #[error("file {0} is already named in the log (a submission or a dataset)")]
     FileClaimed(Hash32),
@@ -354,6 +357,7 @@ impl Rejection {
             Rejection::BaseModelSealed(_) => "base_model_sealed",
             Rejection::NotScoring { .. } => "not_scoring",
             Rejection::FileClaimed(_) => "file_claimed",
+            Rejection::SponsorCannotSubmit(_) => "sponsor_cannot_submit",
             Rejection::WrongExampleCount { .. } => "wrong_example_count",
             Rejection::WeightsMismatch { .. } => "weights_mismatch",
             Rejection::NotAssigned(_) => "not_assigned",

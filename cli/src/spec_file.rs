@@ -8,8 +8,10 @@
 //! # hidden-dataset = "hidden.safetensors"
 //! deadline = "10m"            # from now (s, m, h, d), or deadline-ms = absolute
 //! # base-model = "winner-of:3"  # or a weights hash on the ledger
+//! # submission-deposit = "200"  # default: quorum × fee-per-receipt, the least allowed
 //! ```
-//! Everything else is exactly `BountySpec`'s keys (title, task, reward, ...).
+//! `hidden-examples` is filled in from the hidden set. Everything else is
+//! exactly `BountySpec`'s keys (title, task, reward, ...).
 
 use std::path::{Path, PathBuf};
 

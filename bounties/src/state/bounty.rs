@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::records::{ArtifactUse, Bounty, BountyStatus, Model, Submission};
 use super::{Ctx, State};
 use crate::encoding::{DOMAIN_DRAW_SEED, DOMAIN_PANEL};
-use crate::ids::{Amount, BountyId, Hash32, SubmissionId};
+use crate::ids::{AccountId, Amount, BountyId, Hash32, SubmissionId};
 use crate::rejection::Rejection;
 use crate::spec::{BountySpec, Derivation};
 
@@ -162,6 +162,10 @@ impl State {
         let count_key = (id, ctx.signer);
         let count = self.submission_counts.get(&count_key).copied().unwrap_or(0);
         let bounty = self.open_bounty_mut(id)?;
+        if bounty.sponsor == ctx.signer {
+            // The sponsor may hold the hidden set's bytes: it may not compete.
+            return Err(Rejection::SponsorCannotSubmit(id));
+        }
         let spec = Arc::clone(&bounty.spec);
         if ctx.now >= spec.deadline_ms {
             return Err(Rejection::AfterDeadline {
@@ -247,7 +251,8 @@ impl State {
     }
 
     /// Stop taking submissions and draw each submission's panel: `quorum`
-    /// evaluators in good standing, weighted by bond, never its miner.
+    /// evaluators in good standing, weighted by bond, never one with a stake
+    /// in the outcome (the sponsor or any miner of the bounty).
     ///
     /// The draws are seeded by the hash of this entry's signature. Only the
     /// operator may send it, so nobody else can know the seed before it is in
@@ -268,17 +273,9 @@ impl State {
         bounty.status = BountyStatus::Scoring;
         bounty.draw_seed = Some(seed);
         let seats = usize::from(bounty.spec.quorum);
-        let eligible = self.eligible_evaluators();
+        let candidates = self.impartial_evaluators(id);
         let sids: Vec<SubmissionId> = self.submission_ids(id).collect();
         for sid in sids {
-            let Some(sub) = self.submissions.get(&sid) else {
-                continue;
-            };
-            let candidates: Vec<_> = eligible
-                .iter()
-                .copied()
-                .filter(|(a, _)| *a != sub.miner)
-                .collect();
             let mut rng = crate::seeded::rng(DOMAIN_PANEL, &[&seed.0, &sid.0.to_le_bytes()]);
             let panel = crate::panel::draw(&mut rng, &candidates, seats);
             if let Some(sub) = self.submissions.get_mut(&sid) {
@@ -286,5 +283,19 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Evaluators in good standing (in account order, with their bonds) with
+    /// no stake in bounty `id`: neither its sponsor nor any of its miners.
+    pub(super) fn impartial_evaluators(&self, id: BountyId) -> Vec<(AccountId, u128)> {
+        let sponsor = self.bounties.get(&id).map(|b| b.sponsor);
+        let miners: std::collections::BTreeSet<AccountId> = self
+            .submission_ids(id)
+            .filter_map(|s| self.submissions.get(&s).map(|s| s.miner))
+            .collect();
+        self.eligible_evaluators()
+            .into_iter()
+            .filter(|(a, _)| Some(*a) != sponsor && !miners.contains(a))
+            .collect()
     }
 }

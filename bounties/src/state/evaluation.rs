@@ -224,8 +224,9 @@ impl State {
     }
 
     /// Open a dispute: suspend any final finding and draw `2·quorum + 1`
-    /// evaluators not yet involved (never the miner, a panel member or anyone
-    /// who posted a receipt for it). False when nobody is left to draw.
+    /// evaluators not yet involved (never the sponsor or a miner of the
+    /// bounty, a panel member or anyone who posted a receipt for it). False
+    /// when nobody is left to draw.
     fn open_dispute(
         &mut self,
         ctx: &Ctx,
@@ -242,9 +243,9 @@ impl State {
             .map_or(1, |b| usize::from(b.spec.quorum));
         let involved: Vec<AccountId> = self.receipts_of(sid).map(|r| r.evaluator).collect();
         let candidates: Vec<(AccountId, u128)> = self
-            .eligible_evaluators()
+            .impartial_evaluators(sub.bounty)
             .into_iter()
-            .filter(|(a, _)| *a != sub.miner && !sub.panel.contains(a) && !involved.contains(a))
+            .filter(|(a, _)| !sub.panel.contains(a) && !involved.contains(a))
             .collect();
         // The bounty's draw seed, not this entry's: whoever posts the receipt
         // that opens a dispute cannot choose its panel by timing the post.

@@ -381,6 +381,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     let sb = SubmissionId(s.ok("b", submit("wb")));
     s.ok("a", submit("wa2"));
     s.no("a", submit("wa3"), "submission_limit");
+    s.no("sponsor", submit("ws"), "sponsor_cannot_submit");
     s.no(
         "sponsor",
         Action::CancelBounty { bounty: b1 },
@@ -481,7 +482,11 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     s.ok(&pb[0], scored(sb, "wb", 6));
     s.ok(&pb[1], scored(sb, "wb", 6));
     // A challenge from outside the panel, decided against the challenger.
-    s.ok(&ob[0], scored(sb, "wb", 7));
+    // The challenger is a competitor ("a"): it may contest, never decide, so
+    // the one evaluator left is drawn to decide.
+    let challenger = ob.last().unwrap();
+    assert_eq!(challenger, "a");
+    s.ok(challenger, scored(sb, "wb", 7));
     let jury =
         s.d.state()
             .submission(sb)
@@ -494,7 +499,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
     for j in &jury {
         s.ok(j, scored(sb, "wb", 6));
     }
-    assert!(s.d.state().evaluator(&acct(&ob[0])).unwrap().forfeited > Amount::ZERO);
+    assert!(s.d.state().evaluator(&acct(challenger)).unwrap().forfeited > Amount::ZERO);
     let pa2 = s.d.panel(SubmissionId(sb.0 + 1));
     s.no(
         &pa2[0],
@@ -747,6 +752,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         "sealed_artifact",
         "base_model_sealed",
         "file_claimed",
+        "sponsor_cannot_submit",
         "digest_mismatch",
         "self_evaluation",
         "duplicate_receipt",
@@ -794,6 +800,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
          12 b         submit             ok  e578cba5ca7a5ad7 -> 61b9716367c28f40
          13 a         submit             ok  61b9716367c28f40 -> 32fcefcecc0b3c19
             a         submit             no  submission_limit: submission limit of 2 per miner reached
+            sponsor   submit             no  sponsor_cannot_submit: the sponsor of bounty 7 may not submit to it
             sponsor   cancel_bounty      no  has_submissions: bounty 7 has submissions and cannot be cancelled
             b         submit             no  file_claimed: file 883bc2995ad9cf21c3f1164bafc6e9b221e0e4b95583f4334551140b00977152 is already named in the log (a submission or a dataset)
             sponsor   open_bounty        no  base_model_sealed: base model 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce is not released: its bounty has not closed
@@ -808,44 +815,44 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             e1        close_bounty       no  submissions_not_ended: bounty 7 has not ended its submissions (EndSubmissions comes first)
             b         submit             no  after_deadline: bounty 7 stopped taking submissions at 1700000100000 ms
             e1        end_submissions    no  not_operator: only the coordinator's operator may end a bounty's submissions
-         19 operator  end_submissions    ok  30303c09055d196b -> 1b7cde883dae98ea
+         19 operator  end_submissions    ok  30303c09055d196b -> bec445b7fb6dcfda
             licensee  post_receipt       no  not_evaluator: e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf389 is not a registered evaluator with the minimum bond
             e1        post_receipt       no  unknown_submission: no submission 999
             e1        post_receipt       no  wrong_dataset: receipt scores dataset 116f54c41d0405dbb10e7b04ebc31e262a5b8c85c1233fcf36eaee344d91ae58; the bounty's hidden set is 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189
-            b         post_receipt       no  wrong_example_count: a receipt carries 11 per-example scores; the hidden set has 10
-            b         post_receipt       no  digest_mismatch: example digest does not match the per-example scores
-            b         post_receipt       no  weights_mismatch: receipt scored weights 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd; the submission claims 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce
+            e2        post_receipt       no  wrong_example_count: a receipt carries 11 per-example scores; the hidden set has 10
+            e2        post_receipt       no  digest_mismatch: example digest does not match the per-example scores
+            e2        post_receipt       no  weights_mismatch: receipt scored weights 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd; the submission claims 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce
             a         post_receipt       no  self_evaluation: an evaluator may not score their own submission
-            e2        post_receipt       no  not_assigned: this evaluator was not drawn to score submission 11
-         20 b         post_receipt       ok  1b7cde883dae98ea -> ca1c7553b14812f4
-            b         post_receipt       no  duplicate_receipt: this evaluator already posted a receipt for submission 11
-         21 e1        post_receipt       ok  ca1c7553b14812f4 -> 6ad40e8889c1e5db
-            e2        post_receipt       no  score_already_final: submission 11 already has a final finding that this receipt agrees with
-         22 e2        post_receipt       ok  6ad40e8889c1e5db -> bd22f5b319d5a300
-         23 e1        post_receipt       ok  bd22f5b319d5a300 -> f48bf329e11b8b73
-         24 e3        post_receipt       ok  f48bf329e11b8b73 -> 000ae5fb0f405c5f
-         25 a         post_receipt       ok  000ae5fb0f405c5f -> 5e98e715b8423a87
-            e1        post_receipt       no  budget_exhausted: bounty 7's evaluation budget is spent
+            e3        post_receipt       no  not_assigned: this evaluator was not drawn to score submission 11
+         20 e2        post_receipt       ok  bec445b7fb6dcfda -> 0d60e35c56a87280
+            e2        post_receipt       no  duplicate_receipt: this evaluator already posted a receipt for submission 11
+         21 e1        post_receipt       ok  0d60e35c56a87280 -> 7b62d0ca28b24330
+            e3        post_receipt       no  score_already_final: submission 11 already has a final finding that this receipt agrees with
+         22 e3        post_receipt       ok  7b62d0ca28b24330 -> 64e1bd8d16466398
+         23 e2        post_receipt       ok  64e1bd8d16466398 -> 511d1f369e06ff39
+         24 a         post_receipt       ok  511d1f369e06ff39 -> 8c59097f8894ddba
+         25 e1        post_receipt       ok  8c59097f8894ddba -> 235279c14cc0c400
+            e2        post_receipt       no  budget_exhausted: bounty 7's evaluation budget is spent
             e1        close_bounty       no  pending_evaluations: bounty 7 has 1 submissions without a final score; it can close at 1700003700000 ms
-         26 operator  close_bounty       ok  5e98e715b8423a87 -> 80ba15579aa60e61
+         26 operator  close_bounty       ok  235279c14cc0c400 -> 9ca51ed7db447398
             licensee  buy_license        no  unknown_model: no model has weights hash 1785cfc3bc6ac7738e8b38cdccd1af12563c2b9070e07af336a1bf8c0f772b6a
             licensee  buy_license        no  not_a_winner: model 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd did not win a closed bounty and has no licence to sell
-         27 licensee  buy_license        ok  80ba15579aa60e61 -> 8c283b343648d9b4
-         28 sponsor   open_bounty        ok  8c283b343648d9b4 -> 2b63189ef83af866
+         27 licensee  buy_license        ok  9ca51ed7db447398 -> b802f6da0f612778
+         28 sponsor   open_bounty        ok  b802f6da0f612778 -> 49ceccb1941ab8f4
             b         submit             no  parent_mismatch: the bounty fine-tunes 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce; the submission's parent must be that model
-         29 b         submit             ok  2b63189ef83af866 -> 996320b1e68ed21d
-         30 operator  end_submissions    ok  996320b1e68ed21d -> 7cdfb2007e7b3968
-         31 a         post_receipt       ok  7cdfb2007e7b3968 -> 7f75cdeb31887692
-         32 e1        post_receipt       ok  7f75cdeb31887692 -> 6ea72fedcb645d09
-         33 e2        post_receipt       ok  6ea72fedcb645d09 -> 5d0880d05b5f4fe3
+         29 b         submit             ok  49ceccb1941ab8f4 -> 304e021f1180ccf7
+         30 operator  end_submissions    ok  304e021f1180ccf7 -> 6a10a44eef2bc781
+         31 a         post_receipt       ok  6a10a44eef2bc781 -> b9ff5be41608285b
+         32 e2        post_receipt       ok  b9ff5be41608285b -> bc7487212220b6dd
+         33 e1        post_receipt       ok  bc7487212220b6dd -> 6c8667407a54238f
             e2        close_bounty       no  dispute_window_open: bounty 28 has a final score whose dispute window is open until 1700004400000 ms
             e3        post_receipt       no  no_dispute_panel: no evaluator outside the panel is left to hear a dispute of submission 29
             e3        post_receipt       no  dispute_window_closed: submission 29's score is final and its dispute window closed at 1700004400000 ms
-         34 e2        close_bounty       ok  5d0880d05b5f4fe3 -> 3c122819e72da402
+         34 e2        close_bounty       ok  6c8667407a54238f -> 243cf2fe36b29b55
             licensee  buy_license        no  commercial_use_not_allowed: model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d's licence does not allow commercial use
             sponsor   open_bounty        no  derivation_not_allowed: base model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d does not allow derivatives
             wrong seq                    no  wrong_seq: entry has seq 36, but the next seq is 35
-            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash f79d8e13090925dc7b959bce3897f2dfcf1d830c01f66ea8e0bb7fbc71af4d31
+            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash d4d1bc7c18cbb2deaf5ad480e42d22062b24b883a620468909b58fbc24c49993
             time went backwards          no  time_went_backwards: entry's timestamp 1700000000000 ms is earlier than the previous entry's 1700004400000 ms
             message too large            no  message_too_large: message is 9000 bytes; the most allowed is 8192
             malformed message            no  malformed: message does not decode: malformed encoding: Unexpected length of input
@@ -854,7 +861,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             another chain                no  wrong_chain: message is for chain "other-chain", this is chain "test-chain"
             replayed message             no  bad_nonce: nonce 1 is not the next nonce 6 for this signer (replayed or out of order)
             nonce gap                    no  bad_nonce: nonce 7 is not the next nonce 6 for this signer (replayed or out of order)
-        final root 3c122819e72da402367d93d94bfa2195a5683bf16d0a6b3609295bc864618441
+        final root 243cf2fe36b29b55f1bbe71305d7014969d28795ff778f9408b9b3d7efe9227b
     "#]]
     .assert_eq(&s.out);
 }

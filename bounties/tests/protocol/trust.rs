@@ -72,7 +72,7 @@ fn dispute_panel(d: &Driver, sid: SubmissionId) -> Vec<String> {
 }
 
 #[test]
-fn evaluators_are_drawn_never_self_selected_and_never_the_miner() {
+fn evaluators_are_drawn_never_self_selected_and_never_one_with_a_stake() {
     let mut d = driver();
     let s = spec(d.now + 1_000);
     let b = open(&mut d, "s1", s);
@@ -83,6 +83,28 @@ fn evaluators_are_drawn_never_self_selected_and_never_the_miner() {
         },
     );
     let sid = submit(&mut d, "a", b, "fa", "wa");
+    // A competitor and the sponsor bond heavily too; neither is ever drawn.
+    submit(&mut d, "b", b, "fb", "wb");
+    for who in ["b", "s1"] {
+        d.ok(
+            who,
+            Action::RegisterEvaluator {
+                bond: Amount(500_000),
+            },
+        );
+    }
+    let err = d
+        .send(
+            "s1",
+            Action::Submit {
+                bounty: b,
+                file_hash: hash("fs"),
+                weights_hash: hash("ws"),
+                parent_weights_hash: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "sponsor_cannot_submit");
     // No receipt while submissions are open: nobody may read the hidden set yet.
     let err = post(&mut d, "e1", sid, &accuracy(9, 10)).unwrap_err();
     assert_eq!(err.code(), "not_scoring");
@@ -105,8 +127,11 @@ fn evaluators_are_drawn_never_self_selected_and_never_the_miner() {
     assert!(d.state().bounty(b).unwrap().draw_seed.is_some());
     let panel = d.panel(sid);
     assert_eq!(panel.len(), 2);
-    // The miner holds by far the largest bond and is still never drawn.
-    assert!(!panel.contains(&"a".to_string()), "{panel:?}");
+    // The miner, a competitor and the sponsor hold by far the largest bonds
+    // and are still never drawn: they have a stake in the outcome.
+    for stake in ["a", "b", "s1"] {
+        assert!(!panel.contains(&stake.to_string()), "{panel:?}");
+    }
     assert_eq!(
         post(&mut d, "a", sid, &accuracy(10, 10))
             .unwrap_err()
