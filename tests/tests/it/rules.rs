@@ -201,7 +201,8 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
         &["sponsor", "alice", "bob", "mallory", "eve", "frank"],
         &["--close-grace-secs", "3600", "--dispute-window-secs", "1"],
     );
-    let id = c.open_digits("25s", &[]);
+    // Long enough for two trainings while the other tests share the cores.
+    let id = c.open_digits("45s", &[]);
     for who in ["eve", "frank"] {
         c.ok(
             "evaluator",
@@ -376,7 +377,8 @@ fn scoring_with_four_evaluators() -> (Chain, u64, String, Vec<String>) {
         &["sponsor", "alice", "e1", "e2", "e3", "e4"],
         &["--close-grace-secs", "3600", "--dispute-window-secs", "600"],
     );
-    let id = c.open_digits("20s", &[]);
+    // Long enough to register four evaluators and train while the other tests share the cores.
+    let id = c.open_digits("40s", &[]);
     for who in EVALUATORS {
         register(&c, who);
     }

@@ -38,7 +38,7 @@ fn evaluator_work_survives_a_coordinator_restart_and_stops_on_ctrl_c() {
         .spawn()
         .unwrap();
     // A short deadline: evaluators are given jobs only once submissions end.
-    let id = c.open_digits("15s", &[]);
+    let id = c.open_digits("30s", &[]);
     // The coordinator goes away and comes back on the same address.
     c.kill();
     std::thread::sleep(Duration::from_millis(1500));
