@@ -149,3 +149,34 @@ pub fn signer(
     guard.first_use(&sig, ts, now_ms)?;
     Ok(Some(account))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(i: u8) -> Signature {
+        Signature([i; 64])
+    }
+
+    #[test]
+    fn the_guard_stays_bounded_and_refuses_what_it_forgot() {
+        let now = 1_000_000;
+        let guard = ReplayGuard::new(now - 10_000, 3);
+        // Before the start floor: refused (a request signed before a restart).
+        assert!(guard.first_use(&sig(9), now - 10_001, now).is_err());
+        for (i, ts) in [(1, now - 4), (2, now - 3), (3, now - 2)] {
+            guard.first_use(&sig(i), ts, now).unwrap();
+        }
+        assert!(guard.first_use(&sig(2), now - 3, now).is_err(), "a replay");
+        // A fourth forgets the oldest and raises the floor past it.
+        guard.first_use(&sig(4), now - 1, now).unwrap();
+        assert_eq!(guard.len(), 3);
+        assert!(
+            guard.first_use(&sig(1), now - 4, now).is_err(),
+            "forgotten, but below the floor"
+        );
+        assert!(guard.first_use(&sig(5), now - 4, now).is_err());
+        guard.first_use(&sig(6), now, now).unwrap();
+        assert_eq!(guard.len(), 3);
+    }
+}
