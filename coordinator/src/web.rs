@@ -130,11 +130,19 @@ fn leaderboard_table(rows: &[LeaderboardRow]) -> String {
         let _ = write!(
             out,
             r#"<tr class="row"><td>{rank}</td><td>{sub}</td><td><code>{miner}</code></td><td><a href="/models/{weights}"><code>{w}</code></a></td><td class="score">{score}</td><td>{receipts}</td><td>{record}</td><td>{payout}</td></tr>"#,
-            rank = r.rank.map_or("pending".into(), |k| k.to_string()),
+            rank = match (r.rank, r.unscorable) {
+                (Some(k), _) => k.to_string(),
+                (None, Some(_)) => "–".into(),
+                (None, None) => "pending".into(),
+            },
             sub = r.submission,
             miner = short(&r.miner.to_hex()),
             w = short(&weights),
-            score = r.score.map_or("–".into(), |s| s.to_string()),
+            score = match (r.score, r.unscorable) {
+                (Some(s), _) => s.to_string(),
+                (None, Some(why)) => format!("unscorable ({})", why.as_str()),
+                (None, None) => "–".into(),
+            },
             receipts = r.receipts,
             record = if r.record { "yes" } else { "" },
             payout = r.payout,
@@ -384,5 +392,30 @@ mod tests {
             esc("<a href='x'>&\""),
             "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
         );
+    }
+
+    #[test]
+    fn the_leaderboard_says_why_a_file_is_unscorable() {
+        use bounties::{AccountId, Amount, Hash32, SubmissionId, TimestampMs};
+        let row = |score: Option<Score>, unscorable| LeaderboardRow {
+            rank: score.map(|_| 1),
+            submission: SubmissionId(7),
+            miner: AccountId([1; 32]),
+            weights_hash: Hash32([2; 32]),
+            score,
+            unscorable,
+            receipts: 2,
+            submitted_at: TimestampMs(0),
+            record: false,
+            payout: Amount::ZERO,
+        };
+        let table = leaderboard_table(&[
+            row(Some(Score(953_000)), None),
+            row(None, Some(bounties::message::Unscorable::OverLimits)),
+            row(None, None),
+        ]);
+        assert!(table.contains(">0.953000<"), "{table}");
+        assert!(table.contains(">unscorable (over_limits)<"), "{table}");
+        assert_eq!(table.matches(">pending<").count(), 1, "{table}");
     }
 }
