@@ -268,12 +268,12 @@ impl State {
             // The finding is suspended: judging must not use its examples.
             self.final_examples.remove(&sid);
         }
-        sub.dispute = Some(Dispute {
+        sub.dispute = Some(Arc::new(Dispute {
             opened_at_seq: ctx.seq,
             challenger,
             panel,
             contested,
-        });
+        }));
         Ok(true)
     }
 
@@ -289,11 +289,11 @@ impl State {
             .submissions
             .get_mut(&sid)
             .ok_or(Rejection::UnknownSubmission(sid))?;
-        sub.final_score = Some(FinalScore {
+        sub.final_score = Some(Arc::new(FinalScore {
             finding,
             final_at_seq: ctx.seq,
             final_at: ctx.now,
-        });
+        }));
         if let Verdict::Scored { example_scores, .. } = verdict {
             self.final_examples
                 .insert(sid, Arc::new(example_scores.clone()));

@@ -136,7 +136,7 @@ pub struct Dispute {
     /// The dispute panel drawn (never the miner, the panel or the challenger).
     pub panel: Vec<AccountId>,
     /// The final score the challenge suspended, if any.
-    pub contested: Option<FinalScore>,
+    pub contested: Option<Arc<FinalScore>>,
 }
 
 /// Why an evaluator's receipt counts.
@@ -174,10 +174,11 @@ pub struct Submission {
     pub panel: Vec<AccountId>,
     /// How many receipts it has.
     pub receipts: u32,
-    /// Its final finding, once the panel agrees.
-    pub final_score: Option<FinalScore>,
-    /// The dispute in progress or decided, if any.
-    pub dispute: Option<Dispute>,
+    /// Its final finding, once the panel agrees (set once: behind an `Arc`).
+    pub final_score: Option<Arc<FinalScore>>,
+    /// The dispute in progress or decided, if any (behind an `Arc`: it is
+    /// rare, and the map's nodes copy every record inline on each change).
+    pub dispute: Option<Arc<Dispute>>,
 }
 
 /// What a winning model's licence sales are shared by.

@@ -494,7 +494,8 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             .dispute
             .clone()
             .unwrap()
-            .panel;
+            .panel
+            .clone();
     let jury: Vec<String> = jury.iter().map(|a| s.d.name_of(a)).collect();
     for j in &jury {
         s.ok(j, scored(sb, "wb", 6));
