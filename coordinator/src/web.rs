@@ -220,8 +220,8 @@ async fn bounty(
             }
             let _ = write!(
                 t,
-                "</tbody></table><p>Refunded to the sponsor: reward {}, evaluation budget {}.</p>",
-                st.reward_refund, st.budget_refund
+                "</tbody></table><p id=\"refunds\">Refunded to the sponsor: reward {}, evaluation budget {}, deposits of unscorable submissions {}. Deposits returned to miners: {}.</p>",
+                st.reward_refund, st.budget_refund, st.deposits_forfeited, st.deposits_returned
             );
             t
         }

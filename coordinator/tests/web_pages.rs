@@ -64,6 +64,8 @@ fn a_bounty_page_shows_its_leaderboard_and_chart_in_a_browser() {
     assert!(dom.contains("<path class=\"best\""));
     assert!(dom.contains("id=\"status\">closed<"));
     assert!(dom.contains("id=\"payouts\""));
+    // Both miners' deposits (one quorum of fees, 100) came back.
+    assert!(dom.contains("Deposits returned to miners: 200."), "{dom}");
 
     // The winner's model page: provenance, licence terms, a licence sold.
     let winner = s
