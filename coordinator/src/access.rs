@@ -55,8 +55,3 @@ pub fn may_read(
         (Visibility::Private, Some(r)) => uploaders.contains(r),
     }
 }
-
-/// A registered evaluator in good standing.
-pub fn is_evaluator(state: &State, account: &AccountId) -> bool {
-    state.in_good_standing(account)
-}

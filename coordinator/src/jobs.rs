@@ -72,15 +72,13 @@ impl Leases {
     }
 
     /// Whether `reader` holds a lease in force that names `hash` (as its
-    /// model or its dataset) and whose bounty is still scoring.
-    pub fn grants(&self, state: &State, reader: &AccountId, hash: &Hash32, now_ms: u64) -> bool {
+    /// model or its dataset). Leases are given only for scoring bounties, and
+    /// once a bounty closes its files are public, so no status check is needed.
+    pub fn grants(&self, reader: &AccountId, hash: &Hash32, now_ms: u64) -> bool {
         self.active.values().any(|l| {
             l.evaluator == *reader
                 && l.expires_at_ms > now_ms
                 && (l.model == *hash || l.dataset == *hash)
-                && state
-                    .bounty(l.bounty)
-                    .is_some_and(|b| b.status == BountyStatus::Scoring)
         })
     }
 

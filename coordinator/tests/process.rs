@@ -53,6 +53,22 @@ fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
     (child, url)
 }
 
+/// A fresh data dir with one funded dev account, alice: the dir, the data
+/// path and alice's key.
+fn chain_with_alice() -> (tempfile::TempDir, std::path::PathBuf, SecretKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    coordinator(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--dev",
+        "alice",
+    ]);
+    let alice = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
+    (dir, data, alice)
+}
+
 fn seed() -> u64 {
     std::env::var("CRASH_SEED")
         .ok()
@@ -233,16 +249,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_1_gb_upload_streams_in_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    coordinator(&[
-        "init",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--dev",
-        "alice",
-    ]);
-    let key = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
+    let (_dir, data, key) = chain_with_alice();
     let (mut child, url) = serve(&data, &["--max-artifact-bytes", "2000000000"]);
     let chain_id = Client::new(&url).info().unwrap().chain_id;
 
@@ -366,16 +373,7 @@ fn audit_and_start_up_detect_an_altered_stored_entry() {
 
 #[test]
 fn a_signed_request_is_not_accepted_again_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    coordinator(&[
-        "init",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--dev",
-        "alice",
-    ]);
-    let alice = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
+    let (dir, data, alice) = chain_with_alice();
     let (mut child, url) = serve(&data, &[]);
     let client = Client::new(&url);
     let chain_id = client.info().unwrap().chain_id;

@@ -39,7 +39,19 @@ fn payload(receipt: &Receipt) -> Vec<u8> {
     encoding::signing_payload(DOMAIN_RECEIPT, "", &encoding::encode(receipt))
 }
 
-fn signed(receipt: Receipt, key: Option<&SecretKey>) -> SignedReceipt {
+/// The receipt of this build for `verdict`, signed with `key` if given.
+fn signed(
+    submission: SubmissionId,
+    dataset: Hash32,
+    verdict: Verdict,
+    key: Option<&SecretKey>,
+) -> SignedReceipt {
+    let receipt = Receipt {
+        submission,
+        dataset,
+        evaluator_build: build_id(),
+        verdict,
+    };
     let (evaluator, signature) = match key {
         Some(k) => (Some(k.account()), Some(k.sign(&payload(&receipt)))),
         None => (None, None),
@@ -60,18 +72,13 @@ pub fn make(
     weights_hash: Hash32,
     key: Option<&SecretKey>,
 ) -> SignedReceipt {
-    let receipt = Receipt {
-        submission,
-        dataset,
-        evaluator_build: build_id(),
-        verdict: Verdict::Scored {
-            weights_hash,
-            score: scored.score,
-            example_digest: example_scores_digest(&scored.per_example),
-            example_scores: scored.per_example.clone(),
-        },
+    let verdict = Verdict::Scored {
+        weights_hash,
+        score: scored.score,
+        example_digest: example_scores_digest(&scored.per_example),
+        example_scores: scored.per_example.clone(),
     };
-    signed(receipt, key)
+    signed(submission, dataset, verdict, key)
 }
 
 /// Build (and, with a key, sign) the receipt saying a submission's file cannot be scored.
@@ -81,13 +88,7 @@ pub fn make_unscorable(
     why: Unscorable,
     key: Option<&SecretKey>,
 ) -> SignedReceipt {
-    let receipt = Receipt {
-        submission,
-        dataset,
-        evaluator_build: build_id(),
-        verdict: Verdict::Unscorable(why),
-    };
-    signed(receipt, key)
+    signed(submission, dataset, Verdict::Unscorable(why), key)
 }
 
 /// Where a receipt and a recomputation part ways.

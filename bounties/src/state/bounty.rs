@@ -293,9 +293,12 @@ impl State {
             .submission_ids(id)
             .filter_map(|s| self.submissions.get(&s).map(|s| s.miner))
             .collect();
-        self.eligible_evaluators()
-            .into_iter()
-            .filter(|(a, _)| Some(*a) != sponsor && !miners.contains(a))
+        self.evaluators
+            .iter()
+            .filter(|(a, _)| {
+                self.in_good_standing(a) && Some(**a) != sponsor && !miners.contains(a)
+            })
+            .map(|(a, e)| (*a, e.bond.0))
             .collect()
     }
 }

@@ -53,15 +53,6 @@ impl State {
             .is_some_and(|e| e.bond >= self.params.min_evaluator_bond && !e.bond.is_zero())
     }
 
-    /// Evaluators in good standing with their bonds, in account order: who panels are drawn from.
-    pub(super) fn eligible_evaluators(&self) -> Vec<(AccountId, u128)> {
-        self.evaluators
-            .iter()
-            .filter(|(a, _)| self.in_good_standing(a))
-            .map(|(a, e)| (*a, e.bond.0))
-            .collect()
-    }
-
     pub(super) fn post_receipt(&mut self, ctx: &Ctx, receipt: Receipt) -> Result<(), Rejection> {
         if !self.in_good_standing(&ctx.signer) {
             return Err(Rejection::NotEvaluator(ctx.signer));

@@ -142,6 +142,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The file of a copy of `original` made when the head was at `head_seq`.
+fn copy_file(head_seq: u64, original: SubmissionId) -> Hash32 {
+    hash(&format!("copy-{head_seq}-of-{}", original.0))
+}
+
 fn name(i: usize) -> String {
     format!("acct{i}")
 }
@@ -350,13 +355,13 @@ impl Sim {
             Op::Copy { miner, bounty, of } => {
                 let bounty = pick_live(&taking, &self.bounties, bounty)?;
                 let parent = self.d.state().bounty(bounty)?.spec.base_model;
-                pick(&self.submissions, of)?;
+                let original = pick(&self.submissions, of)?;
                 let n = st.head().seq;
                 (
                     name(miner),
                     Action::Submit {
                         bounty,
-                        file_hash: hash(&format!("copy-file-{n}")),
+                        file_hash: copy_file(n, original),
                         weights_hash: hash(&format!("made-up-{n}")),
                         parent_weights_hash: parent,
                     },
@@ -534,9 +539,11 @@ impl Sim {
                     !self.models.contains(weights_hash),
                     "a weights hash was accepted twice"
                 );
-                // A copy holds the weights of an earlier submission.
-                if hash(&format!("copy-file-{}", seq - 1)) == *file_hash
-                    && let Some(original) = self.submissions.last()
+                // A copy holds the weights of the submission it copied.
+                if let Some(original) = self
+                    .submissions
+                    .iter()
+                    .find(|o| copy_file(seq - 1, **o) == *file_hash)
                 {
                     let real = self.d.state().submission(*original).unwrap().weights_hash;
                     self.copies.insert(sid, real);

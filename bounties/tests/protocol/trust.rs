@@ -47,6 +47,11 @@ fn post(d: &mut Driver, who: &str, sid: SubmissionId, examples: &[i64]) -> Resul
     )
 }
 
+/// The code `who`'s receipt for `sid` is refused with.
+fn refused(d: &mut Driver, who: &str, sid: SubmissionId, examples: &[i64]) -> &'static str {
+    post(d, who, sid, examples).unwrap_err().code()
+}
+
 fn bond(d: &Driver, who: &str) -> u128 {
     d.state().evaluator(&key(who).account()).unwrap().bond.0
 }
@@ -133,16 +138,12 @@ fn evaluators_are_drawn_never_self_selected_and_never_one_with_a_stake() {
         assert!(!panel.contains(&stake.to_string()), "{panel:?}");
     }
     assert_eq!(
-        post(&mut d, "a", sid, &accuracy(10, 10))
-            .unwrap_err()
-            .code(),
+        refused(&mut d, "a", sid, &accuracy(10, 10)),
         "self_evaluation"
     );
     let outsider = outsiders(&d, sid)[0].clone();
     assert_eq!(
-        post(&mut d, &outsider, sid, &accuracy(9, 10))
-            .unwrap_err()
-            .code(),
+        refused(&mut d, &outsider, sid, &accuracy(9, 10)),
         "not_assigned"
     );
     d.score(sid, &accuracy(9, 10));
@@ -204,15 +205,11 @@ fn a_panel_that_disagrees_is_decided_by_a_dispute_panel_and_only_the_wrong_side_
     assert!(jury.iter().all(|j| bond(&d, j) == 10_000));
     // A decided dispute is not heard again, and agreeing late earns nothing.
     assert_eq!(
-        post(&mut d, &jury[3], sid, &accuracy(9, 10))
-            .unwrap_err()
-            .code(),
+        refused(&mut d, &jury[3], sid, &accuracy(9, 10)),
         "score_already_final"
     );
     assert_eq!(
-        post(&mut d, &jury[4], sid, &accuracy(2, 10))
-            .unwrap_err()
-            .code(),
+        refused(&mut d, &jury[4], sid, &accuracy(2, 10)),
         "dispute_window_closed"
     );
     d.state().check_conservation().unwrap();
@@ -306,9 +303,7 @@ fn a_wrong_challenge_costs_the_challenger_and_a_late_one_is_refused_unpunished()
     let late = outsiders(&d, s2)[0].clone();
     let before = bond(&d, &late);
     assert_eq!(
-        post(&mut d, &late, s2, &accuracy(1, 10))
-            .unwrap_err()
-            .code(),
+        refused(&mut d, &late, s2, &accuracy(1, 10)),
         "dispute_window_closed"
     );
     assert_eq!(bond(&d, &late), before);

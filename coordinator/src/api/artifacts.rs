@@ -269,7 +269,7 @@ pub(super) async fn download(
         node.leases
             .lock()
             .expect("lock")
-            .grants(&state, &r, &hash, node.clock.now_ms())
+            .grants(&r, &hash, node.clock.now_ms())
     });
     if !may_read(&rule, &owners, leased, reader.as_ref()) {
         return Err(match reader {

@@ -308,7 +308,7 @@ async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult {
         &node.replay_guard,
     )?
     .ok_or_else(|| ApiError::Auth("leasing a job needs a signed request".into()))?;
-    if !crate::access::is_evaluator(&state, &evaluator) {
+    if !state.in_good_standing(&evaluator) {
         return Err(ApiError::Forbidden(format!(
             "{evaluator} is not a registered evaluator with the minimum bond"
         )));

@@ -111,21 +111,26 @@ pub fn serve_with(devs: &[&str], params: Params, config: Config) -> Served {
     }
 }
 
-/// The bundled digits, split into public training and hidden parts.
-pub fn digits() -> (Vec<u8>, Vec<u8>) {
-    let split = datasets::bundled::split("digits", datasets::bundled::DEFAULT_SEED).unwrap();
-    (split.train.to_bytes(), split.hidden.to_bytes())
+/// The bundled digits split into public training and hidden parts (once),
+/// and the hidden part's example count.
+fn digits_split() -> &'static (Vec<u8>, Vec<u8>, u32) {
+    static SPLIT: std::sync::OnceLock<(Vec<u8>, Vec<u8>, u32)> = std::sync::OnceLock::new();
+    SPLIT.get_or_init(|| {
+        let split = datasets::bundled::split("digits", datasets::bundled::DEFAULT_SEED).unwrap();
+        let examples = split.hidden.examples() as u32;
+        (split.train.to_bytes(), split.hidden.to_bytes(), examples)
+    })
 }
 
-/// How many examples the bundled digits' hidden part has.
-pub fn digits_hidden_examples() -> u32 {
-    let split = datasets::bundled::split("digits", datasets::bundled::DEFAULT_SEED).unwrap();
-    split.hidden.examples() as u32
+/// The bundled digits, split into public training and hidden parts.
+pub fn digits() -> (Vec<u8>, Vec<u8>) {
+    let (train, hidden, _) = digits_split();
+    (train.clone(), hidden.clone())
 }
 
 /// A digits bounty spec over these datasets.
 pub fn digits_spec(train: Hash32, hidden: Hash32, deadline_ms: u64, quorum: u8) -> BountySpec {
-    let examples = digits_hidden_examples();
+    let examples = digits_split().2;
     let deposit = 100 * u32::from(quorum);
     let text = format!(
         r#"

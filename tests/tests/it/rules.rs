@@ -36,6 +36,25 @@ fn hash_at(v: &Value) -> Hash32 {
     v.as_str().unwrap().parse().unwrap()
 }
 
+/// A `Submit` signed by `who` and sent past the miner CLI's own checks.
+fn submit_as(
+    c: &Chain,
+    who: &str,
+    bounty: u64,
+    file_hash: Hash32,
+    weights_hash: Hash32,
+) -> Result<bounties::client::Appended, ClientError> {
+    c.client().act(
+        &c.key(who),
+        Action::Submit {
+            bounty: BountyId(bounty),
+            file_hash,
+            weights_hash,
+            parent_weights_hash: None,
+        },
+    )
+}
+
 fn submit(c: &Chain, who: &str, model: &str, bounty: u64) {
     let b = bounty.to_string();
     c.ok(
@@ -105,17 +124,7 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
         .unwrap_err();
     assert_eq!(err.code(), Some("sealed_artifact"), "{err}");
     for file_hash in [hidden, alice_file] {
-        let err = client
-            .act(
-                &c.key("bob"),
-                Action::Submit {
-                    bounty: BountyId(id),
-                    file_hash,
-                    weights_hash: Hash32([9; 32]),
-                    parent_weights_hash: None,
-                },
-            )
-            .unwrap_err();
+        let err = submit_as(&c, "bob", id, file_hash, Hash32([9; 32])).unwrap_err();
         assert_eq!(err.code(), Some("not_uploaded"), "{err}");
     }
     // An empty signed PUT of a stored hash makes nobody an owner.
@@ -163,17 +172,14 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
             std::path::Path::new(&copy_path),
         )
         .unwrap();
-    let err = client
-        .act(
-            &c.key("bob"),
-            Action::Submit {
-                bounty: BountyId(id),
-                file_hash,
-                weights_hash: TensorFile::parse(&copy).unwrap().weights_hash(),
-                parent_weights_hash: None,
-            },
-        )
-        .unwrap_err();
+    let err = submit_as(
+        &c,
+        "bob",
+        id,
+        file_hash,
+        TensorFile::parse(&copy).unwrap().weights_hash(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, ClientError::Api { code, .. } if code == "weights_claimed"),
         "{err}"
@@ -226,17 +232,7 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     let file_hash = client
         .upload(&c.key("bob"), &chain_id, std::path::Path::new(&copy_path))
         .unwrap();
-    client
-        .act(
-            &c.key("bob"),
-            Action::Submit {
-                bounty: BountyId(id),
-                file_hash,
-                weights_hash: Hash32([42; 32]),
-                parent_weights_hash: None,
-            },
-        )
-        .unwrap();
+    submit_as(&c, "bob", id, file_hash, Hash32([42; 32])).unwrap();
     // Mallory's model has 155 658 parameters; the bounty allows 100 000.
     let big = c.path("big.safetensors");
     c.ok(
@@ -261,17 +257,7 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     let big_weights = TensorFile::parse(&std::fs::read(&big).unwrap())
         .unwrap()
         .weights_hash();
-    client
-        .act(
-            &c.key("mallory"),
-            Action::Submit {
-                bounty: BountyId(id),
-                file_hash: big_hash,
-                weights_hash: big_weights,
-                parent_weights_hash: None,
-            },
-        )
-        .unwrap();
+    submit_as(&c, "mallory", id, big_hash, big_weights).unwrap();
 
     c.wait_status(id, "scoring");
     for who in ["eve", "frank"] {
