@@ -177,15 +177,16 @@ struct Sim {
     applied: u64,
 }
 
-/// Whether a submission's final finding came from a panel of colluders alone,
-/// unchallenged: the one way a copy can be scored (and only until an honest
-/// evaluator contests it within the window).
+/// Whether a submission's final finding could have come from colluders: a
+/// panel of colluders alone (unchallenged), or a dispute panel they hold the
+/// majority of (drawn smaller than `2·quorum + 1` when few impartial
+/// evaluators are left). The only ways a copy can be scored.
 fn colluded(sub: &state::records::Submission) -> bool {
-    sub.dispute.is_none()
-        && sub
-            .panel
-            .iter()
-            .all(|a| COLLUDERS.iter().any(|c| key(&name(*c)).account() == *a))
+    let is_colluder = |a: &AccountId| COLLUDERS.iter().any(|c| key(&name(*c)).account() == *a);
+    match &sub.dispute {
+        None => sub.panel.iter().all(is_colluder),
+        Some(d) => 2 * d.panel.iter().filter(|a| is_colluder(a)).count() > d.panel.len(),
+    }
 }
 
 /// A model's true per-example scores: a function of its weights hash.
@@ -604,7 +605,9 @@ impl Sim {
                     .as_ref()
                     .is_none_or(|f| f.score().is_none())
                     || colluded(copy),
-                "a copy got a final score without a colluding panel"
+                "a copy got a final score without a colluding panel: {:?} {:?}",
+                copy.panel,
+                copy.dispute
             );
         }
         for model in &self.models {
