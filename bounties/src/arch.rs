@@ -58,6 +58,15 @@ pub enum Family {
     Gpt,
 }
 
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Mlp => "mlp",
+            Family::Gpt => "gpt",
+        })
+    }
+}
+
 /// A tensor's element type. Only `F32` is used for weights today.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {

@@ -9,6 +9,7 @@ use crate::spec::BPS_WHOLE;
 
 /// Protocol parameters fixed at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Params {
     /// The least bond an evaluator must hold to post receipts.
     pub min_evaluator_bond: Amount,
@@ -38,6 +39,7 @@ impl Default for Params {
 
 /// The first entry's content.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Genesis {
     /// The chain id every message must name.
     pub chain_id: String,

@@ -202,6 +202,28 @@ impl fmt::Display for TimestampMs {
 }
 
 impl TimestampMs {
+    /// As a UTC date and time, `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian).
+    pub fn utc(self) -> String {
+        let secs = self.0 / 1000;
+        let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+        // Howard Hinnant's civil-from-days.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    }
+
     /// `self + ms`, saturating at the end of time rather than wrapping.
     pub fn saturating_add_ms(self, ms: u64) -> TimestampMs {
         TimestampMs(self.0.saturating_add(ms))
@@ -295,6 +317,19 @@ impl fmt::Display for SubmissionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc_dates() {
+        assert_eq!(TimestampMs(0).utc(), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            TimestampMs(1_795_657_752_661).utc(),
+            "2026-11-26 01:49:12 UTC"
+        );
+        assert_eq!(
+            TimestampMs(951_782_400_000).utc(),
+            "2000-02-29 00:00:00 UTC"
+        );
+    }
 
     #[test]
     fn hex_round_trips_and_rejects_other_spellings() {

@@ -10,8 +10,6 @@
 pub mod arch;
 pub mod auth;
 pub mod chain;
-#[cfg(feature = "client")]
-pub mod client;
 pub mod encoding;
 pub mod genesis;
 pub mod ids;

@@ -16,6 +16,7 @@ use crate::message::{SignedMessage, hex_bytes};
 
 /// One log entry.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entry {
     /// Position in the log; genesis is 0.
     pub seq: u64,

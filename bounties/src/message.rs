@@ -81,7 +81,17 @@ pub enum Verdict {
 /// The part of a verdict receipts must agree on bit for bit: the per-example
 /// scores enter through their digest.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
 )]
 #[serde(rename_all = "snake_case", tag = "finding")]
 pub enum Finding {
@@ -129,6 +139,7 @@ impl Verdict {
 
 /// What an evaluator attests: its verdict on one submission on the hidden set.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Receipt {
     /// The submission scored.
     pub submission: SubmissionId,
@@ -233,6 +244,7 @@ impl Action {
 
 /// A message: the unit a signer signs and the sequencer orders.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
     /// The chain this message is for; another chain rejects it.
     pub chain_id: String,
@@ -246,6 +258,7 @@ pub struct Message {
 
 /// A message's canonical bytes with its signature: what clients send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedMessage {
     /// The canonical bytes of a [`Message`].
     #[serde(with = "hex_bytes")]

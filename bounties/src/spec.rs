@@ -5,6 +5,8 @@
 //! that decides whether a spec is well formed; the state machine calls it when
 //! a bounty opens.
 
+use std::fmt;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -163,6 +165,75 @@ pub enum Derivation {
     },
     /// No derivatives: a bounty may not name this model as its base.
     NotAllowed,
+}
+
+// The words of the spec (its TOML values), for people: pages and CLIs print
+// these, never the Rust names.
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Task::Classification => "classification",
+            Task::LanguageModel => "language-model",
+            Task::Regression => "regression",
+        })
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Metric::Accuracy => "accuracy",
+            Metric::CrossEntropy => "cross-entropy",
+            Metric::Mse => "mse",
+        })
+    }
+}
+
+/// Basis points as a percentage (`2500` is `25%`, `125` is `1.25%`).
+fn percent(bps: u16) -> String {
+    let (whole, rest) = (bps / 100, bps % 100);
+    if rest == 0 {
+        format!("{whole}%")
+    } else {
+        format!("{whole}.{rest:02}%")
+    }
+}
+
+impl fmt::Display for PayoutRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PayoutRule::WinnerTakeAll => f.write_str("winner-take-all"),
+            PayoutRule::TopK { shares_bps } => {
+                let shares: Vec<String> = shares_bps.iter().map(|b| percent(*b)).collect();
+                write!(f, "top-k: {}", shares.join(" / "))
+            }
+            PayoutRule::Improvement => f.write_str("improvement"),
+        }
+    }
+}
+
+impl fmt::Display for CommercialUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommercialUse::Allowed => "allowed",
+            CommercialUse::AllowedWithCredit => "allowed-with-credit",
+            CommercialUse::AllowedWithFee => "allowed-with-fee",
+            CommercialUse::NotAllowed => "not-allowed",
+        })
+    }
+}
+
+impl fmt::Display for Derivation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Derivation::AllowedWithCredit => f.write_str("allowed-with-credit"),
+            Derivation::AllowedWithRevenueShare { share_bps } => {
+                write!(f, "allowed-with-revenue-share: {}", percent(*share_bps))
+            }
+            Derivation::NotAllowed => f.write_str("not-allowed"),
+        }
+    }
 }
 
 /// The licence the winning model is released under (Arweave UDL-style terms).
@@ -420,5 +491,37 @@ impl BountySpec {
             CommercialUse::AllowedWithFee => self.licence.fee,
             _ => Amount::ZERO,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_read_the_words_of_the_spec_not_rust_names() {
+        // A unit variant prints exactly as the spec file spells it.
+        let word = |v: serde_json::Value| v.as_str().map(str::to_owned);
+        for t in [Task::Classification, Task::LanguageModel, Task::Regression] {
+            assert_eq!(word(serde_json::to_value(t).unwrap()), Some(t.to_string()));
+        }
+        for m in [Metric::Accuracy, Metric::CrossEntropy, Metric::Mse] {
+            assert_eq!(word(serde_json::to_value(m).unwrap()), Some(m.to_string()));
+        }
+        for c in [
+            CommercialUse::Allowed,
+            CommercialUse::AllowedWithCredit,
+            CommercialUse::AllowedWithFee,
+            CommercialUse::NotAllowed,
+        ] {
+            assert_eq!(word(serde_json::to_value(c).unwrap()), Some(c.to_string()));
+        }
+        assert_eq!(PayoutRule::WinnerTakeAll.to_string(), "winner-take-all");
+        let top = PayoutRule::TopK {
+            shares_bps: vec![6000, 2750, 1250],
+        };
+        assert_eq!(top.to_string(), "top-k: 60% / 27.50% / 12.50%");
+        let share = Derivation::AllowedWithRevenueShare { share_bps: 1000 };
+        assert_eq!(share.to_string(), "allowed-with-revenue-share: 10%");
     }
 }

@@ -3,14 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use bounties::client::{Client, read_key_file, sha256_file, write_key_file};
 use bounties::spec::Task;
+use bounties::state::LeaderboardRow;
 use bounties::tensorfile::TensorFile;
 use bounties::{AccountId, Action, Amount, BountyId, Hash32, SecretKey};
+use bounties_client::{Client, random_key, read_key_file, sha256_file, write_key_file};
 use bounty_cli::spec_file::{Base, Datasets, Deadline, SpecFile};
 use clap::{Args, Parser, Subcommand};
 use datasets::Dataset;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(
@@ -99,6 +101,9 @@ enum Command {
     /// Pack or inspect dataset files.
     #[command(subcommand)]
     Dataset(DatasetCmd),
+    /// Audit the coordinator: replay its whole log with every signature,
+    /// link, rule and balance checked, and compare the state root it serves.
+    Audit,
 }
 
 #[derive(Subcommand)]
@@ -178,7 +183,7 @@ impl Ctx {
         Ok(read_key_file(path)?)
     }
 
-    fn print(&self, value: &Value, human: impl FnOnce()) {
+    fn print(&self, value: &impl Serialize, human: impl FnOnce()) {
         if self.g.json {
             println!("{}", serde_json::to_string_pretty(value).expect("json"));
         } else {
@@ -195,7 +200,7 @@ fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Keys(KeysCmd::New { out }) => {
-            let key = bounties::client::random_key();
+            let key = random_key();
             write_key_file(&out, &key)?;
             ctx.print(&json!({"account": key.account(), "file": out}), || {
                 println!("account {}", key.account());
@@ -216,11 +221,11 @@ fn run(cli: Cli) -> Result<()> {
                 Some(a) => a,
                 None => ctx.key()?.account(),
             };
-            let v: Value = ctx.client.get(&format!("/v1/accounts/{account}"))?;
-            ctx.print(&v, || {
-                println!("{account}: {}", v["balance"].as_str().unwrap_or("0"));
-                if let Some(bond) = v["evaluator"]["bond"].as_str() {
-                    println!("evaluator bond {bond}");
+            let page = ctx.client.account(&account)?;
+            ctx.print(&page, || {
+                println!("{account}: {}", page.account.balance);
+                if let Some(e) = &page.account.evaluator {
+                    println!("evaluator bond {}", e.bond);
                 }
             });
         }
@@ -228,7 +233,7 @@ fn run(cli: Cli) -> Result<()> {
             let at = ctx
                 .client
                 .act(&ctx.key()?, Action::Transfer { to, amount })?;
-            ctx.print(&json!({"seq": at.seq}), || {
+            ctx.print(&json!({"seq": at.seq()}), || {
                 println!("sent {amount} to {to}")
             });
         }
@@ -238,31 +243,31 @@ fn run(cli: Cli) -> Result<()> {
             base_model,
         } => open(&ctx, &spec, deadline.as_deref(), base_model.as_deref())?,
         Command::List => {
-            let v: Value = ctx.client.get("/v1/bounties")?;
-            ctx.print(&v, || {
+            let list = ctx.client.bounties()?;
+            ctx.print(&list, || {
                 println!(
                     "{:>4}  {:<9} {:>10} {:>5}  title",
                     "id", "status", "reward", "subs"
                 );
-                for b in v["bounties"].as_array().into_iter().flatten() {
+                for b in &list.bounties {
                     println!(
                         "{:>4}  {:<9} {:>10} {:>5}  {}",
-                        b["id"].as_u64().unwrap_or_default(),
-                        b["status"].as_str().unwrap_or(""),
-                        b["spec"]["reward"].as_str().unwrap_or(""),
-                        b["submissions"].as_u64().unwrap_or_default(),
-                        b["spec"]["title"].as_str().unwrap_or("")
+                        b.id,
+                        b.status.as_str(),
+                        b.spec.reward,
+                        b.submissions,
+                        b.spec.title
                     );
                 }
             });
         }
         Command::Show { id } => {
-            let v: Value = ctx.client.get(&format!("/v1/bounties/{id}"))?;
-            ctx.print(&v, || show(&ctx, &v));
+            let page = ctx.client.bounty(BountyId(id))?;
+            ctx.print(&page, || show(&ctx, &page));
         }
         Command::Leaderboard { id } => {
-            let v: Value = ctx.client.get(&format!("/v1/bounties/{id}/leaderboard"))?;
-            ctx.print(&v, || print_leaderboard(&v["rows"]));
+            let board = ctx.client.leaderboard(BountyId(id))?;
+            ctx.print(&board, || print_leaderboard(&board.rows));
         }
         Command::Close { id } => {
             let at = ctx.client.act(
@@ -271,32 +276,28 @@ fn run(cli: Cli) -> Result<()> {
                     bounty: BountyId(id),
                 },
             )?;
-            ctx.print(&json!({"seq": at.seq}), || println!("closed bounty {id}"));
+            ctx.print(&json!({"seq": at.seq()}), || println!("closed bounty {id}"));
         }
         Command::License(LicenseCmd::Buy { model }) => {
             let model = weights_hash_of(&model)?;
             let key = ctx.key()?;
             let at = ctx.client.act(&key, Action::BuyLicense { model })?;
-            let v: Value = ctx
-                .client
-                .get(&format!("/v1/licences?licensee={}", key.account()))?;
-            let bought = v["licences"]
-                .as_array()
-                .and_then(|l| l.iter().rev().find(|l| l["model"] == json!(model)))
-                .cloned()
-                .unwrap_or(Value::Null);
-            ctx.print(&json!({"seq": at.seq, "licence": bought}), || {
+            let held = ctx.client.licences_of(&key.account())?;
+            let bought = held
+                .licences
+                .into_iter()
+                .rev()
+                .find(|l| l.model == model)
+                .context(
+                    "the licence was bought but is not listed yet; see `bounty license list`",
+                )?;
+            ctx.print(&json!({"seq": at.seq(), "licence": bought}), || {
                 println!(
                     "licence {} for model {model}: fee {}",
-                    bought["id"],
-                    bought["fee"].as_str().unwrap_or("?")
+                    bought.id, bought.fee
                 );
-                for s in bought["splits"].as_array().into_iter().flatten() {
-                    println!(
-                        "  royalty {} -> {}",
-                        s[1].as_str().unwrap_or("?"),
-                        s[0].as_str().unwrap_or("?")
-                    );
+                for (to, amount) in &bought.splits {
+                    println!("  royalty {amount} -> {to}");
                 }
             });
         }
@@ -305,47 +306,38 @@ fn run(cli: Cli) -> Result<()> {
                 Some(a) => a,
                 None => ctx.key()?.account(),
             };
-            let v: Value = ctx.client.get(&format!("/v1/licences?licensee={who}"))?;
-            ctx.print(&v, || {
-                for l in v["licences"].as_array().into_iter().flatten() {
-                    println!(
-                        "licence {:>4}  model {}  fee {}",
-                        l["id"],
-                        l["model"].as_str().unwrap_or(""),
-                        l["fee"].as_str().unwrap_or("")
-                    );
+            let list = ctx.client.licences_of(&who)?;
+            ctx.print(&list, || {
+                for l in &list.licences {
+                    println!("licence {:>4}  model {}  fee {}", l.id, l.model, l.fee);
                 }
             });
         }
         Command::Lookup { model } => {
             let hash = weights_hash_of(&model)?;
-            let v: Value = ctx.client.get(&format!("/v1/models/{hash}"))?;
-            ctx.print(&v, || {
-                let m = &v["model"];
+            let p = ctx.client.model(&hash)?;
+            ctx.print(&p, || {
+                let m = &p.model;
                 println!("model      {hash}");
                 println!(
                     "bounty     {} ({}, {})",
-                    m["bounty"],
-                    v["bounty_title"].as_str().unwrap_or(""),
-                    v["bounty_status"].as_str().unwrap_or("")
+                    m.bounty,
+                    p.bounty_title,
+                    p.bounty_status.as_str()
                 );
-                println!("miner      {}", m["miner"].as_str().unwrap_or(""));
+                println!("miner      {}", m.miner);
+                match m.parent {
+                    Some(parent) => println!("parent     {parent}"),
+                    None => println!("parent     none (trained from scratch)"),
+                }
+                let terms = &p.licence_terms;
                 println!(
-                    "parent     {}",
-                    m["parent"]
-                        .as_str()
-                        .unwrap_or("none (trained from scratch)")
-                );
-                println!(
-                    "licence    {} (commercial use {}, fee {})",
-                    v["licence_terms"]["name"].as_str().unwrap_or(""),
-                    v["licence_terms"]["commercial-use"].as_str().unwrap_or(""),
-                    v["licence_terms"]["fee"].as_str().unwrap_or("")
+                    "licence    {} (commercial use {}, derivation {}, fee {})",
+                    terms.name, terms.commercial_use, terms.derivation, terms.fee
                 );
                 println!(
                     "sold       {} licences, royalties received {}",
-                    m["licences_sold"],
-                    m["royalties_received"].as_str().unwrap_or("0")
+                    m.licences_sold, m.royalties_received
                 );
                 println!("page       {}/models/{hash}", ctx.client.url());
             });
@@ -402,6 +394,14 @@ fn run(cli: Cli) -> Result<()> {
                         f["sha256"].as_str().unwrap_or("")
                     );
                 }
+            });
+        }
+        Command::Audit => {
+            let report = bounties_client::audit::audit(&ctx.client)
+                .with_context(|| format!("auditing {}", ctx.client.url()))?;
+            ctx.print(&report, || {
+                println!("{report}");
+                println!("served root matches (from {})", ctx.client.url());
             });
         }
         Command::Dataset(DatasetCmd::Inspect { dataset }) => {
@@ -467,24 +467,22 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
     let base = match file.base {
         None => None,
         Some(Base::WinnerOf(id)) => {
-            let v: Value = ctx.client.get(&format!("/v1/bounties/{id}"))?;
-            let winner = v["bounty"]["settlement"]["winner"].as_str().with_context(|| {
+            let page = ctx.client.bounty(id)?;
+            let winner = page.bounty.settlement.and_then(|s| s.winner).with_context(|| {
                 format!("bounty {id} has no winning model (is it closed, with an eligible submission?)")
             })?;
-            Some(winner.parse::<Hash32>()?)
+            Some(winner)
         }
         Some(Base::Weights(w)) => {
             ctx.client
-                .get::<Value>(&format!("/v1/models/{w}"))
+                .model(&w)
                 .with_context(|| format!("base model {w} is not on the ledger"))?;
             Some(w)
         }
     };
     let work = std::env::temp_dir().join(format!(
         "bounty-open-{}",
-        hex::encode(bounties::client::random_key().seed())
-            .get(..12)
-            .unwrap_or("x")
+        hex::encode(random_key().seed()).get(..12).unwrap_or("x")
     ));
     std::fs::create_dir_all(&work)?;
     let (train_path, hidden_path, hidden_examples) = match &file.datasets {
@@ -492,7 +490,7 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
             // A fresh random seed unless given: the split itself stays secret.
             let seed = seed
                 .clone()
-                .unwrap_or_else(|| hex::encode(bounties::client::random_key().seed()));
+                .unwrap_or_else(|| hex::encode(random_key().seed()));
             let (name, split) = split_source(source, None, &seed)?;
             let train = work.join(format!("{name}-train.safetensors"));
             let hidden = work.join(format!("{name}-hidden.safetensors"));
@@ -518,11 +516,13 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
     let train = ctx
         .client
         .upload(&key, &info.chain_id, &train_path)
-        .context("uploading the training set")?;
+        .context("uploading the training set")?
+        .hash;
     let hidden = ctx
         .client
         .upload(&key, &info.chain_id, &hidden_path)
-        .context("uploading the hidden set")?;
+        .context("uploading the hidden set")?
+        .hash;
     let deadline_ms = match file.deadline {
         Deadline::In(ms) => info.server_time_ms.saturating_add(ms),
         Deadline::At(ms) => ms,
@@ -536,7 +536,7 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
     )?;
     let _ = std::fs::remove_dir_all(&work);
     let id = at
-        .seq
+        .seq()
         .context("the coordinator did not say where the bounty landed; see `bounty list`")?;
     ctx.print(
         &json!({"bounty": id, "train_dataset": train, "hidden_dataset": hidden, "deadline_ms": deadline_ms, "base_model": base, "url": format!("{}/bounties/{id}", ctx.client.url())}),
@@ -555,65 +555,58 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
     Ok(())
 }
 
-fn print_leaderboard(rows: &Value) {
+fn print_leaderboard(rows: &[LeaderboardRow]) {
     println!(
         "{:>4}  {:>5}  {:<12}  {:>10}  {:>8}  {:>10}",
         "rank", "sub", "miner", "score", "receipts", "payout"
     );
-    for r in rows.as_array().into_iter().flatten() {
-        let score = match (r["score"].as_i64(), r["unscorable"]["reason"].as_str()) {
-            (Some(s), _) => format!("{:.6}", s as f64 / 1e6),
-            (None, Some(why)) => format!("unscorable ({why})"),
+    for r in rows {
+        let score = match (r.score, r.unscorable) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(why)) => format!("unscorable ({})", why.as_str()),
             (None, None) => "pending".to_owned(),
         };
         println!(
             "{:>4}  {:>5}  {:<12}  {:>10}  {:>8}  {:>10}",
-            r["rank"].as_u64().map_or("-".into(), |k| k.to_string()),
-            r["submission"].as_u64().unwrap_or_default(),
-            r["miner"].as_str().unwrap_or("").get(..12).unwrap_or(""),
+            r.rank.map_or("-".into(), |k| k.to_string()),
+            r.submission,
+            r.miner.to_hex().get(..12).unwrap_or(""),
             score,
-            r["receipts"].as_u64().unwrap_or_default(),
-            r["payout"].as_str().unwrap_or("0"),
+            r.receipts,
+            r.payout,
         );
     }
 }
 
-fn show(ctx: &Ctx, v: &Value) {
-    let b = &v["bounty"];
-    let s = &b["spec"];
-    println!("bounty {}: {}", b["id"], s["title"].as_str().unwrap_or(""));
-    println!("status       {}", b["status"].as_str().unwrap_or(""));
+fn show(ctx: &Ctx, page: &bounties_api::BountyPage) {
+    let b = &page.bounty;
+    let s = &b.spec;
+    println!("bounty {}: {}", b.id, s.title);
+    println!("status       {}", b.status.as_str());
     println!(
         "task         {} ({} is the metric)",
-        s["task"].as_str().unwrap_or(""),
-        s["judging"]["metric"].as_str().unwrap_or("")
+        s.task, s.judging.metric
     );
-    println!(
-        "reward       {} ({})",
-        s["reward"].as_str().unwrap_or(""),
-        s["payout"]["rule"].as_str().unwrap_or("")
-    );
-    println!("deadline     {} ms", s["deadline-ms"]);
+    println!("reward       {} ({})", s.reward, s.payout);
+    println!("deadline     {}", s.deadline_ms.utc());
     println!(
         "datasets     train {}  hidden {}",
-        s["train-dataset"].as_str().unwrap_or(""),
-        s["hidden-dataset"].as_str().unwrap_or("")
+        s.train_dataset, s.hidden_dataset
     );
-    if let Some(base) = s["base-model"].as_str() {
+    if let Some(base) = s.base_model {
         println!("base model   {base}");
     }
-    println!("page         {}/bounties/{}", ctx.client.url(), b["id"]);
+    println!("page         {}/bounties/{}", ctx.client.url(), b.id);
     println!();
-    print_leaderboard(&v["leaderboard"]);
-    if let Some(st) = b["settlement"].as_object() {
+    print_leaderboard(&page.leaderboard);
+    if let Some(st) = &b.settlement {
         println!();
-        println!("winner       {}", st["winner"].as_str().unwrap_or("none"));
-        for p in st["payouts"].as_array().into_iter().flatten() {
-            println!(
-                "paid         {} to {}",
-                p["amount"].as_str().unwrap_or(""),
-                p["miner"].as_str().unwrap_or("")
-            );
+        match st.winner {
+            Some(w) => println!("winner       {w}"),
+            None => println!("winner       none"),
+        }
+        for p in &st.payouts {
+            println!("paid         {} to {}", p.amount, p.miner);
         }
     }
 }

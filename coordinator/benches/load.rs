@@ -11,8 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bounties::client::Client;
 use bounties::{Action, Amount, Message, Params, SecretKey};
+use bounties_client::Client;
 use coordinator::artifacts::LocalArtifacts;
 use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
@@ -200,7 +200,7 @@ fn main() {
     // The hash is known (the client computes it before uploading): time the PUT.
     let got = client.upload_as(&keys[1], "bench", &path, hash).unwrap();
     let up_mbs = file.len() as f64 / 1e6 / t.elapsed().as_secs_f64();
-    assert_eq!(got, hash);
+    assert_eq!(got.hash, hash);
     println!("{:<46} {:>12}", "upload of a 256 MiB model", "MB/s");
     println!(
         "{:<46} {up_mbs:>12.0}",

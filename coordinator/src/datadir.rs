@@ -71,13 +71,13 @@ impl DataDir {
     }
     /// Read a key file.
     pub fn read_key(path: &Path) -> Result<SecretKey> {
-        bounties::client::read_key_file(path).map_err(|e| DataDirError::Invalid(e.to_string()))
+        bounties_client::read_key_file(path).map_err(|e| DataDirError::Invalid(e.to_string()))
     }
 }
 
 /// Write `key` to `path`, readable by its owner only; never overwrite.
 pub fn write_key(path: &Path, key: &SecretKey) -> Result<()> {
-    bounties::client::write_key_file(path, key).map_err(|e| DataDirError::Invalid(e.to_string()))
+    bounties_client::write_key_file(path, key).map_err(|e| DataDirError::Invalid(e.to_string()))
 }
 
 /// What `init` created.
@@ -122,13 +122,13 @@ pub fn init(
         }
     }
     std::fs::create_dir_all(&dir.0).map_err(io(&dir.0))?;
-    let operator = bounties::client::random_key();
-    let minter = bounties::client::random_key();
+    let operator = bounties_client::random_key();
+    let minter = bounties_client::random_key();
     write_key(&dir.key("operator"), &operator)?;
     write_key(&dir.key("minter"), &minter)?;
     let mut devs = Vec::new();
     for name in dev {
-        let key = bounties::client::random_key();
+        let key = bounties_client::random_key();
         let path = dir.dev_key(name);
         write_key(&path, &key)?;
         devs.push((name.clone(), key.account(), path));

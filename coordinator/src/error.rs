@@ -116,7 +116,12 @@ impl From<crate::artifacts::ArtifactError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
+        let body = bounties_api::ErrorBody {
+            error: bounties_api::ErrorDetail {
+                code: code.to_owned(),
+                message: self.to_string(),
+            },
+        };
         (status, Json(body)).into_response()
     }
 }

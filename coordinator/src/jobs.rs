@@ -13,45 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bounties::state::records::BountyStatus;
 use bounties::{AccountId, BountyId, Hash32, State, SubmissionId};
-use serde::Serialize;
+pub use bounties_api::{JobKind, Lease};
 
 /// Audits of one final finding that may be leased at once.
 pub const AUDITS_PER_SUBMISSION: usize = 2;
-
-/// Why an evaluator holds a lease.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobKind {
-    /// Drawn for the submission's panel.
-    Panel,
-    /// Drawn for its dispute panel.
-    Dispute,
-    /// Checking a final finding inside its dispute window.
-    Audit,
-}
-
-/// One lease.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Lease {
-    /// The token naming it.
-    pub token: String,
-    /// Who holds it.
-    pub evaluator: AccountId,
-    /// Why.
-    pub kind: JobKind,
-    /// The submission to score.
-    pub submission: SubmissionId,
-    /// Its bounty.
-    pub bounty: BountyId,
-    /// The model file to download.
-    pub model: Hash32,
-    /// The weights hash the submission claims: the file must hold exactly these.
-    pub weights_hash: Hash32,
-    /// The hidden set to score it on.
-    pub dataset: Hash32,
-    /// When the lease lapses.
-    pub expires_at_ms: u64,
-}
 
 /// The leases in force, and the audits already given.
 #[derive(Debug, Default)]

@@ -8,11 +8,14 @@
 //! checked by the caller's task before queueing (they do not depend on the
 //! state), so the single thread spends its time on ordering and storage.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bounties::message::verify_signed;
-use bounties::{Entry, Hash32, Rejection, SignedMessage, State, TimestampMs, Verify};
+use bounties::replay::{ReplayError, Replayer};
+use bounties::{Entry, Rejection, SignedMessage, State, TimestampMs, Verify};
+pub use bounties_api::Appended;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
@@ -21,17 +24,6 @@ use crate::store::{LogStore, Snapshot, StoreError};
 
 /// The most messages committed in one transaction.
 pub const BATCH_MAX: usize = 1024;
-
-/// Where an acknowledged message landed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Appended {
-    /// Its seq.
-    pub seq: u64,
-    /// Its entry hash.
-    pub hash: Hash32,
-    /// Its timestamp.
-    pub timestamp_ms: u64,
-}
 
 /// Why a message was not appended.
 #[derive(Debug, thiserror::Error)]
@@ -198,50 +190,43 @@ fn run(
 /// chain and the state root there match; everything after is verified.
 pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
     let snapshot = store.snapshot()?;
-    let trusted = snapshot.map_or(0, |s| s.seq);
-    let mut next = 0u64;
-    let mut state: Option<State> = None;
-    loop {
-        let chunk = store.read(next, 8192)?;
-        if chunk.is_empty() {
-            break;
-        }
-        for entry in &chunk {
-            let verify = if entry.seq <= trusted {
-                Verify::Skip
-            } else {
-                Verify::Signatures
-            };
-            match &mut state {
-                None => {
-                    state = Some(State::from_genesis(entry, Verify::Signatures).map_err(|r| {
-                        RecoverError::Rejected {
-                            seq: entry.seq,
-                            rejection: r,
-                        }
-                    })?)
-                }
-                Some(s) => s.apply(entry, verify).map_err(|r| RecoverError::Rejected {
-                    seq: entry.seq,
-                    rejection: r,
-                })?,
-            }
-            if let (Some(snap), Some(s)) = (snapshot, &state)
-                && entry.seq == snap.seq
-                && (s.head().hash != snap.hash || s.root() != snap.state_root)
-            {
+    let mut replayer = Replayer::default().trusting_through(snapshot.map_or(0, |s| s.seq));
+    crate::store::for_each_chunk(store, 0, RECOVER_CHUNK, |chunk| {
+        // Up to the snapshot's entry, then the check that the log still
+        // reaches the snapshot's hash and root, then the rest.
+        let cut = snapshot.map_or(0, |snap| chunk.partition_point(|e| e.seq <= snap.seq));
+        let (trusted, rest) = chunk.split_at(cut);
+        replayer.feed(trusted, |_, _| {})?;
+        if let (Some(snap), Some(last)) = (snapshot, trusted.last())
+            && last.seq == snap.seq
+        {
+            let state = replayer.state().expect("fed");
+            if state.head().hash != snap.hash || state.root() != snap.state_root {
                 return Err(RecoverError::Snapshot { seq: snap.seq });
             }
         }
-        next = chunk.last().expect("non-empty").seq + 1;
-    }
-    let state = state.ok_or(RecoverError::Empty)?;
+        replayer.feed(rest, |_, _| {})?;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let state = replayer.into_state()?;
     if let Some(snap) = snapshot
         && state.head().seq < snap.seq
     {
         return Err(RecoverError::Snapshot { seq: snap.seq });
     }
     Ok(state)
+}
+
+/// Entries read from the store at a time while recovering.
+const RECOVER_CHUNK: usize = 8192;
+
+impl From<ReplayError> for RecoverError {
+    fn from(e: ReplayError) -> Self {
+        match e {
+            ReplayError::Empty => RecoverError::Empty,
+            other => RecoverError::Replay(other),
+        }
+    }
 }
 
 /// Why the log could not be replayed at start-up.
@@ -254,13 +239,8 @@ pub enum RecoverError {
     #[error("the log is empty: run `coordinator init` first")]
     Empty,
     /// An entry does not apply.
-    #[error("entry {seq} does not apply: {rejection}; run `coordinator audit`")]
-    Rejected {
-        /// Its seq.
-        seq: u64,
-        /// Why.
-        rejection: Rejection,
-    },
+    #[error("{0}; run `coordinator audit`")]
+    Replay(ReplayError),
     /// The log does not match the node's own snapshot.
     #[error(
         "the log does not match its snapshot at seq {seq}: it was altered; run `coordinator audit`"
@@ -350,7 +330,7 @@ mod tests {
         store.append(&entries).unwrap();
         assert!(matches!(
             recover(&store),
-            Err(RecoverError::Rejected { seq: 5, .. })
+            Err(RecoverError::Replay(ReplayError::Rejected { seq: 5, .. }))
         ));
     }
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use bounties::{Action, Amount, Params};
+use bounties_api::JobKind;
 use serde_json::Value;
 
 #[test]
@@ -62,15 +63,12 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
     };
 
     let first = c.lease(s.key(drawn), &s.chain_id).unwrap().expect("a job");
-    assert_eq!(first["submission"].as_u64(), Some(sub));
-    assert_eq!(first["kind"], "panel");
-    assert_eq!(
-        first["spec"]["hidden-dataset"].as_str(),
-        Some(hidden_hash.to_hex().as_str())
-    );
+    assert_eq!(first.lease.submission.0, sub);
+    assert_eq!(first.lease.kind, JobKind::Panel);
+    assert_eq!(first.spec.hidden_dataset, hidden_hash);
     // Asking again gives the same lease; the other evaluator gets nothing.
     let again = c.lease(s.key(drawn), &s.chain_id).unwrap().expect("a job");
-    assert_eq!(again["token"], first["token"]);
+    assert_eq!(again.lease.token, first.lease.token);
     assert!(c.lease(s.key(other), &s.chain_id).unwrap().is_none());
     let err = c
         .download(Some(s.key(other)), &s.chain_id, &hidden_hash, &d)
@@ -94,7 +92,7 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
         .lease(s.key(drawn), &s.chain_id)
         .unwrap()
         .expect("the lapsed job");
-    assert_ne!(first["token"], second["token"]);
+    assert_ne!(first.lease.token, second.lease.token);
 
     // The lease opens the sealed model and hidden set; a receipt completes it.
     c.download(Some(s.key(drawn)), &s.chain_id, &file_hash, &m)
@@ -114,7 +112,7 @@ fn jobs_go_to_the_drawn_evaluators_only_and_leases_open_the_sealed_files() {
         .lease(s.key(other), &s.chain_id)
         .unwrap()
         .expect("an audit");
-    assert_eq!(audit["kind"], "audit");
+    assert_eq!(audit.lease.kind, JobKind::Audit);
     c.download(Some(s.key(other)), &s.chain_id, &hidden_hash, &d)
         .unwrap();
     s.clock.advance(s.node.config.lease_ttl_ms + 1);

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bounties::client::Client;
 use bounties::{Action, Amount, Entry, Hash32, Message, SecretKey};
+use bounties_client::Client;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_coordinator");
@@ -132,10 +132,7 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged() {
                             },
                         };
                         match client.send(&m.sign(&key)) {
-                            Ok(a) => acked
-                                .lock()
-                                .unwrap()
-                                .push((a.seq.unwrap(), a.hash.unwrap())),
+                            Ok(a) => acked.lock().unwrap().push((a.seq, a.hash)),
                             Err(_) => break,
                         }
                     }
@@ -381,9 +378,9 @@ fn a_signed_request_is_not_accepted_again_after_a_restart() {
     let file = dir.path().join("private.safetensors");
     let arch: bounties::arch::Architecture = "mlp:2,2".parse().unwrap();
     std::fs::write(&file, evaluator::synthetic::model_file(&arch, "private")).unwrap();
-    let hash = client.upload(&alice, &chain_id, &file).unwrap();
+    let hash = client.upload(&alice, &chain_id, &file).unwrap().hash;
     let path = format!("/v1/artifacts/{hash}");
-    let ts = bounties::client::request_timestamp_ms();
+    let ts = bounties_client::request_timestamp_ms();
     let sig = bounties::auth::sign_request(&alice, &chain_id, "GET", &path, ts);
     let get = |url: &str| -> u16 {
         ureq::Agent::config_builder()

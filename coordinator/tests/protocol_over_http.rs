@@ -4,8 +4,8 @@
 
 mod support;
 
-use bounties::client::ClientError;
 use bounties::{Action, Amount, BountyId, Params, encoding};
+use bounties_client::ClientError;
 use coordinator::clock::Clock;
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
             },
         )
         .unwrap();
-    let bounty = BountyId(opened.seq.unwrap());
+    let bounty = BountyId(opened.seq().unwrap());
 
     // Training data is public; the hidden set is sealed (its uploader may read it).
     c.download(None, &s.chain_id, &train_hash, &dest).unwrap();
@@ -95,11 +95,10 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
     for eve in ["eve1", "eve2"] {
         let mut seen = Vec::new();
         while let Some(job) = c.lease(s.key(eve), &s.chain_id).unwrap() {
-            let sid = job["submission"].as_u64().unwrap();
+            let sid = job.lease.submission.0;
             assert!(!seen.contains(&sid), "{eve} leased {sid} twice");
             seen.push(sid);
-            let model_hash = job["model"].as_str().unwrap().parse().unwrap();
-            let data_hash = job["dataset"].as_str().unwrap().parse().unwrap();
+            let (model_hash, data_hash) = (job.lease.model, job.lease.dataset);
             let model_path = support::tmp_path(&s, &format!("{eve}-{sid}.safetensors"));
             let data_path = support::tmp_path(&s, &format!("{eve}-{sid}.dataset"));
             c.download(Some(s.key(eve)), &s.chain_id, &model_hash, &model_path)
@@ -138,12 +137,8 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         .iter()
         .find(|(m, ..)| s.key(m).account().to_hex() == winner_miner)
         .unwrap();
-    let balance = |who: &str| -> u128 {
-        let v: Value = c
-            .get(&format!("/v1/accounts/{}", s.key(who).account()))
-            .unwrap();
-        v["balance"].as_str().unwrap().parse().unwrap()
-    };
+    let balance =
+        |who: &str| -> u128 { c.account(&s.key(who).account()).unwrap().account.balance.0 };
     assert_eq!(balance(winner.0), 1_000_000 + 100_000);
     // Each evaluator posted two receipts at a fee of 100 and holds a bond of 5000.
     assert_eq!(balance("eve1"), 1_000_000 - 5_000 + 200);
@@ -158,9 +153,9 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         .unwrap();
     assert_eq!(balance("business"), 1_000_000 - 5_000);
     assert!(balance(winner.0) > before);
-    let model: Value = c.get(&format!("/v1/models/{}", winner.3)).unwrap();
-    assert_eq!(model["model"]["licences_sold"], 1);
-    assert_eq!(model["licences"].as_array().unwrap().len(), 1);
+    let model = c.model(&winner.3).unwrap();
+    assert_eq!(model.model.licences_sold, 1);
+    assert_eq!(model.licences.len(), 1);
 
     // The pages render the real bounty.
     let page = ureq::get(&format!("{}/bounties/{bounty}", s.url))
@@ -176,7 +171,7 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
     );
 
     // The audit replays the served log to the served root, and the stored one too.
-    let report = coordinator::audit::audit_url(&s.url).unwrap();
+    let report = bounties_client::audit::audit(c).unwrap();
     let info = c.info().unwrap();
     assert_eq!(report.state_root, info.state_root);
     assert_eq!(report.head_seq, info.head.seq);

@@ -137,7 +137,7 @@ fn default_threads() -> usize {
 }
 
 fn read_key(path: &Path) -> Result<SecretKey> {
-    Ok(bounties::client::read_key_file(path)?)
+    Ok(bounties_client::read_key_file(path)?)
 }
 
 /// The hash a bounty commits to for a dataset: the SHA-256 of its file (its
@@ -233,7 +233,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Register { bond, remote } => {
             let key = read_key(&remote.key)?;
-            let client = bounties::client::Client::new(&remote.coordinator);
+            let client = bounties_client::Client::new(&remote.coordinator);
             client.act(&key, bounties::Action::RegisterEvaluator { bond })?;
             println!(
                 "registered {} as an evaluator with a bond of {bond}",
@@ -291,8 +291,8 @@ fn work(
     use evaluator::worker::{Outcome, work_one};
 
     let key = read_key(&remote.key)?;
-    let client = bounties::client::Client::new(&remote.coordinator);
-    let cache = bounties::client::cache_dir(cache);
+    let client = bounties_client::Client::new(&remote.coordinator);
+    let cache = bounties_client::cache_dir(cache);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))

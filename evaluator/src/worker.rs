@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use bounties::client::{Client, ClientError};
 use bounties::message::Unscorable;
-use bounties::{Action, BountySpec, Hash32, SecretKey, SubmissionId};
-use serde_json::Value;
+use bounties::{Action, SecretKey};
+use bounties_api::{JobKind, LeaseGrant};
+use bounties_client::{Client, ClientError};
 
 use crate::model::{Limits, Model};
 use crate::receipt;
@@ -53,12 +53,21 @@ pub enum WorkError {
     /// The coordinator (unreachable, or it refused).
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// A lease that does not parse.
-    #[error("unexpected job from the coordinator: {0}")]
-    Job(String),
-    /// A local file.
-    #[error("{0}")]
-    Io(String),
+    /// A downloaded file could not be read back.
+    #[error("{path}: {source}")]
+    Io {
+        /// Which.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The model could not be loaded for a reason that is not the miner's.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// The hidden set does not read as a dataset (it was checked at upload).
+    #[error(transparent)]
+    Dataset(#[from] datasets::DatasetError),
 }
 
 impl WorkError {
@@ -76,32 +85,13 @@ pub fn work_one(
     cache: &Path,
     threads: usize,
 ) -> Result<Option<Outcome>, WorkError> {
-    let Some(job) = client.lease(key, chain_id)? else {
+    let Some(LeaseGrant { lease, spec }) = client.lease(key, chain_id)? else {
         return Ok(None);
     };
-    let field = |k: &str| -> Result<Value, WorkError> {
-        job.get(k)
-            .cloned()
-            .ok_or_else(|| WorkError::Job(format!("no {k}")))
-    };
-    let submission = field("submission")?
-        .as_u64()
-        .ok_or_else(|| WorkError::Job("submission".into()))?;
-    let bounty = field("bounty")?
-        .as_u64()
-        .ok_or_else(|| WorkError::Job("bounty".into()))?;
-    let hash = |k: &str| -> Result<Hash32, WorkError> {
-        field(k)?
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| WorkError::Job(k.into()))
-    };
-    let (model_hash, data_hash) = (hash("model")?, hash("dataset")?);
-    let claimed = hash("weights_hash")?;
-    let spec: BountySpec =
-        serde_json::from_value(field("spec")?).map_err(|e| WorkError::Job(e.to_string()))?;
-    let sid = SubmissionId(submission);
-    let audit = job.get("kind").and_then(Value::as_str) == Some("audit");
+    let (submission, bounty) = (lease.submission.0, lease.bounty.0);
+    let (model_hash, data_hash, claimed) = (lease.model, lease.dataset, lease.weights_hash);
+    let sid = lease.submission;
+    let audit = lease.kind == JobKind::Audit;
     // An audit posts only to contest: the ledger refuses a receipt that agrees
     // with the final finding, and that refusal is the audit's answer.
     let post = |receipt: bounties::Receipt| -> Result<bool, WorkError> {
@@ -154,7 +144,7 @@ pub fn work_one(
         Ok(m) => m,
         Err(e) => match e.unscorable() {
             Some(why) => return unscorable(why, e.to_string()),
-            None => return Err(WorkError::Io(e.to_string())),
+            None => return Err(e.into()),
         },
     };
     if model.weights_hash != claimed {
@@ -168,10 +158,11 @@ pub fn work_one(
             ),
         );
     }
-    let read =
-        |p: &Path| std::fs::read(p).map_err(|e| WorkError::Io(format!("{}: {e}", p.display())));
-    let data = datasets::Dataset::from_bytes(&read(&data_path)?, "the hidden set")
-        .map_err(|e| WorkError::Io(e.to_string()))?;
+    let bytes = std::fs::read(&data_path).map_err(|source| WorkError::Io {
+        path: data_path.display().to_string(),
+        source,
+    })?;
+    let data = datasets::Dataset::from_bytes(&bytes, "the hidden set")?;
     let scored = match score::score(&model, &data, spec.judging.metric, threads.max(1)) {
         Ok(s) => s,
         // A model whose shape does not fit the bounty's data is outside its limits.

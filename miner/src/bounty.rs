@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bounties::arch::Architecture;
-use bounties::client::{Client, ClientError};
 use bounties::spec::{CommercialUse, Derivation};
 use bounties::state::records::BountyStatus;
 use bounties::{AccountId, BountyId, BountySpec, Hash32};
-use serde_json::Value;
+use bounties_client::{Client, ClientError};
 
 /// Why a bounty's materials could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -47,21 +46,8 @@ pub fn fetch_spec(
     client: &Client,
     id: BountyId,
 ) -> Result<(BountySpec, BountyStatus), BountyError> {
-    let v: Value = client.get(&format!("/v1/bounties/{id}"))?;
-    let spec: BountySpec = serde_json::from_value(v["bounty"]["spec"].clone())
-        .map_err(|e| BountyError::Refused(format!("bounty {id}: unexpected spec: {e}")))?;
-    let status = match v["bounty"]["status"].as_str() {
-        Some("open") => BountyStatus::Open,
-        Some("scoring") => BountyStatus::Scoring,
-        Some("closed") => BountyStatus::Closed,
-        Some("cancelled") => BountyStatus::Cancelled,
-        other => {
-            return Err(BountyError::Refused(format!(
-                "bounty {id}: unexpected status {other:?}"
-            )));
-        }
-    };
-    Ok((spec, status))
+    let bounty = client.bounty(id)?.bounty;
+    Ok(((*bounty.spec).clone(), bounty.status))
 }
 
 /// Fetch an open bounty's training set and base model into `cache`.
@@ -78,13 +64,7 @@ pub fn fetch(client: &Client, id: BountyId, cache: &Path) -> Result<Materials, B
     let base = match spec.base_model {
         None => None,
         Some(w) => {
-            let m: Value = client.get(&format!("/v1/models/{w}"))?;
-            let file: Hash32 = m["submission"]["file_hash"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    BountyError::Refused(format!("base model {w}: no file on the ledger"))
-                })?;
+            let file = client.model(&w)?.submission.file_hash;
             let path = client.fetch_cached(None, &chain_id, &file, cache)?;
             Some((path, w))
         }
@@ -102,7 +82,7 @@ pub fn fetch(client: &Client, id: BountyId, cache: &Path) -> Result<Materials, B
 pub fn check_limits(arch: &Architecture, spec: &BountySpec) -> Result<(), BountyError> {
     if arch.family() != spec.architecture.family {
         return Err(BountyError::Refused(format!(
-            "the bounty asks for the {:?} family, not {arch}",
+            "the bounty asks for the {} family, not {arch}",
             spec.architecture.family
         )));
     }

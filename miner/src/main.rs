@@ -259,11 +259,11 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
                     "training for a bounty needs your key (--key or BOUNTY_KEY): it goes in the Miner tag"
                 );
             }
-            let client = bounties::client::Client::new(&a.remote.coordinator);
+            let client = bounties_client::Client::new(&a.remote.coordinator);
             let m = miner::bounty::fetch(
                 &client,
                 bounties::BountyId(id),
-                &bounties::client::cache_dir(a.cache.clone()),
+                &bounties_client::cache_dir(a.cache.clone()),
             )?;
             a.dataset = Some(m.train.display().to_string());
             if let Some((path, _)) = &m.base {
@@ -493,14 +493,14 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
 }
 
 fn read_key(path: &Path) -> Result<SecretKey> {
-    Ok(bounties::client::read_key_file(path)?)
+    Ok(bounties_client::read_key_file(path)?)
 }
 
 /// Upload and submit; a rerun after a dropped connection finds the first
 /// submission and reports it instead of failing or submitting twice.
 fn submit_command(a: SubmitArgs) -> Result<()> {
-    use bounties::client::Client;
-    use serde_json::{Value, json};
+    use bounties_client::Client;
+    use serde_json::json;
     let key = read_key(&a.key)?;
     let client = Client::new(&a.remote.coordinator);
     let bounty = bounties::BountyId(a.bounty);
@@ -539,16 +539,19 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
         }
     };
     // Already on the ledger? Then this is a retry (ours) or a copy (refused).
-    if let Ok(m) = client.get::<Value>(&format!("/v1/models/{weights}")) {
-        let miner = m["model"]["miner"].as_str().unwrap_or_default();
-        let sub = m["submission"]["id"].as_u64().unwrap_or_default();
-        if miner == key.account().to_hex() && m["model"]["bounty"].as_u64() == Some(bounty.0) {
-            report(sub, true);
-            return Ok(());
+    match client.model(&weights) {
+        Ok(m) => {
+            let (miner, sub) = (m.model.miner, m.submission.id.0);
+            if miner == key.account() && m.model.bounty == bounty {
+                report(sub, true);
+                return Ok(());
+            }
+            bail!(
+                "these weights were already submitted by {miner} (submission {sub}); a bounty takes each model once"
+            );
         }
-        bail!(
-            "these weights were already submitted by {miner} (submission {sub}); a bounty takes each model once"
-        );
+        Err(e) if e.code() == Some("not_found") => {}
+        Err(e) => return Err(e.into()),
     }
     let (spec, status) = miner::bounty::fetch_spec(&client, bounty)?;
     if status != bounties::state::records::BountyStatus::Open {
@@ -569,7 +572,8 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
     let chain_id = client.info()?.chain_id;
     let file_hash = client
         .upload(&key, &chain_id, &a.file)
-        .context("uploading the model")?;
+        .context("uploading the model")?
+        .hash;
     let at = client.act(
         &key,
         bounties::Action::Submit {
@@ -579,69 +583,81 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
             parent_weights_hash: parent,
         },
     )?;
-    let sub = match at.seq {
+    let sub = match at.seq() {
         Some(seq) => seq,
         // The answer was lost but the message applied: find it.
-        None => client.get::<Value>(&format!("/v1/models/{weights}"))?["submission"]["id"]
-            .as_u64()
-            .context("submitted, but the coordinator does not show it yet")?,
+        None => {
+            client
+                .model(&weights)
+                .context("submitted, but the coordinator does not show it yet")?
+                .submission
+                .id
+                .0
+        }
     };
     report(sub, false);
     Ok(())
 }
 
+/// One of this account's submissions, as `miner status` shows it.
+#[derive(serde::Serialize)]
+struct StatusRow {
+    bounty: bounties::BountyId,
+    title: String,
+    status: bounties::state::records::BountyStatus,
+    #[serde(flatten)]
+    row: bounties::state::LeaderboardRow,
+}
+
 /// Balance and submissions of this key's account.
 fn status_command(a: StatusArgs) -> Result<()> {
-    use serde_json::{Value, json};
     let key = read_key(&a.key)?;
-    let me = key.account().to_hex();
-    let client = bounties::client::Client::new(&a.remote.coordinator);
-    let account: Value = client.get(&format!("/v1/accounts/{me}"))?;
-    let list: Value = client.get("/v1/bounties")?;
+    let me = key.account();
+    let client = bounties_client::Client::new(&a.remote.coordinator);
+    let account = client.account(&me)?.account;
     let mut rows = Vec::new();
-    for b in list["bounties"].as_array().into_iter().flatten() {
-        let id = b["id"].as_u64().unwrap_or_default();
-        if a.bounty.is_some_and(|want| want != id) {
+    for b in client.bounties()?.bounties {
+        if a.bounty.is_some_and(|want| want != b.id.0) {
             continue;
         }
-        let board: Value = client.get(&format!("/v1/bounties/{id}/leaderboard"))?;
-        for r in board["rows"].as_array().into_iter().flatten() {
-            if r["miner"].as_str() == Some(me.as_str()) {
-                rows.push(json!({
-                    "bounty": id, "title": b["spec"]["title"], "status": b["status"],
-                    "submission": r["submission"], "score": r["score"], "rank": r["rank"],
-                    "receipts": r["receipts"], "payout": r["payout"], "weights_hash": r["weights_hash"],
-                }));
+        for row in client.leaderboard(b.id)?.rows {
+            if row.miner == me {
+                rows.push(StatusRow {
+                    bounty: b.id,
+                    title: b.spec.title.clone(),
+                    status: b.status,
+                    row,
+                });
             }
         }
     }
     if a.json {
         println!(
             "{}",
-            json!({"account": me, "balance": account["balance"], "submissions": rows})
+            serde_json::json!({"account": me, "balance": account.balance, "submissions": rows})
         );
         return Ok(());
     }
     println!("account  {me}");
-    println!("balance  {}", account["balance"].as_str().unwrap_or("0"));
+    println!("balance  {}", account.balance);
     if rows.is_empty() {
         println!("no submissions yet");
     }
     for r in &rows {
-        let score = match (r["score"].as_i64(), r["unscorable"]["reason"].as_str()) {
-            (Some(s), _) => format!("{:.6}", s as f64 / 1e6),
-            (None, Some(why)) => format!("unscorable ({why})"),
+        let score = match (r.row.score, r.row.unscorable) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(why)) => format!("unscorable ({})", why.as_str()),
             (None, None) => "pending".to_owned(),
         };
         println!(
-            "bounty {:>3} ({:<6}) submission {:>4}  score {:>10}  rank {:>3}  receipts {}  paid {}",
-            r["bounty"].as_u64().unwrap_or_default(),
-            r["status"].as_str().unwrap_or(""),
-            r["submission"].as_u64().unwrap_or_default(),
+            "bounty {:>3} ({:<9}) submission {:>4}  score {:>10}  rank {:>3}  receipts {}  paid {}",
+            r.bounty,
+            r.status.as_str(),
+            r.row.submission,
             score,
-            r["rank"].as_u64().map_or("-".into(), |k| k.to_string()),
-            r["receipts"],
-            r["payout"].as_str().unwrap_or("0")
+            r.row.rank.map_or("-".into(), |k| k.to_string()),
+            r.row.receipts,
+            r.row.payout
         );
     }
     Ok(())

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use borsh::BorshSerialize;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
 use crate::message::Finding;
 use crate::spec::{BountySpec, LicenceTerms, RoyaltyShares};
 
 /// Where a bounty is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BountyStatus {
     /// Taking submissions, until the deadline; nobody but the uploaders can
@@ -41,7 +41,8 @@ impl BountyStatus {
 }
 
 /// One payment of the reward.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Payout {
     /// The paid submission.
     pub submission: SubmissionId,
@@ -52,7 +53,8 @@ pub struct Payout {
 }
 
 /// What happened at close.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settlement {
     /// The submissions that set a new record, in order (with their improvement in score units).
     pub records: Vec<(SubmissionId, u128)>,
@@ -71,7 +73,8 @@ pub struct Settlement {
 }
 
 /// A bounty.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Bounty {
     /// Its id (the seq of its OpenBounty entry).
     pub id: BountyId,
@@ -108,7 +111,8 @@ impl Bounty {
 }
 
 /// A finding that the drawn panel agreed on bit for bit (or a dispute panel's majority).
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FinalScore {
     /// What was found: a score, or why the file is unscorable.
     pub finding: Finding,
@@ -126,7 +130,8 @@ impl FinalScore {
 }
 
 /// A contested submission: a larger panel decides by majority.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Dispute {
     /// The seq of the receipt that opened it.
     pub opened_at_seq: u64,
@@ -140,7 +145,7 @@ pub struct Dispute {
 }
 
 /// Why an evaluator's receipt counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptRole {
     /// Drawn for the submission at `EndSubmissions`.
@@ -152,7 +157,8 @@ pub enum ReceiptRole {
 }
 
 /// A submission.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Submission {
     /// Its id (the seq of its Submit entry).
     pub id: SubmissionId,
@@ -182,7 +188,8 @@ pub struct Submission {
 }
 
 /// What a winning model's licence sales are shared by.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LicenceInfo {
     /// The terms.
     pub terms: LicenceTerms,
@@ -195,7 +202,8 @@ pub struct LicenceInfo {
 }
 
 /// A model: the first appearance of a weights hash in the log.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Model {
     /// The weights hash.
     pub weights_hash: Hash32,
@@ -216,7 +224,8 @@ pub struct Model {
 }
 
 /// A registered evaluator.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Evaluator {
     /// The bond held.
     pub bond: Amount,
@@ -227,7 +236,8 @@ pub struct Evaluator {
 }
 
 /// An accepted receipt.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReceiptRecord {
     /// The seq of its entry.
     pub seq: u64,
@@ -246,7 +256,8 @@ pub struct ReceiptRecord {
 }
 
 /// A licence bought.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Licence {
     /// Its id (the seq of its BuyLicense entry).
     pub id: u64,
@@ -267,7 +278,7 @@ pub struct Licence {
 /// What the log says an artifact is: the index behind the read rule, so
 /// access never scans bounties. Derived from bounties and submissions (not
 /// hashed into the state root).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]
 pub enum ArtifactUse {
     /// Some bounty's training set: public.

@@ -1,15 +1,18 @@
 //! Read models the services serve: accounts, bounties, leaderboards, provenance, licences.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::State;
-use super::records::{ArtifactUse, Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
+use super::records::{
+    ArtifactUse, Bounty, BountyStatus, Evaluator, Licence, Model, ReceiptRecord, Submission,
+};
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
 use crate::message::Unscorable;
 use crate::spec::LicenceTerms;
 
 /// An account's public state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccountView {
     /// The account.
     pub account: AccountId,
@@ -22,7 +25,8 @@ pub struct AccountView {
 }
 
 /// One line of a bounty's leaderboard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LeaderboardRow {
     /// 1-based rank among final scores (best first, ties to the earlier); `None` while pending.
     pub rank: Option<u32>,
@@ -47,7 +51,8 @@ pub struct LeaderboardRow {
 }
 
 /// Everything known about a model.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Provenance {
     /// The model record (miner, bounty, parent, licence, royalties).
     pub model: Model,
@@ -56,7 +61,7 @@ pub struct Provenance {
     /// The bounty it was submitted to.
     pub bounty_title: String,
     /// The bounty's status.
-    pub bounty_status: &'static str,
+    pub bounty_status: BountyStatus,
     /// Its receipts.
     pub receipts: Vec<ReceiptRecord>,
     /// The licence terms it is (or, if it wins, will be) released under.
@@ -194,7 +199,7 @@ impl State {
             model: model.clone(),
             submission: submission.clone(),
             bounty_title: bounty.spec.title.clone(),
-            bounty_status: bounty.status.as_str(),
+            bounty_status: bounty.status,
             receipts: self.receipts_of(model.submission).cloned().collect(),
             licence_terms: bounty.spec.licence.clone(),
             licences: self

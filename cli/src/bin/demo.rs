@@ -15,6 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use bounties::BountyId;
+use bounties::state::records::BountyStatus;
 use clap::Parser;
 use serde_json::Value;
 
@@ -111,8 +113,8 @@ impl Demo {
         serde_json::from_str(&out).with_context(|| format!("{program}: not JSON: {out}"))
     }
 
-    fn get(&self, path: &str) -> Result<Value> {
-        Ok(bounties::client::Client::new(&self.url).get(path)?)
+    fn client(&self) -> bounties_client::Client {
+        bounties_client::Client::new(&self.url)
     }
 
     fn wait_for(
@@ -349,13 +351,11 @@ fn run(args: Args) -> Result<()> {
     )?;
 
     let scored = |id: u64| -> Result<bool> {
-        let v = demo.get(&format!("/v1/bounties/{id}/leaderboard"))?;
-        Ok(v["rows"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty() && r.iter().all(|r| !r["score"].is_null())))
+        let rows = demo.client().leaderboard(BountyId(id))?.rows;
+        Ok(!rows.is_empty() && rows.iter().all(|r| r.score.is_some()))
     };
     let closed = |id: u64| -> Result<bool> {
-        Ok(demo.get(&format!("/v1/bounties/{id}"))?["bounty"]["status"] == "closed")
+        Ok(demo.client().bounty(BountyId(id))?.bounty.status == BountyStatus::Closed)
     };
     demo.step(
         "the deadline passes: submissions end, two evaluators are drawn for each model, and only then may they read it and the hidden set; two receipts agree bit for bit, so each score is final",
@@ -430,10 +430,14 @@ fn run(args: Args) -> Result<()> {
     demo.run("bounty", &["show", &id_b], true)?;
 
     demo.step("a business buys a commercial licence; the fee is split as royalties, a share flowing up the lineage");
-    let winner = demo.get(&format!("/v1/bounties/{bounty_b}"))?["bounty"]["settlement"]["winner"]
-        .as_str()
+    let winner = demo
+        .client()
+        .bounty(BountyId(bounty_b))?
+        .bounty
+        .settlement
+        .and_then(|s| s.winner)
         .context("the second bounty has a winner")?
-        .to_owned();
+        .to_hex();
     demo.run(
         "bounty",
         &["--key", &key("business"), "license", "buy", &winner],
@@ -445,20 +449,17 @@ fn run(args: Args) -> Result<()> {
     for who in ["sponsor", "alice", "bob", "eve", "frank", "business"] {
         let account = std::fs::read_to_string(demo.key(who))?;
         let account = bounties::SecretKey::from_hex_seed(account.trim())?.account();
-        let v = demo.get(&format!("/v1/accounts/{account}"))?;
-        let bond = v["evaluator"]["bond"]
-            .as_str()
-            .map_or(String::new(), |b| format!(" (+ bond {b})"));
-        println!(
-            "  {who:<9} {:>9}{bond}",
-            v["balance"].as_str().unwrap_or("0")
-        );
+        let view = demo.client().account(&account)?.account;
+        let bond = view
+            .evaluator
+            .map_or(String::new(), |e| format!(" (+ bond {})", e.bond));
+        println!("  {who:<9} {:>9}{bond}", view.balance);
     }
 
     demo.step(
         "an auditor replays the whole log: every signature, hash link, rule and the state root",
     );
-    demo.run("coordinator", &["audit", "--url", &demo.url], true)?;
+    demo.run("bounty", &["--coordinator", &demo.url, "audit"], true)?;
 
     println!(
         "\nweb pages: {}/  (bounty {bounty_a}: {}/bounties/{bounty_a})",

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use bounties::arch::{ARCHITECTURE_TAG, Architecture};
 use bounties::tensorfile::{HEADER_BYTES_MAX, TensorHeader, header_len};
 use bounties::{AccountId, Hash32};
+use bounties_api::ArtifactKind;
 use futures_util::StreamExt;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 
@@ -103,7 +103,12 @@ pub(super) async fn upload(
         node.artifacts.add_owner(hash, owner).await?;
         return Ok((
             StatusCode::OK,
-            Json(json!({"hash": hash, "size": received.size, "stored": false})),
+            Json(bounties_api::Uploaded {
+                hash,
+                size: received.size,
+                stored: false,
+                kind: None,
+            }),
         )
             .into_response());
     }
@@ -113,7 +118,12 @@ pub(super) async fn upload(
     node.metrics.uploaded(received.size);
     Ok((
         StatusCode::CREATED,
-        Json(json!({"hash": hash, "size": received.size, "kind": kind, "stored": true})),
+        Json(bounties_api::Uploaded {
+            hash,
+            size: received.size,
+            stored: true,
+            kind: Some(kind),
+        }),
     )
         .into_response())
 }
@@ -218,7 +228,7 @@ async fn receive(
 
 /// Check the safetensors header; a model against its architecture tag, a
 /// dataset in full with the datasets crate. Returns the kind.
-async fn check(node: &Node, r: &Received, path: &FsPath) -> Result<&'static str, ApiError> {
+async fn check(node: &Node, r: &Received, path: &FsPath) -> Result<ArtifactKind, ApiError> {
     if r.prefix.len() >= 8 {
         header_len(r.prefix[..8].try_into().expect("8 bytes"), r.size)
             .map_err(|e| ApiError::BadArtifact(format!("not a safetensors file: {e}")))?;
@@ -231,7 +241,7 @@ async fn check(node: &Node, r: &Received, path: &FsPath) -> Result<&'static str,
             .map_err(|e| ApiError::BadArtifact(format!("model {ARCHITECTURE_TAG} tag: {e}")))?;
         arch.check_tensors(&header.tensors)
             .map_err(|e| ApiError::BadArtifact(format!("model does not match {arch}: {e}")))?;
-        return Ok("model");
+        return Ok(ArtifactKind::Model);
     }
     if header.metadata.contains_key(datasets::format::key::TASK) {
         if r.size > node.config.max_dataset_bytes {
@@ -245,7 +255,7 @@ async fn check(node: &Node, r: &Received, path: &FsPath) -> Result<&'static str,
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(|e| ApiError::BadArtifact(format!("not a valid dataset: {e}")))?;
-        return Ok("dataset");
+        return Ok(ArtifactKind::Dataset);
     }
     Err(ApiError::BadArtifact(format!(
         "a safetensors file without an {ARCHITECTURE_TAG} tag (model) or a Task tag (dataset)"

@@ -2,6 +2,7 @@
 
 mod artifacts;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -12,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bounties::{AccountId, BountyId, Hash32, SignedMessage};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use bounties_api as wire;
 
 use crate::error::{ApiError, from_json_rejection};
 use crate::node::Node;
@@ -29,7 +29,7 @@ pub const LOG_PAGE_BYTES_MAX: usize = 4 << 20;
 const LOG_READ_CHUNK: usize = 16;
 
 type Shared = State<Arc<Node>>;
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The whole router.
 pub fn router(node: Arc<Node>) -> Router {
@@ -113,34 +113,29 @@ fn parse_id(s: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{s:?} is not a number")))
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).expect("state records serialise")
-}
-
-async fn info(State(node): Shared) -> Json<Value> {
+async fn info(State(node): Shared) -> Json<wire::Info> {
     let state = node.state();
     let head = state.head();
-    Json(json!({
-        "chain_id": state.chain_id(),
-        "head": {"seq": head.seq, "hash": head.hash, "timestamp_ms": head.timestamp.0},
-        "state_root": node.root(&state),
-        "operator": state.operator(),
-        "minter": state.minter(),
-        "params": to_json(state.params()),
-        "server_time_ms": node.clock.now_ms(),
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+    Json(wire::Info {
+        chain_id: state.chain_id().to_owned(),
+        head: wire::Head {
+            seq: head.seq,
+            hash: head.hash,
+            timestamp_ms: head.timestamp.0,
+        },
+        state_root: node.root(&state),
+        operator: state.operator(),
+        minter: state.minter(),
+        params: state.params().clone(),
+        server_time_ms: node.clock.now_ms(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
 }
 
-/// The body of `POST /v1/messages`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessageBody {
-    message: String,
-    signature: String,
-}
-
-async fn submit(State(node): Shared, body: Result<Json<MessageBody>, JsonRejection>) -> ApiResult {
+async fn submit(
+    State(node): Shared,
+    body: Result<Json<wire::PostMessage>, JsonRejection>,
+) -> ApiResult<wire::Appended> {
     let Json(body) = body.map_err(from_json_rejection)?;
     let message = hex::decode(&body.message)
         .map_err(|_| ApiError::BadRequest("message: expected hex bytes".into()))?;
@@ -149,28 +144,20 @@ async fn submit(State(node): Shared, body: Result<Json<MessageBody>, JsonRejecti
         .parse()
         .map_err(|_| ApiError::BadRequest("signature: expected 128 hex characters".into()))?;
     let appended = node.submit(SignedMessage { message, signature }).await?;
-    Ok(Json(to_json(&appended)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogQuery {
-    #[serde(default)]
-    from: u64,
-    limit: Option<usize>,
+    Ok(Json(appended))
 }
 
 async fn log(
     State(node): Shared,
-    q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+    q: Result<Query<wire::LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<wire::LogPage> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = q.limit.unwrap_or(LOG_PAGE_MAX).min(LOG_PAGE_MAX);
     let store = Arc::clone(&node.store);
     let entries = tokio::task::spawn_blocking(move || read_page(store.as_ref(), q.from, limit))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(wire::LogPage { entries }))
 }
 
 /// Up to `limit` entries from `from`, stopping before the page's message
@@ -182,92 +169,80 @@ fn read_page(
 ) -> Result<Vec<bounties::Entry>, crate::store::StoreError> {
     let mut page = Vec::new();
     let mut bytes = 0usize;
-    let mut next = from;
-    while page.len() < limit {
-        let chunk = store.read(next, LOG_READ_CHUNK.min(limit - page.len()))?;
-        let Some(last) = chunk.last() else { break };
-        next = last.seq + 1;
+    crate::store::for_each_chunk(store, from, LOG_READ_CHUNK.min(limit), |chunk| {
         for entry in chunk {
             bytes += entry.message.len();
-            if bytes > LOG_PAGE_BYTES_MAX && !page.is_empty() {
-                return Ok(page);
+            if page.len() == limit || (bytes > LOG_PAGE_BYTES_MAX && !page.is_empty()) {
+                return Ok::<_, crate::store::StoreError>(ControlFlow::Break(()));
             }
-            page.push(entry);
+            page.push(entry.clone());
         }
-    }
+        Ok(ControlFlow::Continue(()))
+    })?;
     Ok(page)
 }
 
-async fn bounties(State(node): Shared) -> Json<Value> {
+async fn bounties(State(node): Shared) -> Json<wire::BountyList> {
     let state = node.state();
-    let list: Vec<Value> = state.bounties().map(to_json).collect();
-    Json(json!({ "bounties": list }))
+    Json(wire::BountyList {
+        bounties: state.bounties().cloned().collect(),
+    })
 }
 
-async fn bounty(State(node): Shared, Path(id): Path<String>) -> ApiResult {
+async fn bounty(State(node): Shared, Path(id): Path<String>) -> ApiResult<wire::BountyPage> {
     let id = BountyId(parse_id(&id)?);
     let state = node.state();
     let bounty = state
         .bounty(id)
         .ok_or_else(|| ApiError::NotFound(format!("no bounty {id}")))?;
-    let submissions: Vec<Value> = state
+    let submissions = state
         .submissions_of(id)
         .into_iter()
-        .map(|s| {
-            let mut v = to_json(s);
-            v["receipts"] = to_json(&state.receipts_for(s.id));
-            v
+        .map(|s| wire::SubmissionReceipts {
+            submission: s.clone(),
+            receipts: state.receipts_for(s.id).into_iter().cloned().collect(),
         })
         .collect();
-    Ok(Json(json!({
-        "bounty": to_json(bounty),
-        "submissions": submissions,
-        "leaderboard": to_json(&state.leaderboard(id)),
-    })))
+    Ok(Json(wire::BountyPage {
+        bounty: bounty.clone(),
+        submissions,
+        leaderboard: state.leaderboard(id).unwrap_or_default(),
+    }))
 }
 
-async fn leaderboard(State(node): Shared, Path(id): Path<String>) -> ApiResult {
+async fn leaderboard(State(node): Shared, Path(id): Path<String>) -> ApiResult<wire::Leaderboard> {
     let id = BountyId(parse_id(&id)?);
     let rows = node
         .state()
         .leaderboard(id)
         .ok_or_else(|| ApiError::NotFound(format!("no bounty {id}")))?;
-    Ok(Json(json!({ "bounty": id, "rows": rows })))
+    Ok(Json(wire::Leaderboard { bounty: id, rows }))
 }
 
-async fn account(State(node): Shared, Path(account): Path<String>) -> ApiResult {
+async fn account(State(node): Shared, Path(account): Path<String>) -> ApiResult<wire::AccountPage> {
     let account: AccountId = account
         .parse()
         .map_err(|_| ApiError::BadRequest("an account is 64 lowercase hex characters".into()))?;
     let state = node.state();
-    let mut v = to_json(&state.account(&account));
-    v["evaluator"] = to_json(&state.evaluator(&account));
-    v["licences"] = to_json(&state.licences_of(&account));
-    Ok(Json(v))
+    Ok(Json(wire::AccountPage {
+        account: state.account(&account),
+        licences: state.licences_of(&account).into_iter().cloned().collect(),
+    }))
 }
 
-async fn model(State(node): Shared, Path(hash): Path<String>) -> ApiResult {
+async fn model(State(node): Shared, Path(hash): Path<String>) -> ApiResult<wire::ModelPage> {
     let hash = parse_hash(&hash)?;
     let state = node.state();
     let provenance = state
         .provenance(&hash)
         .ok_or_else(|| ApiError::NotFound(format!("no model with weights hash {hash}")))?;
-    let mut v = to_json(&provenance);
-    v["licences"] = to_json(&state.licences_for(&hash));
-    Ok(Json(v))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LicenceQuery {
-    licensee: Option<String>,
-    model: Option<String>,
+    Ok(Json(provenance))
 }
 
 async fn licences(
     State(node): Shared,
-    q: Result<Query<LicenceQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+    q: Result<Query<wire::LicenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<wire::LicenceList> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let state = node.state();
     let list = match (q.licensee, q.model) {
@@ -275,29 +250,36 @@ async fn licences(
             let a: AccountId = a.parse().map_err(|_| {
                 ApiError::BadRequest("licensee: 64 lowercase hex characters".into())
             })?;
-            to_json(&state.licences_of(&a))
+            state.licences_of(&a)
         }
-        (None, Some(m)) => to_json(&state.licences_for(&parse_hash(&m)?)),
+        (None, Some(m)) => state.licences_for(&parse_hash(&m)?),
         _ => {
             return Err(ApiError::BadRequest(
                 "give exactly one of ?licensee=ACCOUNT or ?model=WEIGHTS_HASH".into(),
             ));
         }
     };
-    Ok(Json(json!({ "licences": list })))
+    Ok(Json(wire::LicenceList {
+        licences: list.into_iter().cloned().collect(),
+    }))
 }
 
-async fn jobs(State(node): Shared) -> Json<Value> {
+async fn jobs(State(node): Shared) -> Json<wire::JobList> {
     let mut leases = node.leases.lock().expect("lock");
     leases.expire(node.clock.now_ms());
-    let active: Vec<Value> = leases
+    let active = leases
         .active()
-        .map(|l| json!({"submission": l.submission, "bounty": l.bounty, "evaluator": l.evaluator, "expires_at_ms": l.expires_at_ms}))
+        .map(|l| wire::ActiveLease {
+            submission: l.submission,
+            bounty: l.bounty,
+            evaluator: l.evaluator,
+            expires_at_ms: l.expires_at_ms,
+        })
         .collect();
-    Json(json!({ "leases": active }))
+    Json(wire::JobList { leases: active })
 }
 
-async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult {
+async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult<wire::LeaseGrant> {
     let state = node.state();
     let evaluator = crate::auth::signer(
         &headers,
@@ -329,9 +311,10 @@ async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult {
         .ok_or(ApiError::NoJob)?;
     node.metrics.leased();
     let bounty = state.bounty(lease.bounty).expect("leased from the state");
-    let mut v = to_json(&lease);
-    v["spec"] = to_json(&*bounty.spec);
-    Ok(Json(v))
+    Ok(Json(wire::LeaseGrant {
+        lease,
+        spec: (*bounty.spec).clone(),
+    }))
 }
 
 async fn metrics(State(node): Shared) -> impl IntoResponse {

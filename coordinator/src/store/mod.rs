@@ -7,6 +7,8 @@
 pub mod memory;
 pub mod sqlite;
 
+use std::ops::ControlFlow;
+
 use bounties::{Entry, Hash32};
 
 /// Why storage failed.
@@ -62,6 +64,27 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// The latest verified point.
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError>;
+}
+
+/// The one chunked read loop: hand `each` the log from `from` in chunks of
+/// up to `chunk` entries, in order, until the log ends or `each` says stop.
+pub fn for_each_chunk<E: From<StoreError>>(
+    store: &dyn LogStore,
+    from: u64,
+    chunk: usize,
+    mut each: impl FnMut(&[Entry]) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
+    let mut next = from;
+    loop {
+        let entries = store.read(next, chunk)?;
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        next = last.seq + 1;
+        if each(&entries)?.is_break() {
+            return Ok(());
+        }
+    }
 }
 
 /// Check that `entries` continue a log whose next seq is `next`.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bounties::client::Client;
 use bounties::{Amount, BountySpec, Hash32, Params, SecretKey};
+use bounties_client::Client;
 use coordinator::artifacts::LocalArtifacts;
 use coordinator::clock::{Clock, ManualClock, SystemClock};
 use coordinator::datadir::{self, DataDir};
@@ -50,6 +50,7 @@ impl Served {
         self.client
             .upload(self.key(who), &self.chain_id, &path)
             .unwrap_or_else(|e| panic!("uploading {name}: {e}"))
+            .hash
     }
 }
 
@@ -211,7 +212,7 @@ pub fn tmp_path(s: &Served, name: &str) -> PathBuf {
 /// Signed-request headers for a raw HTTP request.
 pub fn auth_headers(s: &Served, who: &str, method: &str, path: &str) -> String {
     let key = s.key(who);
-    let ts = bounties::client::request_timestamp_ms();
+    let ts = bounties_client::request_timestamp_ms();
     let sig = bounties::auth::sign_request(key, &s.chain_id, method, path, ts);
     format!(
         "x-bounty-account: {}\r\nx-bounty-timestamp: {ts}\r\nx-bounty-signature: {}\r\n",
@@ -261,7 +262,7 @@ pub fn submit_model(
             },
         )
         .unwrap();
-    (at.seq.unwrap(), file_hash, weights_hash)
+    (at.seq().unwrap(), file_hash, weights_hash)
 }
 
 /// Open a digits bounty (quorum 1), submit two models from `alice` and
@@ -289,7 +290,7 @@ pub fn open_digits(s: &Served, quorum: u8) -> Opened {
         )
         .unwrap();
     Opened {
-        bounty: bounties::BountyId(opened.seq.unwrap()),
+        bounty: bounties::BountyId(opened.seq().unwrap()),
         hidden: hidden_hash,
         deadline,
     }
@@ -321,13 +322,12 @@ pub fn closed_bounty(s: &Served) -> bounties::BountyId {
     s.clock.set(deadline + 1);
     assert!(s.tick().is_empty(), "submissions end; nothing is final yet");
     while let Some(job) = c.lease(s.key("eve"), &s.chain_id).unwrap() {
-        let sid = job["submission"].as_u64().unwrap();
+        let sid = job.lease.submission.0;
         let m = tmp_path(s, "m");
         let d = tmp_path(s, "d");
-        let hash = |k: &str| job[k].as_str().unwrap().parse().unwrap();
-        c.download(Some(s.key("eve")), &s.chain_id, &hash("model"), &m)
+        c.download(Some(s.key("eve")), &s.chain_id, &job.lease.model, &m)
             .unwrap();
-        c.download(Some(s.key("eve")), &s.chain_id, &hash("dataset"), &d)
+        c.download(Some(s.key("eve")), &s.chain_id, &job.lease.dataset, &d)
             .unwrap();
         c.act(s.key("eve"), Action::PostReceipt(receipt(&m, &d, sid)))
             .unwrap();

@@ -1,5 +1,7 @@
-//! Architecture invariant: the protocol core depends on no runtime, server,
-//! database or ML crate. Checked on the resolved graph of normal dependencies.
+//! Architecture invariant: the protocol core (and the API types every side
+//! links) depends on no runtime, server, database, HTTP client, OS randomness
+//! or ML crate. Checked on the resolved graph of normal dependencies with
+//! every optional dependency switched on, so no feature can hide IO.
 
 use std::process::Command;
 
@@ -13,6 +15,7 @@ const FORBIDDEN: &[&str] = &[
     "rusqlite",
     "reqwest",
     "ureq",
+    "getrandom",
 ];
 
 fn normal_dependencies(package: &str) -> Vec<String> {
@@ -23,6 +26,7 @@ fn normal_dependencies(package: &str) -> Vec<String> {
             "--offline",
             "-p",
             package,
+            "--all-features",
             "-e",
             "normal",
             "--prefix",
@@ -47,7 +51,13 @@ fn normal_dependencies(package: &str) -> Vec<String> {
 
 #[test]
 fn the_protocol_core_stays_pure() {
-    let deps = normal_dependencies("bounties");
+    for package in ["bounties", "bounties-api"] {
+        check_pure(package);
+    }
+}
+
+fn check_pure(package: &str) {
+    let deps = normal_dependencies(package);
     // The graph was really read: the core's own crypto is in it.
     for expected in ["bounties", "ed25519-dalek", "sha2", "borsh"] {
         assert!(
@@ -59,5 +69,5 @@ fn the_protocol_core_stays_pure() {
         .iter()
         .filter(|d| FORBIDDEN.contains(&d.as_str()))
         .collect();
-    assert!(found.is_empty(), "bounties depends on {found:?}");
+    assert!(found.is_empty(), "{package} depends on {found:?}");
 }

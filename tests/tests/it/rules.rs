@@ -3,9 +3,9 @@
 //! the bytes, unscorable files that never hold a close, disputes that outvote
 //! a lying panel member or a colluding panel, and no licence before the close.
 
-use bounties::client::ClientError;
 use bounties::tensorfile::{self, TensorData, TensorFile};
-use bounties::{Action, BountyId, BountySpec, Hash32, Receipt, Score};
+use bounties::{Action, Amount, BountyId, BountySpec, Hash32, Receipt, Score};
+use bounties_client::ClientError;
 use serde_json::Value;
 
 use crate::support::Chain;
@@ -32,10 +32,6 @@ fn reserialised(model: &str, bob: &str) -> Vec<u8> {
     copy
 }
 
-fn hash_at(v: &Value) -> Hash32 {
-    v.as_str().unwrap().parse().unwrap()
-}
-
 /// A `Submit` signed by `who` and sent past the miner CLI's own checks.
 fn submit_as(
     c: &Chain,
@@ -43,7 +39,7 @@ fn submit_as(
     bounty: u64,
     file_hash: Hash32,
     weights_hash: Hash32,
-) -> Result<bounties::client::Appended, ClientError> {
+) -> Result<bounties_client::Acted, ClientError> {
     c.client().act(
         &c.key(who),
         Action::Submit {
@@ -72,8 +68,8 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
     let client = c.client();
     let info = client.info().unwrap();
     let bounty = c.bounty(id);
-    let hidden = hash_at(&bounty["bounty"]["spec"]["hidden-dataset"]);
-    let alice_file = hash_at(&bounty["submissions"][0]["file_hash"]);
+    let hidden = bounty.bounty.spec.hidden_dataset;
+    let alice_file = bounty.submissions[0].submission.file_hash;
     let dest = std::path::PathBuf::from(c.path("stolen"));
     let cannot_read = |who: &str| {
         for hash in [hidden, alice_file] {
@@ -101,7 +97,7 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
         .unwrap();
 
     // Naming the hidden set in a bounty of his own, or as a submission's file.
-    let mut spec: BountySpec = serde_json::from_value(bounty["bounty"]["spec"].clone()).unwrap();
+    let mut spec: BountySpec = (*bounty.bounty.spec).clone();
     spec.title = "bob's".into();
     let err = client
         .act(
@@ -171,7 +167,8 @@ fn sealed_data_is_readable_by_nobody_else_before_the_deadline_and_naming_a_hash_
             &info.chain_id,
             std::path::Path::new(&copy_path),
         )
-        .unwrap();
+        .unwrap()
+        .hash;
     let err = submit_as(
         &c,
         "bob",
@@ -220,10 +217,12 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     let client = c.client();
     let chain_id = client.info().unwrap().chain_id;
     let balance = |who: &str| -> u128 {
-        let v: Value = client
-            .get(&format!("/v1/accounts/{}", c.key(who).account()))
-            .unwrap();
-        v["balance"].as_str().unwrap().parse().unwrap()
+        client
+            .account(&c.key(who).account())
+            .unwrap()
+            .account
+            .balance
+            .0
     };
     // Bob's copy claims weights nobody has: the ledger cannot tell before scoring.
     let copy_path = c.path("copy.safetensors");
@@ -231,7 +230,8 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     let bob0 = balance("bob");
     let file_hash = client
         .upload(&c.key("bob"), &chain_id, std::path::Path::new(&copy_path))
-        .unwrap();
+        .unwrap()
+        .hash;
     submit_as(&c, "bob", id, file_hash, Hash32([42; 32])).unwrap();
     // Mallory's model has 155 658 parameters; the bounty allows 100 000.
     let big = c.path("big.safetensors");
@@ -253,7 +253,8 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     );
     let big_hash = client
         .upload(&c.key("mallory"), &chain_id, std::path::Path::new(&big))
-        .unwrap();
+        .unwrap()
+        .hash;
     let big_weights = TensorFile::parse(&std::fs::read(&big).unwrap())
         .unwrap()
         .weights_hash();
@@ -283,13 +284,10 @@ fn a_copy_with_a_made_up_weights_hash_and_an_oversized_model_are_unscorable_and_
     assert!(reasons.contains(&"over_limits".to_owned()), "{reasons:?}");
     // Closed long before the hour of grace, with only alice paid.
     c.wait_status(id, "closed");
-    let st = &c.bounty(id)["bounty"]["settlement"];
-    assert_eq!(st["payouts"].as_array().unwrap().len(), 1, "{st}");
-    assert_eq!(
-        st["payouts"][0]["miner"].as_str().unwrap(),
-        c.key("alice").account().to_hex()
-    );
-    assert_eq!(st["deposits_forfeited"], "400", "{st}");
+    let st = c.bounty(id).bounty.settlement.expect("settled");
+    assert_eq!(st.payouts.len(), 1, "{st:?}");
+    assert_eq!(st.payouts[0].miner, c.key("alice").account());
+    assert_eq!(st.deposits_forfeited, Amount(400), "{st:?}");
     assert_eq!(bob0 - balance("bob"), 200, "the copier loses its deposit");
 }
 
@@ -302,13 +300,13 @@ fn post_perfect_score(c: &Chain, who: &str, model: &str) -> u64 {
         .lease(&c.key(who), &chain_id)
         .unwrap()
         .expect("a job");
-    let sub = job["submission"].as_u64().unwrap();
+    let sub = job.lease.submission.0;
     let hidden = c.path(&format!("hidden-{who}.safetensors"));
     client
         .download(
             Some(&c.key(who)),
             &chain_id,
-            &hash_at(&job["dataset"]),
+            &job.lease.dataset,
             std::path::Path::new(&hidden),
         )
         .unwrap();
@@ -344,14 +342,14 @@ fn post_perfect_score(c: &Chain, who: &str, model: &str) -> u64 {
 }
 
 fn bond_and_forfeit(c: &Chain, who: &str) -> (String, String) {
-    let v: Value = c
+    let e = c
         .client()
-        .get(&format!("/v1/accounts/{}", c.key(who).account()))
-        .unwrap();
-    (
-        v["evaluator"]["bond"].as_str().unwrap().to_owned(),
-        v["evaluator"]["forfeited"].as_str().unwrap().to_owned(),
-    )
+        .account(&c.key(who).account())
+        .unwrap()
+        .account
+        .evaluator
+        .expect("registered");
+    (e.bond.to_string(), e.forfeited.to_string())
 }
 
 const EVALUATORS: [&str; 4] = ["e1", "e2", "e3", "e4"];
@@ -371,11 +369,11 @@ fn scoring_with_four_evaluators() -> (Chain, u64, String, Vec<String>) {
     let model = c.train("alice", id, "a", "3");
     submit(&c, "alice", &model, id);
     c.wait_status(id, "scoring");
-    let panel: Vec<String> = c.bounty(id)["submissions"][0]["panel"]
-        .as_array()
-        .unwrap()
+    let panel: Vec<String> = c.bounty(id).submissions[0]
+        .submission
+        .panel
         .iter()
-        .map(|a| c.name_of(a.as_str().unwrap(), &EVALUATORS))
+        .map(|a| c.name_of(&a.to_hex(), &EVALUATORS))
         .collect();
     assert_eq!(panel.len(), 2);
     (c, id, model, panel)
@@ -408,10 +406,10 @@ fn a_lying_panel_member_is_outvoted_by_a_dispute_panel_and_only_it_forfeits() {
     let (liar, honest) = (&panel[0], &panel[1]);
     post_perfect_score(&c, liar, &model);
     work(&c, honest);
-    let sub = &c.bounty(id)["submissions"][0];
+    let sub = c.bounty(id).submissions[0].submission.clone();
     assert!(
-        sub["final_score"].is_null() && !sub["dispute"].is_null(),
-        "{sub}"
+        sub.final_score.is_none() && sub.dispute.is_some(),
+        "{sub:?}"
     );
     // Nobody forfeits on disagreement alone.
     assert_eq!(bond_and_forfeit(&c, liar), ("5000".into(), "0".into()));
@@ -421,9 +419,9 @@ fn a_lying_panel_member_is_outvoted_by_a_dispute_panel_and_only_it_forfeits() {
     {
         work(&c, who);
     }
-    let sub = &c.bounty(id)["submissions"][0];
-    let score = sub["final_score"]["finding"]["score"].as_i64().unwrap();
-    assert!(score < Score::SCALE, "the truth is final: {sub}");
+    let sub = c.bounty(id).submissions[0].submission.clone();
+    let score = sub.final_score.as_ref().and_then(|f| f.score()).unwrap();
+    assert!(score.0 < Score::SCALE, "the truth is final: {sub:?}");
     assert_eq!(bond_and_forfeit(&c, liar), ("4000".into(), "1000".into()));
     for who in EVALUATORS.iter().filter(|e| **e != liar.as_str()) {
         assert_eq!(
@@ -440,11 +438,11 @@ fn a_colluding_panel_loses_its_false_score_to_an_honest_audit_within_the_window(
     for colluder in &panel {
         post_perfect_score(&c, colluder, &model);
     }
-    let sub = &c.bounty(id)["submissions"][0];
+    let sub = c.bounty(id).submissions[0].submission.clone();
     assert_eq!(
-        sub["final_score"]["finding"]["score"].as_i64(),
-        Some(Score::SCALE),
-        "{sub}"
+        sub.final_score.as_ref().and_then(|f| f.score()),
+        Some(Score(Score::SCALE)),
+        "{sub:?}"
     );
     // The other evaluators audit final scores in their window: one contests,
     // the other is drawn to decide.
@@ -459,9 +457,9 @@ fn a_colluding_panel_loses_its_false_score_to_an_honest_audit_within_the_window(
     for who in &others {
         work(&c, who);
     }
-    let sub = &c.bounty(id)["submissions"][0];
-    let score = sub["final_score"]["finding"]["score"].as_i64().unwrap();
-    assert!(score < Score::SCALE, "the truth is final: {sub}");
+    let sub = c.bounty(id).submissions[0].submission.clone();
+    let score = sub.final_score.as_ref().and_then(|f| f.score()).unwrap();
+    assert!(score.0 < Score::SCALE, "the truth is final: {sub:?}");
     for colluder in &panel {
         assert_eq!(
             bond_and_forfeit(&c, colluder),

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
 
 use bounties::SecretKey;
-use bounties::client::Client;
+use bounties_client::Client;
 
 /// The workspace's debug binaries, built once if a lone `cargo test -p tests` has not.
 pub fn bin(name: &str) -> PathBuf {
@@ -132,7 +132,7 @@ impl Chain {
     }
 
     pub fn key(&self, who: &str) -> SecretKey {
-        bounties::client::read_key_file(Path::new(&self.key_path(who))).unwrap()
+        bounties_client::read_key_file(Path::new(&self.key_path(who))).unwrap()
     }
 
     pub fn client(&self) -> Client {
@@ -217,14 +217,14 @@ impl Chain {
     }
 
     /// A bounty as the coordinator serves it.
-    pub fn bounty(&self, id: u64) -> serde_json::Value {
-        self.client().get(&format!("/v1/bounties/{id}")).unwrap()
+    pub fn bounty(&self, id: u64) -> bounties_api::BountyPage {
+        self.client().bounty(bounties::BountyId(id)).unwrap()
     }
 
     /// Wait until a bounty's status is `status`.
     pub fn wait_status(&self, id: u64, status: &str) {
         self.wait_for(&format!("bounty {id} {status}"), || {
-            self.bounty(id)["bounty"]["status"] == status
+            self.bounty(id).bounty.status.as_str() == status
         });
     }
 

@@ -179,7 +179,7 @@ fn a_submit_whose_answer_is_lost_is_retried_without_submitting_twice() {
     );
     assert_eq!(again["already_submitted"], true);
     assert_eq!(again["submission"], v["submission"]);
-    let bounty: Value = c.client().get(&format!("/v1/bounties/{id}")).unwrap();
-    assert_eq!(bounty["submissions"].as_array().unwrap().len(), 1);
-    assert_eq!(bounty["bounty"]["submissions"], 1);
+    let bounty = c.bounty(id);
+    assert_eq!(bounty.submissions.len(), 1);
+    assert_eq!(bounty.bounty.submissions, 1);
 }

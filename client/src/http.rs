@@ -1,29 +1,24 @@
-//! A blocking client for the coordinator's HTTP API (feature `client`): the
-//! one place the CLIs, the miner and the evaluator talk to a coordinator.
-//!
-//! It signs messages with the account's next nonce, signs artifact and job
-//! requests, streams uploads and downloads through files, checks every
-//! download's hash, and makes a message send safe to retry: a send whose
+//! A blocking client for the coordinator's HTTP API: typed answers (read
+//! strictly), signed messages with the account's next nonce, signed artifact
+//! and job requests, uploads and downloads streamed through files with every
+//! download's hash checked, and sends that are safe to retry (a send whose
 //! answer was lost is resolved by reading the account's nonce, so a retry
-//! neither fails nor acts twice.
-
-// The client is the IO shell the core's rules forbid; it is compiled only
-// with the `client` feature, which the core's own build never enables.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+//! neither fails nor acts twice).
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use bounties::auth::{HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_request};
+use bounties::{AccountId, Action, BountyId, Hash32, Message, SecretKey, SignedMessage};
+use bounties_api as api;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_request};
-use crate::ids::{AccountId, Hash32};
-use crate::keys::SecretKey;
-use crate::message::{Action, Message, SignedMessage};
+use crate::files::sha256_file;
+
+/// The most bytes of a JSON answer read.
+const ANSWER_BYTES_MAX: u64 = 64 << 20;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,16 +34,31 @@ pub enum ClientError {
         message: String,
     },
     /// No answer (connection refused, dropped, timed out).
-    #[error("cannot reach the coordinator at {url}: {reason}")]
+    #[error("cannot reach the coordinator at {url}: {source}")]
     Transport {
         /// Where.
         url: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: Box<ureq::Error>,
     },
-    /// An answer that does not parse, or a download whose hash is wrong.
-    #[error("{0}")]
-    Invalid(String),
+    /// An answer that is not what the API promises.
+    #[error("unexpected answer from {route}: {source}")]
+    Answer {
+        /// Which route.
+        route: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A download whose bytes do not hash to its name.
+    #[error("artifact {expected} downloaded with SHA-256 {got}: refusing it")]
+    HashMismatch {
+        /// Asked for.
+        expected: Hash32,
+        /// Received.
+        got: Hash32,
+    },
     /// A local file.
     #[error("{path}: {reason}")]
     File {
@@ -71,39 +81,26 @@ impl ClientError {
 
 type Result<T> = std::result::Result<T, ClientError>;
 
-/// Where an accepted message landed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-pub struct Appended {
-    /// Its seq (`None` when a retried send found it already applied).
-    pub seq: Option<u64>,
-    /// Its entry hash (likewise).
-    pub hash: Option<Hash32>,
+/// What came of [`Client::act`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acted {
+    /// Appended, here.
+    Appended(api::Appended),
+    /// The answer was lost, and the account's nonce shows the message applied.
+    AlreadyApplied {
+        /// The message's nonce.
+        nonce: u64,
+    },
 }
 
-/// The coordinator's `/v1/info`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Info {
-    /// The chain id.
-    pub chain_id: String,
-    /// The head.
-    pub head: Head,
-    /// The state root at the head.
-    pub state_root: Hash32,
-    /// The operator.
-    pub operator: AccountId,
-    /// The server's clock.
-    pub server_time_ms: u64,
-}
-
-/// The head of the log.
-#[derive(Clone, Copy, Debug, Deserialize)]
-pub struct Head {
-    /// Its seq.
-    pub seq: u64,
-    /// Its hash.
-    pub hash: Hash32,
-    /// Its time.
-    pub timestamp_ms: u64,
+impl Acted {
+    /// Its seq, when known.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Acted::Appended(a) => Some(a.seq),
+            Acted::AlreadyApplied { .. } => None,
+        }
+    }
 }
 
 /// A coordinator.
@@ -153,74 +150,123 @@ impl Client {
     fn transport(&self, e: ureq::Error) -> ClientError {
         ClientError::Transport {
             url: self.base.clone(),
-            reason: e.to_string(),
+            source: Box::new(e),
         }
     }
 
-    fn answer<T: DeserializeOwned>(&self, mut res: ureq::http::Response<ureq::Body>) -> Result<T> {
+    /// Read an answer: the route's type on success, [`ClientError::Api`] on an error status.
+    fn answer<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        mut res: ureq::http::Response<ureq::Body>,
+    ) -> Result<T> {
         let status = res.status().as_u16();
         let text = res
             .body_mut()
             .with_config()
-            .limit(64 << 20)
+            .limit(ANSWER_BYTES_MAX)
             .read_to_string()
             .map_err(|e| self.transport(e))?;
         if status >= 400 {
-            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            return Err(ClientError::Api {
-                status,
-                code: v["error"]["code"].as_str().unwrap_or("http").to_owned(),
-                message: v["error"]["message"]
-                    .as_str()
-                    .map_or_else(|| text.chars().take(200).collect(), str::to_owned),
+            return Err(match serde_json::from_str::<api::ErrorBody>(&text) {
+                Ok(body) => ClientError::Api {
+                    status,
+                    code: body.error.code,
+                    message: body.error.message,
+                },
+                // A proxy's page, say: say what it was.
+                Err(_) => ClientError::Api {
+                    status,
+                    code: "http".into(),
+                    message: text.chars().take(200).collect(),
+                },
             });
         }
-        serde_json::from_str(&text).map_err(|e| {
-            ClientError::Invalid(format!("unexpected answer from the coordinator: {e}"))
+        serde_json::from_str(&text).map_err(|source| ClientError::Answer {
+            route: route.to_owned(),
+            source,
         })
     }
 
-    /// GET a JSON document.
-    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    /// GET a route's JSON answer as `T`.
+    pub fn get<T: DeserializeOwned>(&self, route: &str) -> Result<T> {
         let res = self
             .agent
-            .get(format!("{}{path}", self.base))
+            .get(format!("{}{route}", self.base))
             .call()
             .map_err(|e| self.transport(e))?;
-        self.answer(res)
+        self.answer(route, res)
     }
 
-    /// `/v1/info`.
-    pub fn info(&self) -> Result<Info> {
+    /// `GET /v1/info`.
+    pub fn info(&self) -> Result<api::Info> {
         self.get("/v1/info")
+    }
+
+    /// `GET /v1/accounts/{account}`.
+    pub fn account(&self, account: &AccountId) -> Result<api::AccountPage> {
+        self.get(&format!("/v1/accounts/{account}"))
     }
 
     /// An account's last used nonce.
     pub fn nonce(&self, account: &AccountId) -> Result<u64> {
-        let v: Value = self.get(&format!("/v1/accounts/{account}"))?;
-        v["nonce"]
-            .as_u64()
-            .ok_or_else(|| ClientError::Invalid("account without a nonce".into()))
+        Ok(self.account(account)?.account.nonce)
     }
 
-    /// Send one signed message.
-    pub fn send(&self, signed: &SignedMessage) -> Result<Appended> {
+    /// `GET /v1/bounties`.
+    pub fn bounties(&self) -> Result<api::BountyList> {
+        self.get("/v1/bounties")
+    }
+
+    /// `GET /v1/bounties/{id}`.
+    pub fn bounty(&self, id: BountyId) -> Result<api::BountyPage> {
+        self.get(&format!("/v1/bounties/{id}"))
+    }
+
+    /// `GET /v1/bounties/{id}/leaderboard`.
+    pub fn leaderboard(&self, id: BountyId) -> Result<api::Leaderboard> {
+        self.get(&format!("/v1/bounties/{id}/leaderboard"))
+    }
+
+    /// `GET /v1/models/{weights_hash}`.
+    pub fn model(&self, weights_hash: &Hash32) -> Result<api::ModelPage> {
+        self.get(&format!("/v1/models/{weights_hash}"))
+    }
+
+    /// `GET /v1/licences?licensee=`.
+    pub fn licences_of(&self, licensee: &AccountId) -> Result<api::LicenceList> {
+        self.get(&format!("/v1/licences?licensee={licensee}"))
+    }
+
+    /// `GET /v1/log?from=&limit=`.
+    pub fn log(&self, from: u64, limit: usize) -> Result<api::LogPage> {
+        self.get(&format!("/v1/log?from={from}&limit={limit}"))
+    }
+
+    /// `GET /v1/jobs`.
+    pub fn jobs(&self) -> Result<api::JobList> {
+        self.get("/v1/jobs")
+    }
+
+    /// `POST /v1/messages`: send one signed message.
+    pub fn send(&self, signed: &SignedMessage) -> Result<api::Appended> {
+        let route = "/v1/messages";
         let res = self
             .agent
-            .post(format!("{}/v1/messages", self.base))
-            .send_json(serde_json::json!({
-                "message": hex::encode(&signed.message),
-                "signature": signed.signature.to_hex(),
-            }))
+            .post(format!("{}{route}", self.base))
+            .send_json(api::PostMessage {
+                message: hex::encode(&signed.message),
+                signature: signed.signature.to_hex(),
+            })
             .map_err(|e| self.transport(e))?;
-        self.answer(res)
+        self.answer(route, res)
     }
 
     /// Sign `action` with `key`'s next nonce and send it. If the answer is
     /// lost, the account's nonce tells whether it was applied: then it
     /// counts as done; if not, the same signed bytes are sent again (a
     /// nonce is used once, so the message can never apply twice).
-    pub fn act(&self, key: &SecretKey, action: Action) -> Result<Appended> {
+    pub fn act(&self, key: &SecretKey, action: Action) -> Result<Acted> {
         let info = self.info()?;
         let nonce = self.nonce(&key.account())? + 1;
         let signed = Message {
@@ -235,12 +281,7 @@ impl Client {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(250 << attempt));
                 match self.nonce(&key.account()) {
-                    Ok(n) if n >= nonce => {
-                        return Ok(Appended {
-                            seq: None,
-                            hash: None,
-                        });
-                    }
+                    Ok(n) if n >= nonce => return Ok(Acted::AlreadyApplied { nonce }),
                     Ok(_) => {}
                     Err(e) => {
                         last = Some(e);
@@ -250,7 +291,7 @@ impl Client {
             }
             match self.send(&signed) {
                 Err(e @ ClientError::Transport { .. }) => last = Some(e),
-                other => return other,
+                other => return other.map(Acted::Appended),
             }
         }
         Err(last.expect("at least one attempt"))
@@ -274,9 +315,9 @@ impl Client {
         ]
     }
 
-    /// Upload the file at `path` as an artifact (its SHA-256 names it);
-    /// returns the hash. Uploading what is already there is fine.
-    pub fn upload(&self, key: &SecretKey, chain_id: &str, path: &Path) -> Result<Hash32> {
+    /// Upload the file at `path` as an artifact (its SHA-256 names it).
+    /// Uploading what is already there is fine.
+    pub fn upload(&self, key: &SecretKey, chain_id: &str, path: &Path) -> Result<api::Uploaded> {
         let hash = sha256_file(path)?;
         self.upload_as(key, chain_id, path, hash)
     }
@@ -288,7 +329,7 @@ impl Client {
         chain_id: &str,
         path: &Path,
         hash: Hash32,
-    ) -> Result<Hash32> {
+    ) -> Result<api::Uploaded> {
         let file_err = |e: std::io::Error| ClientError::File {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -307,8 +348,7 @@ impl Client {
         let res = req
             .send(ureq::SendBody::from_reader(&mut file))
             .map_err(|e| self.transport(e))?;
-        let _: Value = self.answer(res)?;
-        Ok(hash)
+        self.answer(&route, res)
     }
 
     /// Download artifact `hash` into `dest` (signed with `key` when given,
@@ -329,7 +369,9 @@ impl Client {
         }
         let mut res = req.call().map_err(|e| self.transport(e))?;
         if res.status().as_u16() >= 400 {
-            return Err(self.answer::<Value>(res).expect_err("an error status"));
+            return Err(self
+                .answer::<serde::de::IgnoredAny>(&route, res)
+                .expect_err("an error status"));
         }
         // A name of our own: several processes may fetch into one cache.
         let tmp = dest.with_extension(format!(
@@ -355,10 +397,9 @@ impl Client {
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
         loop {
-            let n = reader.read(&mut buf).map_err(|e| ClientError::Transport {
-                url: self.base.clone(),
-                reason: e.to_string(),
-            })?;
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| self.transport(ureq::Error::Io(e)))?;
             if n == 0 {
                 break;
             }
@@ -369,9 +410,10 @@ impl Client {
         out.sync_all().map_err(file_err)?;
         let got = Hash32(hasher.finalize().into());
         if got != *hash {
-            return Err(ClientError::Invalid(format!(
-                "artifact {hash} downloaded with SHA-256 {got}: refusing it"
-            )));
+            return Err(ClientError::HashMismatch {
+                expected: *hash,
+                got,
+            });
         }
         std::fs::rename(&tmp, dest).map_err(|e| ClientError::File {
             path: dest.display().to_string(),
@@ -388,7 +430,7 @@ impl Client {
         chain_id: &str,
         hash: &Hash32,
         cache: &Path,
-    ) -> Result<std::path::PathBuf> {
+    ) -> Result<PathBuf> {
         std::fs::create_dir_all(cache).map_err(|e| ClientError::File {
             path: cache.display().to_string(),
             reason: e.to_string(),
@@ -401,90 +443,18 @@ impl Client {
         Ok(path)
     }
 
-    /// Lease an evaluation job (a registered evaluator); `None` when there is none.
-    pub fn lease(&self, key: &SecretKey, chain_id: &str) -> Result<Option<Value>> {
+    /// `POST /v1/jobs/lease` (a registered evaluator); `None` when there is no job.
+    pub fn lease(&self, key: &SecretKey, chain_id: &str) -> Result<Option<api::LeaseGrant>> {
         let route = "/v1/jobs/lease";
         let mut req = self.agent.post(format!("{}{route}", self.base));
         for (k, v) in self.signed_headers(key, chain_id, "POST", route) {
             req = req.header(k, v);
         }
         let res = req.send_empty().map_err(|e| self.transport(e))?;
-        match self.answer::<Value>(res) {
-            Ok(v) => Ok(Some(v)),
+        match self.answer(route, res) {
+            Ok(grant) => Ok(Some(grant)),
             Err(ClientError::Api { code, .. }) if code == "no_job" => Ok(None),
             Err(e) => Err(e),
         }
     }
-}
-
-/// Where downloads are cached: `given`, else `$XDG_CACHE_HOME/model-bounties`,
-/// else `~/.cache/model-bounties`, else `./.model-bounties-cache`.
-pub fn cache_dir(given: Option<std::path::PathBuf>) -> std::path::PathBuf {
-    use std::path::PathBuf;
-    given
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("model-bounties"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/model-bounties"))
-        })
-        .unwrap_or_else(|| PathBuf::from(".model-bounties-cache"))
-}
-
-/// SHA-256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<Hash32> {
-    let err = |e: std::io::Error| ClientError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let mut f = std::fs::File::open(path).map_err(err)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf).map_err(err)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(Hash32(hasher.finalize().into()))
-}
-
-/// Read a key file: the 32-byte seed as 64 hex characters.
-pub fn read_key_file(path: &Path) -> Result<SecretKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| ClientError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    SecretKey::from_hex_seed(text.trim()).map_err(|_| ClientError::File {
-        path: path.display().to_string(),
-        reason: "a key file holds a seed of 64 hex characters".into(),
-    })
-}
-
-/// Write a key file readable by its owner only; never overwrites.
-pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let err = |e: std::io::Error| ClientError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(err)?;
-    writeln!(f, "{}", hex::encode(key.seed())).map_err(err)?;
-    f.sync_all().map_err(err)
-}
-
-/// A fresh random key (from the operating system's generator).
-pub fn random_key() -> SecretKey {
-    let mut seed = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
-    SecretKey::from_seed(seed)
 }
