@@ -16,8 +16,8 @@ pub enum ReplayError {
     /// The log is empty.
     #[error("the log is empty: no genesis")]
     Empty,
-    /// An entry was rejected.
-    #[error("entry {seq} does not apply: {rejection}")]
+    /// An entry was rejected: the log diverges from the rules there.
+    #[error("divergence at entry {seq}: {rejection}")]
     Rejected {
         /// Its seq.
         seq: u64,

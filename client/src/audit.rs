@@ -26,7 +26,7 @@ pub enum AuditError {
         next: u64,
     },
     /// An entry breaks the chain or the rules, or the books do not balance.
-    #[error("divergence: {0}")]
+    #[error(transparent)]
     Diverges(#[from] ReplayError),
     /// The log replays, but not to the state root the server reports.
     #[error(

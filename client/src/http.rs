@@ -34,22 +34,22 @@ pub enum ClientError {
         message: String,
     },
     /// No answer (connection refused, dropped, timed out).
-    #[error("cannot reach the coordinator at {url}: {source}")]
+    // The cause is in the message (binaries print errors with their chain,
+    // so a `#[source]` too would print it twice); the value is kept typed.
+    #[error("cannot reach the coordinator at {url}: {cause}")]
     Transport {
         /// Where.
         url: String,
         /// Why.
-        #[source]
-        source: Box<ureq::Error>,
+        cause: Box<ureq::Error>,
     },
     /// An answer that is not what the API promises.
-    #[error("unexpected answer from {route}: {source}")]
+    #[error("unexpected answer from {route}: {cause}")]
     Answer {
         /// Which route.
         route: String,
         /// Why it does not parse.
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// A download whose bytes do not hash to its name.
     #[error("artifact {expected} downloaded with SHA-256 {got}: refusing it")]
@@ -150,7 +150,7 @@ impl Client {
     fn transport(&self, e: ureq::Error) -> ClientError {
         ClientError::Transport {
             url: self.base.clone(),
-            source: Box::new(e),
+            cause: Box::new(e),
         }
     }
 
@@ -182,9 +182,9 @@ impl Client {
                 },
             });
         }
-        serde_json::from_str(&text).map_err(|source| ClientError::Answer {
+        serde_json::from_str(&text).map_err(|cause| ClientError::Answer {
             route: route.to_owned(),
-            source,
+            cause,
         })
     }
 

@@ -1,7 +1,7 @@
 //! `coordinator audit`: replay the log in this data dir's store from scratch
 //! (every hash link, signature, rule and balance) and report the first entry
 //! that does not hold. Auditing a running coordinator over HTTP is a client's
-//! job: `bounty audit --url`.
+//! job: `bounty --coordinator URL audit`.
 
 use std::ops::ControlFlow;
 
@@ -19,7 +19,7 @@ pub enum AuditError {
     #[error("could not read the log: {0}")]
     Store(#[from] StoreError),
     /// An entry breaks the chain or the rules, or the books do not balance.
-    #[error("divergence: {0}")]
+    #[error(transparent)]
     Diverges(#[from] ReplayError),
 }
 

@@ -89,7 +89,7 @@ enum Command {
     },
     /// Replay a log from scratch and check every signature, link and state root.
     /// Replay this data dir's log from scratch and check every signature,
-    /// link, rule and balance (`bounty audit --url` audits a running one).
+    /// link, rule and balance (`bounty --coordinator URL audit` audits a running one).
     Audit {
         /// The data dir whose log to audit.
         #[arg(long)]
