@@ -4,8 +4,10 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, Amount};
-use crate::message::CHAIN_ID_BYTES_MAX;
 use crate::spec::BPS_WHOLE;
+
+/// The longest chain id.
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
 
 /// Protocol parameters fixed at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

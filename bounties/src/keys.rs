@@ -14,6 +14,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ids::AccountId;
 
+/// Whether signatures are checked. Live appends always do; a node
+/// replaying a log it wrote itself (hash chain intact) may skip them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Check every signature strictly.
+    Signatures,
+    /// Trust the signatures (the hash chain and everything else is still checked).
+    Skip,
+}
+
 /// A signing key. Its `Debug` never prints the secret.
 #[derive(Clone)]
 pub struct SecretKey(SigningKey);

@@ -8,13 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::{self, DOMAIN_MESSAGE};
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId};
+use crate::keys::Verify;
 use crate::keys::{SecretKey, Signature, verify_strict};
 use crate::rejection::Rejection;
 use crate::spec::BountySpec;
-use crate::state::Verify;
-
-/// The longest chain id.
-pub const CHAIN_ID_BYTES_MAX: usize = 64;
 
 /// Why an evaluator could not score a submission. Each reason follows from
 /// the bytes alone, so honest evaluators agree on it bit for bit.

@@ -1,6 +1,6 @@
 //! The bounty spec: what a sponsor asks for, how it is judged and paid, and its licence.
 //!
-//! Humans write it as TOML (see `docs/bounty-spec.md` and `examples/`); the log
+//! Humans write it as TOML (see `examples/specs/`; the CLI's friendly keys are in `cli/src/spec_file.rs`); the log
 //! carries its canonical borsh bytes. [`BountySpec::check`] is the one place
 //! that decides whether a spec is well formed; the state machine calls it when
 //! a bounty opens.

@@ -456,11 +456,17 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut file = SpecFile::parse(&text, dir).with_context(|| format!("{}", path.display()))?;
     if let Some(d) = deadline {
-        file.deadline = bounty_cli::spec_file::parse_deadline(d)?;
+        file.deadline = Some(bounty_cli::spec_file::parse_deadline(d)?);
     }
     if let Some(b) = base {
         file.base = Some(bounty_cli::spec_file::parse_base(b)?);
     }
+    let deadline = file.deadline.with_context(|| {
+        format!(
+            "{} has no deadline: add `deadline = \"10m\"` or pass --deadline 10m",
+            path.display()
+        )
+    })?;
     let key = ctx.key()?;
     let info = ctx.client.info()?;
     // Resolve the base model first: a bad reference should cost no upload.
@@ -523,7 +529,7 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
         .upload(&key, &info.chain_id, &hidden_path)
         .context("uploading the hidden set")?
         .hash;
-    let deadline_ms = match file.deadline {
+    let deadline_ms = match deadline {
         Deadline::In(ms) => info.server_time_ms.saturating_add(ms),
         Deadline::At(ms) => ms,
     };

@@ -81,8 +81,8 @@ pub struct SpecFile {
     rest: Table,
     /// Where the datasets come from.
     pub datasets: Datasets,
-    /// The deadline.
-    pub deadline: Deadline,
+    /// The deadline (`None` when the file has none: `bounty open --deadline` gives it).
+    pub deadline: Option<Deadline>,
     /// The base model, if any.
     pub base: Option<Base>,
 }
@@ -178,19 +178,13 @@ impl SpecFile {
             }
         };
         let deadline = match (take_str(&mut t, "deadline")?, t.remove("deadline-ms")) {
-            (Some(d), None) => {
-                Deadline::In(parse_duration_ms(&d).ok_or_else(|| SpecFileError::Key {
-                    key: "deadline",
-                    reason: format!(
-                        "{d:?} is not a duration like \"90s\", \"10m\", \"2h\" or \"1d\""
-                    ),
-                })?)
-            }
-            (None, Some(Value::Integer(ms))) if ms > 0 => Deadline::At(ms as u64),
+            (None, None) => None,
+            (Some(d), None) => Some(parse_deadline(&d)?),
+            (None, Some(Value::Integer(ms))) if ms > 0 => Some(Deadline::At(ms as u64)),
             _ => {
                 return Err(SpecFileError::Key {
                     key: "deadline",
-                    reason: "give `deadline = \"10m\"` (from now) or `deadline-ms` (absolute, ms since the epoch)".into(),
+                    reason: "give one of `deadline = \"10m\"` (from now) or `deadline-ms` (absolute, ms since the epoch, positive)".into(),
                 });
             }
         };
@@ -292,7 +286,7 @@ sponsor-bps = 3000
                 seed: None
             }
         );
-        assert_eq!(f.deadline, Deadline::In(120_000));
+        assert_eq!(f.deadline, Some(Deadline::In(120_000)));
         assert_eq!(f.base, Some(Base::WinnerOf(BountyId(4))));
         let spec = f
             .resolve(

@@ -52,8 +52,34 @@ fn failures_are_one_clear_line_and_a_non_zero_exit() {
         "title = \"x\"\ndataset = \"digits\"\ndeadline = \"soon\"\n",
     )
     .unwrap();
+    // No deadline in the file: the flag gives it (the command then goes on to
+    // the coordinator, which is not there), and without the flag it is refused.
+    let undated = dir.path().join("undated.toml");
+    std::fs::write(&undated, "title = \"x\"\ndataset = \"digits\"\n").unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["balance"], "needs your key"),
+        (
+            vec![
+                "--key",
+                key.to_str().unwrap(),
+                "open",
+                undated.to_str().unwrap(),
+            ],
+            "has no deadline: add `deadline",
+        ),
+        (
+            vec![
+                "--key",
+                key.to_str().unwrap(),
+                "--coordinator",
+                "http://127.0.0.1:9",
+                "open",
+                undated.to_str().unwrap(),
+                "--deadline",
+                "30s",
+            ],
+            "cannot reach the coordinator",
+        ),
         (
             vec![
                 "--key",

@@ -18,7 +18,7 @@ use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
 use coordinator::store::sqlite::SqliteLog;
-use coordinator::{api, server};
+use coordinator::{routes, server};
 
 const CLIENTS_MAX: usize = 64;
 const PER_CLIENT_MAX: u64 = 2_000;
@@ -142,7 +142,7 @@ fn main() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     runtime.spawn(server::serve(
         listener,
-        api::router(node),
+        routes::router(node),
         Duration::from_secs(10),
         usize::MAX,
         std::future::pending(),

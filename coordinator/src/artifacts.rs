@@ -14,15 +14,15 @@ use tokio::io::AsyncWriteExt;
 /// A boxed future, so the trait can be used as an object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Why the artifact store failed.
+/// Why the artifact store failed (the cause is kept, typed).
 #[derive(Debug, thiserror::Error)]
-#[error("artifact store: {0}")]
-pub struct ArtifactError(pub String);
-
-impl From<std::io::Error> for ArtifactError {
-    fn from(e: std::io::Error) -> Self {
-        ArtifactError(e.to_string())
-    }
+pub enum ArtifactError {
+    /// Reading or writing the store.
+    #[error("artifact store: {0}")]
+    Io(#[from] std::io::Error),
+    /// Its worker thread died.
+    #[error("artifact store: {0}")]
+    Worker(#[from] tokio::task::JoinError),
 }
 
 /// Where verified artifacts live.
@@ -129,9 +129,7 @@ impl ArtifactStore for LocalArtifacts {
             append_owner(self.owners_path(hash), owner).await?;
             tokio::fs::rename(verified, &dest).await?;
             // Make the rename itself durable.
-            tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-                .await
-                .map_err(|e| ArtifactError(e.to_string()))??;
+            tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all()).await??;
             Ok(())
         })
     }

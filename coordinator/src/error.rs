@@ -4,16 +4,12 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bounties::Rejection;
 
-use crate::sequencer::AppendError;
+use crate::node::NodeError;
 
 /// An error answered over HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The protocol refused a message.
-    #[error("{0}")]
-    Rejected(Rejection),
     /// A malformed request (bad JSON, unknown field, bad parameter).
     #[error("{0}")]
     BadRequest(String),
@@ -49,21 +45,15 @@ pub enum ApiError {
     /// A body that did not arrive in time.
     #[error("{0}")]
     Timeout(String),
-    /// A `Submit` naming a file the signer has not uploaded.
-    #[error("{0}")]
-    NotUploaded(String),
-    /// Too many uploads at once from one client.
-    #[error("too many uploads in progress from this client (at most {0})")]
-    TooManyUploads(usize),
+    /// A domain refusal or failure of the service core.
+    #[error(transparent)]
+    Node(#[from] NodeError),
     /// The evaluator has no job to do now.
     #[error("no submission needs a receipt from this evaluator now")]
     NoJob,
-    /// Something failed on our side.
+    /// Something failed on our side: logged in full, never sent.
     #[error("internal error: {0}")]
-    Internal(String),
-    /// Shutting down.
-    #[error("the service is shutting down")]
-    Unavailable,
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -71,7 +61,6 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use ApiError::*;
         match self {
-            Rejected(r) => (StatusCode::UNPROCESSABLE_ENTITY, r.code()),
             BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             BadHash(_) => (StatusCode::BAD_REQUEST, "bad_hash"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -82,48 +71,78 @@ impl ApiError {
             BadArtifact(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_artifact"),
             Incomplete(_) => (StatusCode::BAD_REQUEST, "incomplete_body"),
             Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
-            NotUploaded(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_uploaded"),
-            TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
+            Node(e) => match e {
+                NodeError::Rejected(r) => (StatusCode::UNPROCESSABLE_ENTITY, r.code()),
+                NodeError::NotUploaded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_uploaded"),
+                NodeError::TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
+                NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                NodeError::NoOperatorKey | NodeError::Store(_) | NodeError::Artifacts(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
+            },
             NoJob => (StatusCode::NOT_FOUND, "no_job"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        }
-    }
-}
-
-impl From<AppendError> for ApiError {
-    fn from(e: AppendError) -> Self {
-        match e {
-            AppendError::Rejected(r) => ApiError::Rejected(r),
-            AppendError::Store(s) => ApiError::Internal(s),
-            AppendError::Stopped => ApiError::Unavailable,
         }
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(Box::new(e))
     }
 }
 
 impl From<crate::artifacts::ArtifactError> for ApiError {
     fn from(e: crate::artifacts::ArtifactError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+impl ApiError {
+    /// Whether the cause is ours, not the client's: logged, and not described to the client.
+    fn is_internal(&self) -> bool {
+        self.status_and_code().0 == StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let message = if self.is_internal() {
+            // The details may name paths or the database: the log gets them.
+            eprintln!("error: internal: {}", chain(&self));
+            "internal error; the operator's log has the details".to_owned()
+        } else {
+            self.to_string()
+        };
         let body = bounties_api::ErrorBody {
             error: bounties_api::ErrorDetail {
                 code: code.to_owned(),
-                message: self.to_string(),
+                message,
             },
         };
         (status, Json(body)).into_response()
     }
+}
+
+/// An error with its sources, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Turn axum's extractor rejections (bad JSON, unknown fields, bad query)

@@ -16,6 +16,8 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod node;
+mod params;
+pub mod routes;
 pub mod scheduler;
 pub mod sequencer;
 pub mod server;

@@ -12,7 +12,7 @@ use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
 use coordinator::store::sqlite::SqliteLog;
-use coordinator::{api, audit, scheduler, server};
+use coordinator::{audit, routes, scheduler, server};
 
 #[derive(Parser)]
 #[command(
@@ -234,7 +234,7 @@ async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
     };
     server::serve(
         listener,
-        api::router(node),
+        routes::router(node),
         header_timeout,
         per_client,
         shutdown,

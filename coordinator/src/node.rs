@@ -1,5 +1,7 @@
 //! The running service's shared parts: store, sequencer, artifacts, leases,
 //! clock, metrics and limits. Handlers, the scheduler and tests use a [`Node`].
+//! It knows no HTTP: it fails with a [`NodeError`], which `error.rs` maps to a
+//! response.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,14 +10,55 @@ use std::time::Duration;
 
 use bounties::{Action, Hash32, Message, SecretKey, SignedMessage, State, encoding};
 
+use crate::artifacts::ArtifactError;
 use crate::artifacts::ArtifactStore;
 use crate::auth::ReplayGuard;
 use crate::clock::Clock;
-use crate::error::ApiError;
 use crate::jobs::Leases;
 use crate::metrics::Metrics;
-use crate::sequencer::{Appended, RecoverError, Sequencer, recover};
-use crate::store::LogStore;
+use crate::sequencer::{AppendError, Appended, RecoverError, Sequencer, recover};
+use crate::store::{LogStore, StoreError};
+
+/// Why the service refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The protocol refused the message; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] bounties::Rejection),
+    /// A `Submit` naming a file its signer has not uploaded here.
+    #[error("upload the model file {file} (signed by {signer}) before submitting it")]
+    NotUploaded {
+        /// The file named.
+        file: Hash32,
+        /// The submitter.
+        signer: bounties::AccountId,
+    },
+    /// Too many uploads at once from one client address.
+    #[error("too many uploads in progress from this client (at most {0})")]
+    TooManyUploads(usize),
+    /// The scheduler has no operator key to sign with.
+    #[error("no operator key loaded")]
+    NoOperatorKey,
+    /// The log store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// The artifact store failed.
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactError),
+    /// The sequencer is shutting down.
+    #[error("the service is shutting down")]
+    Stopped,
+}
+
+impl From<AppendError> for NodeError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Rejected(r) => NodeError::Rejected(r),
+            AppendError::Store(s) => NodeError::Store(s),
+            AppendError::Stopped => NodeError::Stopped,
+        }
+    }
+}
 
 /// Limits and intervals.
 #[derive(Clone, Debug)]
@@ -73,11 +116,11 @@ pub struct UploadSlot(Arc<Mutex<BTreeMap<IpAddr, usize>>>, IpAddr);
 
 impl UploadSlots {
     /// Take a slot for `ip`, or refuse if it has `max` already.
-    pub fn acquire(&self, ip: IpAddr, max: usize) -> Result<UploadSlot, ApiError> {
+    pub fn acquire(&self, ip: IpAddr, max: usize) -> Result<UploadSlot, NodeError> {
         let mut map = self.0.lock().expect("lock");
         let n = map.entry(ip).or_default();
         if *n >= max {
-            return Err(ApiError::TooManyUploads(max));
+            return Err(NodeError::TooManyUploads(max));
         }
         *n += 1;
         Ok(UploadSlot(Arc::clone(&self.0), ip))
@@ -176,8 +219,9 @@ impl Node {
         }
     }
 
-    /// Order a signed message; returns once it is durable.
-    pub async fn submit(&self, signed: SignedMessage) -> Result<Appended, ApiError> {
+    /// Append a signed message (any action) to the log: checked, ordered and
+    /// applied by the sequencer; returns once it is durable.
+    pub async fn append(&self, signed: SignedMessage) -> Result<Appended, NodeError> {
         let decoded = encoding::decode::<Message>(&signed.message).ok();
         // A submission must name a file its miner uploaded here, so that
         // evaluators can fetch it: a hash alone is neither a model nor a claim.
@@ -190,9 +234,10 @@ impl Node {
             let owners = self.artifacts.owners(*file_hash).await?;
             let stored = self.artifacts.size(*file_hash).await?.is_some();
             if !stored || !owners.contains(signer) {
-                return Err(ApiError::NotUploaded(format!(
-                    "upload the model file {file_hash} (signed by {signer}) before submitting it"
-                )));
+                return Err(NodeError::NotUploaded {
+                    file: *file_hash,
+                    signer: *signer,
+                });
             }
         }
         let receipt = decoded.and_then(|m| match m.action {
@@ -209,12 +254,9 @@ impl Node {
         Ok(appended)
     }
 
-    /// Sign `action` as the operator with its next nonce and order it.
-    pub async fn submit_as_operator(&self, action: Action) -> Result<Appended, ApiError> {
-        let key = self
-            .operator
-            .as_ref()
-            .ok_or_else(|| ApiError::Internal("no operator key loaded".into()))?;
+    /// Sign `action` as the operator with its next nonce and append it.
+    pub async fn append_as_operator(&self, action: Action) -> Result<Appended, NodeError> {
+        let key = self.operator.as_ref().ok_or(NodeError::NoOperatorKey)?;
         let state = self.state();
         let message = Message {
             chain_id: state.chain_id().to_owned(),
@@ -222,6 +264,6 @@ impl Node {
             nonce: state.nonce(&key.account()) + 1,
             action,
         };
-        self.submit(message.sign(key)).await
+        self.append(message.sign(key)).await
     }
 }

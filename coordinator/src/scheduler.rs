@@ -9,8 +9,7 @@ use std::sync::Arc;
 use bounties::state::records::BountyStatus;
 use bounties::{Action, BountyId, Rejection, TimestampMs};
 
-use crate::error::ApiError;
-use crate::node::Node;
+use crate::node::{Node, NodeError};
 
 /// End the submissions of every open bounty whose deadline has passed, and
 /// close every scoring bounty that can close now; returns those closed.
@@ -24,10 +23,10 @@ pub async fn tick(node: &Node) -> Vec<BountyId> {
         .collect();
     for bounty in ending {
         match node
-            .submit_as_operator(Action::EndSubmissions { bounty })
+            .append_as_operator(Action::EndSubmissions { bounty })
             .await
         {
-            Ok(_) | Err(ApiError::Rejected(Rejection::BeforeDeadline { .. })) => {}
+            Ok(_) | Err(NodeError::Rejected(Rejection::BeforeDeadline { .. })) => {}
             Err(e) => eprintln!("scheduler: ending submissions of bounty {bounty}: {e}"),
         }
     }
@@ -40,7 +39,7 @@ pub async fn tick(node: &Node) -> Vec<BountyId> {
     let mut closed = Vec::new();
     for bounty in due {
         match node
-            .submit_as_operator(Action::CloseBounty { bounty })
+            .append_as_operator(Action::CloseBounty { bounty })
             .await
         {
             Ok(_) => {
@@ -48,7 +47,7 @@ pub async fn tick(node: &Node) -> Vec<BountyId> {
                 closed.push(bounty);
             }
             // Waiting for receipts, a dispute, or a dispute window: later.
-            Err(ApiError::Rejected(
+            Err(NodeError::Rejected(
                 Rejection::PendingEvaluations { .. } | Rejection::DisputeWindowOpen { .. },
             )) => {}
             Err(e) => eprintln!("scheduler: closing bounty {bounty}: {e}"),

@@ -31,9 +31,10 @@ pub enum AppendError {
     /// The protocol refused it; nothing changed.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// Storage failed; nothing was acknowledged.
+    /// Storage failed; nothing was acknowledged (every message of the failed
+    /// batch shares the one cause).
     #[error("storage failed: {0}")]
-    Store(String),
+    Store(Arc<StoreError>),
     /// The sequencer is shutting down.
     #[error("the sequencer has stopped")]
     Stopped,
@@ -177,8 +178,9 @@ fn run(
             }
             Err(e) => {
                 eprintln!("error: appending {} entries failed: {e}", entries.len());
+                let e = Arc::new(e);
                 for (reply, _) in accepted {
-                    let _ = reply.send(Err(AppendError::Store(e.to_string())));
+                    let _ = reply.send(Err(AppendError::Store(Arc::clone(&e))));
                 }
             }
         }

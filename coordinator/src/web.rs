@@ -12,10 +12,10 @@ use axum::routing::get;
 use bounties::state::LeaderboardRow;
 use bounties::{BountyId, Score, State as Ledger};
 
-use crate::api::parse_hash;
 use crate::chart;
 use crate::error::ApiError;
 use crate::node::Node;
+use crate::params::parse_hash;
 
 /// The page routes.
 pub fn routes() -> Router<Arc<Node>> {

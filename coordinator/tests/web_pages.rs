@@ -20,7 +20,7 @@ fn chromium() -> String {
         }
     }
     panic!(
-        "this test needs headless Chromium: `apt-get install chromium` (Debian); .ci/run installs it"
+        "this test needs headless Chromium: `apt-get install chromium` (Debian); scripts/test.sh installs it"
     );
 }
 

@@ -101,7 +101,8 @@ struct TrainArgs {
     /// Where downloaded datasets and base models are kept.
     #[arg(long, env = "BOUNTY_CACHE")]
     cache: Option<PathBuf>,
-    /// The architecture, e.g. `mlp:64,128,10` or `gpt:vocab=96,context=64,layers=4,width=128,heads=4`;
+    /// The architecture, e.g. `mlp:64,128,10` or `gpt:vocab=96,context=64,layers=4,width=128,heads=4`,
+    /// or a family alone (`mlp`, `gpt`) for a bundled dataset's default widths;
     /// defaults to a good one for a bundled dataset.
     #[arg(long)]
     arch: Option<String>,
@@ -210,6 +211,30 @@ fn defaults(dataset: &str) -> Defaults {
     }
 }
 
+/// `mlp` or `gpt` alone: a family whose widths the dataset's defaults give.
+fn family_only(arch: &str) -> Option<bounties::arch::Family> {
+    match arch {
+        "mlp" => Some(bounties::arch::Family::Mlp),
+        "gpt" => Some(bounties::arch::Family::Gpt),
+        _ => None,
+    }
+}
+
+/// The architecture to initialise: `--arch` in full, a family name alone
+/// (the dataset's default widths for it), or the dataset's default.
+fn chosen_arch(arg: Option<&str>, def: &Defaults) -> Result<Architecture> {
+    let default: Option<Architecture> = def.arch.map(str::parse).transpose()?;
+    match arg {
+        None => default.context("--arch is required for this dataset (e.g. mlp:IN,256,CLASSES)"),
+        Some(a) => match family_only(a) {
+            Some(family) => default.filter(|d| d.family() == family).with_context(|| {
+                format!("this dataset has no default {a} widths: give them, e.g. --arch mlp:IN,256,CLASSES")
+            }),
+            None => Ok(a.parse()?),
+        },
+    }
+}
+
 fn device(arg: DeviceArg) -> Result<Device> {
     match arg {
         DeviceArg::Cpu => Ok(Device::Cpu),
@@ -251,7 +276,20 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn train_command(mut a: TrainArgs) -> Result<()> {
-    // For a bounty: fetch (and check) its materials first, then train as offline.
+    // Our own arguments first: a mistake costs no download.
+    if let Some(v) = a.validation
+        && !(0.0..=0.5).contains(&v)
+    {
+        bail!("--validation must be between 0 and 0.5");
+    }
+    if let Some(arch) = a.arch.as_deref()
+        && family_only(arch).is_none()
+    {
+        arch.parse::<Architecture>()
+            .with_context(|| format!("--arch {arch}"))?;
+    }
+    let dev = device(a.device)?;
+    // For a bounty: fetch (and check) its materials, then train as offline.
     let bounty = match a.bounty {
         Some(id) => {
             if a.key.is_none() {
@@ -284,9 +322,6 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     // Defaults follow the data: a bundled name, or the Name a dataset file carries.
     let def = defaults(data.get(datasets::format::key::NAME).unwrap_or(&dataset));
     let validation = a.validation.unwrap_or(def.validation);
-    if !(0.0..=0.5).contains(&validation) {
-        bail!("--validation must be between 0 and 0.5");
-    }
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -294,7 +329,6 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
         .num_threads(threads)
         .build_global()
         .context("starting the thread pool")?;
-    let dev = device(a.device)?;
     // The base model, read once: its parameters and its weights hash (the lineage).
     let base = match &a.base {
         Some(p) => {
@@ -309,20 +343,20 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     let parent_hash = base.as_ref().map(|(_, hash)| *hash);
     let mut params = match (base, &a.arch) {
         (Some((p, _)), arch) => {
+            let same = |arch: &str| -> Result<bool> {
+                Ok(match family_only(arch) {
+                    Some(family) => p.arch.family() == family,
+                    None => arch.parse::<Architecture>()? == p.arch,
+                })
+            };
             if let Some(arch) = arch
-                && arch.parse::<Architecture>()? != p.arch
+                && !same(arch)?
             {
                 bail!("the base model is {}, not {arch}", p.arch);
             }
             p
         }
-        (None, arch) => {
-            let arch = arch
-                .as_deref()
-                .or(def.arch)
-                .context("--arch is required for this dataset")?;
-            Params::init(&arch.parse()?, &a.seed, &dev)?
-        }
+        (None, arch) => Params::init(&chosen_arch(arch.as_deref(), &def)?, &a.seed, &dev)?,
     };
     train::check_fit(&params.arch, &data)?;
     if let Some(m) = &bounty {

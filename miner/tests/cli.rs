@@ -106,6 +106,47 @@ fn bad_input_gets_one_clear_error() {
             ],
             "is not of the form",
         ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--arch",
+                "gpt",
+                "--out",
+                out,
+            ],
+            "this dataset has no default gpt widths",
+        ),
+        // Checked before the coordinator is asked anything (there is none here).
+        (
+            vec![
+                "train",
+                "--bounty",
+                "1",
+                "--coordinator",
+                "http://127.0.0.1:9",
+                "--validation",
+                "0.9",
+                "--out",
+                out,
+            ],
+            "--validation must be between 0 and 0.5",
+        ),
+        (
+            vec![
+                "train",
+                "--bounty",
+                "1",
+                "--coordinator",
+                "http://127.0.0.1:9",
+                "--arch",
+                "mlp:64,x",
+                "--out",
+                out,
+            ],
+            "is not of the form",
+        ),
     ];
     for (args, expected) in cases {
         let (ok, err) = miner(&args);
@@ -117,6 +158,29 @@ fn bad_input_gets_one_clear_error() {
             "{args:?}: one line, got {err}"
         );
     }
+    // A family alone takes the dataset's default widths.
+    let (ok, err) = miner(&[
+        "train",
+        "--dataset",
+        "digits",
+        "--arch",
+        "mlp",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        out,
+    ]);
+    assert!(ok, "{err}");
+    let bytes = std::fs::read(out).unwrap();
+    let file = bounties::tensorfile::TensorFile::parse(&bytes).unwrap();
+    assert_eq!(
+        file.metadata
+            .get(bounties::arch::ARCHITECTURE_TAG)
+            .map(String::as_str),
+        Some("mlp:64,256,10")
+    );
     if !cfg!(feature = "cuda") {
         let (ok, err) = miner(&[
             "train",

@@ -31,15 +31,7 @@ use records::{ArtifactUse, Bounty, Evaluator, Licence, Model, ReceiptRecord, Sub
 
 pub use views::{AccountView, LeaderboardRow, Provenance};
 
-/// Whether `apply` checks signatures. Live appends always do; a node
-/// replaying a log it wrote itself (hash chain intact) may skip them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verify {
-    /// Check every signature strictly.
-    Signatures,
-    /// Trust the signatures (the hash chain and everything else is still checked).
-    Skip,
-}
+pub use crate::keys::Verify;
 
 /// The tip of the log the state has applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize)]

@@ -51,8 +51,28 @@ struct Demo {
     children: Vec<Child>,
 }
 
+/// The services the demo started, for the signal handler: Ctrl-C or a
+/// `kill` of the demo stops them too, instead of leaving them running.
+static SERVICES: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn stop_services(signal: &str) {
+    let pids = std::mem::take(&mut *SERVICES.lock().unwrap_or_else(|e| e.into_inner()));
+    for pid in pids {
+        let _ = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status();
+    }
+}
+
 fn main() {
     let args = Args::parse();
+    if let Err(e) = ctrlc::set_handler(|| {
+        stop_services("-TERM");
+        eprintln!("demo: interrupted; its coordinator and evaluators were stopped");
+        std::process::exit(130);
+    }) {
+        eprintln!("warning: no signal handler ({e}); Ctrl-C may leave services running");
+    }
     if let Err(e) = run(args) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -133,12 +153,16 @@ impl Demo {
         Ok(())
     }
 
+    fn keep(&mut self, child: Child) {
+        SERVICES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child.id());
+        self.children.push(child);
+    }
+
     fn stop(&mut self, signal: &str) {
-        for c in &mut self.children {
-            let _ = Command::new("kill")
-                .args([signal, &c.id().to_string()])
-                .status();
-        }
+        stop_services(signal);
         for c in &mut self.children {
             let _ = c.wait();
         }
@@ -228,7 +252,7 @@ fn run(args: Args) -> Result<()> {
         .strip_prefix("listening on ")
         .context("coordinator did not start")?
         .to_owned();
-    demo.children.push(serve);
+    demo.keep(serve);
     println!("coordinator serving {}", demo.url);
 
     let spec = dir.join("digits.toml");
@@ -261,7 +285,7 @@ fn run(args: Args) -> Result<()> {
             .stdout(std::fs::File::create(dir.join(format!("{eve}.log")))?)
             .stderr(std::fs::File::create(dir.join(format!("{eve}.err")))?)
             .spawn()?;
-        demo.children.push(child);
+        demo.keep(child);
     }
 
     demo.step("the sponsor opens a bounty: digits, mlp, winner takes all, quorum 2");

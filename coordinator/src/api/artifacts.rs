@@ -81,7 +81,7 @@ pub(super) async fn upload(
     let _slot = node
         .uploads
         .acquire(ip, node.config.uploads_per_client)
-        .map_err(refused)?;
+        .map_err(|e| refused(e.into()))?;
 
     let tmp_path = node.artifacts.temp_path();
     let mut tmp = TempFile(&tmp_path, false);
@@ -153,7 +153,7 @@ async fn receive(
     cap: u64,
     deadline: tokio::time::Instant,
 ) -> Result<Received, ApiError> {
-    let internal = |e: std::io::Error| ApiError::Internal(e.to_string());
+    let internal = |e: std::io::Error| ApiError::Internal(Box::new(e));
     let file = std::fs::File::create(path).map_err(internal)?;
     // Two blocking threads, one hashing and one writing, so neither waits for
     // the other; each chunk is shared (reference-counted), not copied.
@@ -220,7 +220,7 @@ async fn receive(
         }
     }
     drop((tx, hash_tx));
-    let joined = |e: tokio::task::JoinError| ApiError::Internal(e.to_string());
+    let joined = |e: tokio::task::JoinError| ApiError::Internal(Box::new(e));
     writer.await.map_err(joined)?.map_err(internal)?;
     let hash = hasher.await.map_err(joined)?;
     Ok(Received { hash, size, prefix })
@@ -253,7 +253,7 @@ async fn check(node: &Node, r: &Received, path: &FsPath) -> Result<ArtifactKind,
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || datasets::Dataset::read_file(&path))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(Box::new(e)))?
             .map_err(|e| ApiError::BadArtifact(format!("not a valid dataset: {e}")))?;
         return Ok(ArtifactKind::Dataset);
     }

@@ -6,17 +6,17 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bounties::{AccountId, BountyId, Hash32, SignedMessage};
+use bounties::{AccountId, BountyId, SignedMessage};
 use bounties_api as wire;
 
 use crate::error::{ApiError, from_json_rejection};
 use crate::node::Node;
+use crate::params::{parse_hash, parse_id};
 
 /// The cap on JSON request bodies.
 pub const JSON_BODY_MAX: usize = 2 * 1024 * 1024;
@@ -31,11 +31,12 @@ const LOG_READ_CHUNK: usize = 16;
 type Shared = State<Arc<Node>>;
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// The whole router.
-pub fn router(node: Arc<Node>) -> Router {
-    let api = Router::new()
+/// The `/v1` routes, `/healthz` and `/metrics`; JSON bodies arrive whole
+/// within their deadline (layered by [`crate::routes`]).
+pub fn routes() -> Router<Arc<Node>> {
+    Router::new()
         .route("/v1/info", get(info))
-        .route("/v1/messages", post(submit))
+        .route("/v1/messages", post(append))
         .route("/v1/log", get(log))
         .route("/v1/bounties", get(bounties))
         .route("/v1/bounties/{id}", get(bounty))
@@ -47,70 +48,16 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/jobs/lease", post(lease))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .merge(crate::web::routes())
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&node),
-            whole_body_in_time,
-        ));
-    // Uploads stream under their own cap, checked while reading.
-    let uploads = Router::new()
+}
+
+/// The artifact routes: uploads stream under their own cap, checked while reading.
+pub fn artifact_routes() -> Router<Arc<Node>> {
+    Router::new()
         .route(
             "/v1/artifacts/{hash}",
             get(artifacts::download).put(artifacts::upload),
         )
-        .layer(DefaultBodyLimit::disable());
-    api.merge(uploads)
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
-        .with_state(node)
-}
-
-/// Read a (JSON) request body whole, under [`JSON_BODY_MAX`] and within the
-/// configured deadline, before any handler runs: a client that declares a
-/// body and trickles it (or never sends it) is cut off, however slowly it sends.
-async fn whole_body_in_time(State(node): Shared, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let deadline = node.config.body_deadline;
-    match tokio::time::timeout(deadline, axum::body::to_bytes(body, JSON_BODY_MAX)).await {
-        Err(_) => ApiError::Timeout(format!(
-            "the request body did not arrive within {} s",
-            deadline.as_secs()
-        ))
-        .into_response(),
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                ApiError::TooLarge(format!(
-                    "request bodies are capped at {JSON_BODY_MAX} bytes"
-                ))
-                .into_response()
-            } else {
-                ApiError::Incomplete(format!("the body broke off: {e}")).into_response()
-            }
-        }
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
-        }
-    }
-}
-
-async fn count(State(node): Shared, req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
-    node.metrics.response(res.status().as_u16());
-    res
-}
-
-/// A hash from a path segment; only 64 lowercase hex characters pass.
-pub(crate) fn parse_hash(s: &str) -> Result<Hash32, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::BadHash(s.chars().take(80).collect()))
-}
-
-fn parse_id(s: &str) -> Result<u64, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::BadRequest(format!("{s:?} is not a number")))
+        .layer(DefaultBodyLimit::disable())
 }
 
 async fn info(State(node): Shared) -> Json<wire::Info> {
@@ -132,7 +79,7 @@ async fn info(State(node): Shared) -> Json<wire::Info> {
     })
 }
 
-async fn submit(
+async fn append(
     State(node): Shared,
     body: Result<Json<wire::PostMessage>, JsonRejection>,
 ) -> ApiResult<wire::Appended> {
@@ -143,7 +90,7 @@ async fn submit(
         .signature
         .parse()
         .map_err(|_| ApiError::BadRequest("signature: expected 128 hex characters".into()))?;
-    let appended = node.submit(SignedMessage { message, signature }).await?;
+    let appended = node.append(SignedMessage { message, signature }).await?;
     Ok(Json(appended))
 }
 
@@ -156,7 +103,7 @@ async fn log(
     let store = Arc::clone(&node.store);
     let entries = tokio::task::spawn_blocking(move || read_page(store.as_ref(), q.from, limit))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        .map_err(|e| ApiError::Internal(Box::new(e)))??;
     Ok(Json(wire::LogPage { entries }))
 }
 

@@ -14,9 +14,12 @@ use bounties::{Entry, Hash32};
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or failed.
+    /// The database refused or failed (the cause is kept, typed).
     #[error("log database: {0}")]
-    Database(String),
+    Database(Box<dyn std::error::Error + Send + Sync>),
+    /// There is no log where one was expected.
+    #[error("{}: no log database here", .0.display())]
+    Missing(std::path::PathBuf),
     /// A stored entry does not decode.
     #[error("stored entry {seq} is corrupt: {reason}")]
     Corrupt {

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::{LogStore, Snapshot, StoreError, check_continues};
 
 fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::Database(Box::new(e))
 }
 
 /// A log in a SQLite database file.
@@ -69,10 +69,7 @@ impl SqliteLog {
     /// Open an existing log read-only (the auditor).
     pub fn open_read_only(path: &Path) -> Result<SqliteLog, StoreError> {
         if !path.exists() {
-            return Err(StoreError::Database(format!(
-                "{}: no log database here",
-                path.display()
-            )));
+            return Err(StoreError::Missing(path.to_owned()));
         }
         let conn = open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         Ok(SqliteLog {

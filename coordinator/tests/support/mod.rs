@@ -14,7 +14,7 @@ use coordinator::clock::{Clock, ManualClock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
 use coordinator::store::sqlite::SqliteLog;
-use coordinator::{api, server};
+use coordinator::{routes, server};
 
 /// A running coordinator.
 pub struct Served {
@@ -92,7 +92,7 @@ pub fn serve_with(devs: &[&str], params: Params, config: Config) -> Served {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = api::router(Arc::clone(&node));
+    let router = routes::router(Arc::clone(&node));
     runtime.spawn(server::serve(
         listener,
         router,
