@@ -154,7 +154,35 @@ fn run(
         if entries.is_empty() {
             continue;
         }
-        match store.append(&entries) {
+        let committed = match store.append(&entries) {
+            Ok(()) => Ok(()),
+            // A failed append may still have committed (the answer was lost
+            // after the commit): the store's head says which.
+            Err(e) => {
+                eprintln!("error: appending {} entries failed: {e}", entries.len());
+                let last = entries.last().expect("non-empty");
+                match store.head() {
+                    Ok(Some((seq, hash))) if seq == last.seq && hash == last.hash() => Ok(()),
+                    Ok(head) if head.map(|(seq, _)| seq) == entries[0].seq.checked_sub(1) => {
+                        Err(Arc::new(e))
+                    }
+                    // Neither all nor nothing as far as we can tell: acknowledge
+                    // nothing, publish nothing, and stop; a restart replays
+                    // whatever is durable.
+                    other => {
+                        eprintln!(
+                            "error: the log's head is {other:?} after a failed append; the sequencer stops (restart to recover from the durable log)"
+                        );
+                        let e = Arc::new(e);
+                        for (reply, _) in accepted {
+                            let _ = reply.send(Err(AppendError::Store(Arc::clone(&e))));
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        match committed {
             Ok(()) => {
                 let crossed = |seq: u64| seq / snapshot_every.max(1);
                 let before = entries[0].seq.saturating_sub(1);
@@ -176,9 +204,8 @@ fn run(
                     let _ = reply.send(Ok(appended));
                 }
             }
+            // Nothing was written: nothing is published or acknowledged.
             Err(e) => {
-                eprintln!("error: appending {} entries failed: {e}", entries.len());
-                let e = Arc::new(e);
                 for (reply, _) in accepted {
                     let _ = reply.send(Err(AppendError::Store(Arc::clone(&e))));
                 }

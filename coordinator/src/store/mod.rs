@@ -4,6 +4,8 @@
 //! SQLite is the embedded default ([`sqlite::SqliteLog`]); [`memory::MemoryLog`]
 //! serves tests. A PostgreSQL store is one more implementation of [`LogStore`].
 
+pub mod conformance;
+pub mod faulty;
 pub mod memory;
 pub mod sqlite;
 
@@ -50,7 +52,8 @@ pub struct Snapshot {
     pub state_root: Hash32,
 }
 
-/// An append-only log of entries.
+/// An append-only log of entries. `conformance::check` is what every
+/// implementation must pass.
 pub trait LogStore: Send + Sync + 'static {
     /// Append `entries` (consecutive, continuing the log) in one atomic, durable
     /// step: when this returns `Ok`, all of them survive a crash; on `Err`, none.
@@ -59,7 +62,8 @@ pub trait LogStore: Send + Sync + 'static {
     /// Up to `limit` entries from `from`, in order.
     fn read(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError>;
 
-    /// The last entry's seq and hash (`None` for an empty log).
+    /// The last entry's seq and hash (`None` for an empty log): after a failed
+    /// append, the sequencer asks it whether the batch committed anyway.
     fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError>;
 
     /// Record a verified point.

@@ -142,6 +142,12 @@ impl LogStore for SqliteLog {
     }
 
     fn read(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        // SQLite's integers are signed: a seq past i64::MAX (say, `?from=`
+        // u64::MAX) must not wrap around to a negative and read from genesis.
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_reader(|conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -149,7 +155,7 @@ impl LogStore for SqliteLog {
                 )
                 .map_err(db)?;
             let rows = stmt
-                .query_map(params![from as i64, limit as i64], |r| {
+                .query_map(params![from, limit], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
                 })
                 .map_err(db)?;

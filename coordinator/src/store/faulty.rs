@@ -1,0 +1,91 @@
+//! A fault-injecting wrapper around any [`LogStore`], for tests of "a store
+//! error acknowledges nothing": fail the N-th append before it writes
+//! anything, or after it is durable (the answer lost, as in a crash right
+//! after the commit). What the inner store holds is the durable prefix a
+//! restart recovers from.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bounties::{Entry, Hash32};
+
+use super::{LogStore, Snapshot, StoreError};
+
+/// When the injected append fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Fail without writing anything.
+    BeforeWrite,
+    /// Write durably, then fail (the commit happened; its answer did not).
+    AfterWrite,
+}
+
+/// A store whose `nth` append (1-based, counted from creation) fails with `fault`.
+pub struct FaultyLog {
+    inner: Arc<dyn LogStore>,
+    appends: AtomicU64,
+    nth: u64,
+    fault: Fault,
+}
+
+impl FaultyLog {
+    /// Wrap `inner`; its `nth` append fails with `fault`.
+    pub fn new(inner: Arc<dyn LogStore>, nth: u64, fault: Fault) -> FaultyLog {
+        FaultyLog {
+            inner,
+            appends: AtomicU64::new(0),
+            nth,
+            fault,
+        }
+    }
+
+    /// The wrapped store: what survived, for a restart.
+    pub fn inner(&self) -> Arc<dyn LogStore> {
+        Arc::clone(&self.inner)
+    }
+
+    fn injected(&self) -> StoreError {
+        StoreError::Database("injected fault".into())
+    }
+}
+
+impl std::fmt::Debug for FaultyLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyLog")
+            .field("nth", &self.nth)
+            .field("fault", &self.fault)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogStore for FaultyLog {
+    fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+        if n != self.nth {
+            return self.inner.append(entries);
+        }
+        match self.fault {
+            Fault::BeforeWrite => Err(self.injected()),
+            Fault::AfterWrite => {
+                self.inner.append(entries)?;
+                Err(self.injected())
+            }
+        }
+    }
+
+    fn read(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.inner.read(from, limit)
+    }
+
+    fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
+        self.inner.head()
+    }
+
+    fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.inner.put_snapshot(snapshot)
+    }
+
+    fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.snapshot()
+    }
+}

@@ -1,0 +1,153 @@
+//! Storage that proves "all or nothing": every `LogStore` passes the one
+//! conformance suite, and a node over a store that fails an append
+//! acknowledges nothing it did not make durable, publishes nothing it did not
+//! acknowledge, and restarts from exactly the durable prefix.
+
+use std::sync::Arc;
+
+use bounties::{Action, Amount, Message, Params, SecretKey, SignedMessage};
+use coordinator::artifacts::LocalArtifacts;
+use coordinator::clock::{Clock, SystemClock};
+use coordinator::datadir::{self, DataDir};
+use coordinator::node::{Config, Node, NodeError};
+use coordinator::store::faulty::{Fault, FaultyLog};
+use coordinator::store::memory::MemoryLog;
+use coordinator::store::sqlite::SqliteLog;
+use coordinator::store::{LogStore, conformance};
+
+#[test]
+fn every_log_store_keeps_the_promises_of_the_trait() {
+    conformance::check(&|| Box::new(MemoryLog::default()), None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sqlite");
+    let open = || -> Box<dyn LogStore> { Box::new(SqliteLog::open(&path).unwrap()) };
+    conformance::check(&open, Some(&open));
+}
+
+/// A chain with alice funded, its log in SQLite, the node's store wrapped.
+struct Chain {
+    _dir: tempfile::TempDir,
+    data: DataDir,
+    alice: SecretKey,
+    bob: SecretKey,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir(dir.path().join("data"));
+        let names = vec!["alice".to_owned(), "bob".to_owned()];
+        let now = SystemClock.now_ms();
+        let init = datadir::init(
+            &data,
+            "faults",
+            Params::default(),
+            &names,
+            Amount(1_000),
+            now,
+        )
+        .unwrap();
+        let key = |n: &str| {
+            let (_, _, path) = init.dev.iter().find(|(name, ..)| name == n).unwrap();
+            DataDir::read_key(path).unwrap()
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        Chain {
+            alice: key("alice"),
+            bob: key("bob"),
+            _dir: dir,
+            data,
+            runtime,
+        }
+    }
+
+    fn store(&self) -> Arc<dyn LogStore> {
+        Arc::new(SqliteLog::open(&self.data.log()).unwrap())
+    }
+
+    fn node(&self, store: Arc<dyn LogStore>) -> Arc<Node> {
+        let artifacts =
+            Arc::new(LocalArtifacts::open(&self.data.artifacts(), &self.data.tmp()).unwrap());
+        let _guard = self.runtime.enter();
+        Node::start(
+            store,
+            artifacts,
+            Arc::new(SystemClock),
+            None,
+            Config::default(),
+        )
+        .unwrap()
+    }
+
+    fn transfer(&self, nonce: u64, amount: u128) -> SignedMessage {
+        Message {
+            chain_id: "faults".into(),
+            signer: self.alice.account(),
+            nonce,
+            action: Action::Transfer {
+                to: self.bob.account(),
+                amount: Amount(amount),
+            },
+        }
+        .sign(&self.alice)
+    }
+
+    fn append(&self, node: &Node, m: SignedMessage) -> Result<u64, NodeError> {
+        self.runtime.block_on(node.append(m)).map(|a| a.seq)
+    }
+}
+
+#[test]
+fn an_append_the_store_refused_is_neither_acknowledged_nor_published_and_can_be_sent_again() {
+    let c = Chain::new();
+    let faulty = Arc::new(FaultyLog::new(c.store(), 2, Fault::BeforeWrite));
+    let node = c.node(Arc::clone(&faulty) as Arc<dyn LogStore>);
+    assert_eq!(c.append(&node, c.transfer(1, 10)).unwrap(), 1);
+    let before = node.state();
+
+    let second = c.transfer(2, 20);
+    let err = c.append(&node, second.clone()).unwrap_err();
+    assert!(matches!(err, NodeError::Store(_)), "{err}");
+    // Nothing published: the same head, root and balances; the nonce unused.
+    let after = node.state();
+    assert_eq!(after.head(), before.head());
+    assert_eq!(after.root(), before.root());
+    assert_eq!(after.nonce(&c.alice.account()), 1);
+    assert_eq!(faulty.inner().head().unwrap().map(|h| h.0), Some(1));
+
+    // The very same signed message goes in on the next try.
+    assert_eq!(c.append(&node, second).unwrap(), 2);
+    assert_eq!(node.state().balance(&c.bob.account()), Amount(1_030));
+
+    // A restart replays exactly the durable log to the same state.
+    let live = node.state().root();
+    let restarted = c.node(faulty.inner());
+    assert_eq!(restarted.state().root(), live);
+}
+
+#[test]
+fn an_append_that_committed_but_lost_its_answer_is_acknowledged_once_and_survives_a_restart() {
+    let c = Chain::new();
+    let faulty = Arc::new(FaultyLog::new(c.store(), 2, Fault::AfterWrite));
+    let node = c.node(Arc::clone(&faulty) as Arc<dyn LogStore>);
+    assert_eq!(c.append(&node, c.transfer(1, 10)).unwrap(), 1);
+    // The store wrote it, then failed: the head shows it is durable, so it is
+    // acknowledged and published (a retry would find the nonce used).
+    let second = c.transfer(2, 20);
+    assert_eq!(c.append(&node, second.clone()).unwrap(), 2);
+    let err = c.append(&node, second).unwrap_err();
+    assert!(
+        matches!(err, NodeError::Rejected(ref r) if r.code() == "bad_nonce"),
+        "{err}"
+    );
+    assert_eq!(c.append(&node, c.transfer(3, 5)).unwrap(), 3);
+    let live = node.state().root();
+    let restarted = c.node(faulty.inner());
+    assert_eq!(restarted.state().root(), live);
+    assert_eq!(restarted.state().balance(&c.bob.account()), Amount(1_035));
+}
