@@ -116,7 +116,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let message = if self.is_internal() {
             // The details may name paths or the database: the log gets them.
-            eprintln!("error: internal: {}", chain(&self));
+            tracing::error!(error = %chain(&self), "internal error");
             "internal error; the operator's log has the details".to_owned()
         } else {
             self.to_string()
@@ -154,5 +154,33 @@ pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiErr
             ApiError::TooLarge(b.body_text())
         }
         other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_internal_error_is_answered_without_its_details() {
+        let cause = std::io::Error::other("disk full at /srv/chain/artifacts/tmp");
+        let res = ApiError::Internal(Box::new(cause)).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: bounties_api::ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.error.code, "internal");
+        assert!(
+            !body.error.message.contains("/srv"),
+            "{}",
+            body.error.message
+        );
+        // A client's own mistake is described to it.
+        let res = ApiError::NotFound("no bounty 7".into()).into_response();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("no bounty 7"));
     }
 }

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod datadir;
 pub mod error;
 pub mod jobs;
+pub mod logging;
 pub mod metrics;
 pub mod node;
 mod params;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use coordinator::artifacts::LocalArtifacts;
 use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
+use coordinator::logging::LogFormat;
 use coordinator::node::{Config, Node};
 use coordinator::store::sqlite::SqliteLog;
 use coordinator::{audit, routes, scheduler, server};
@@ -86,6 +87,9 @@ enum Command {
         /// Connections one client address may hold open at once.
         #[arg(long, default_value_t = 128)]
         connections_per_client: usize,
+        /// How the service logs (to stderr; `RUST_LOG` filters, default `info`).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Replay a log from scratch and check every signature, link and state root.
     /// Replay this data dir's log from scratch and check every signature,
@@ -167,7 +171,9 @@ fn run(cli: Cli) -> Result<()> {
             body_deadline_secs,
             upload_min_rate,
             connections_per_client,
+            log_format,
         } => {
+            coordinator::logging::init(log_format);
             let config = Config {
                 max_artifact_bytes,
                 uploads_per_client,
@@ -211,12 +217,12 @@ async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
         config,
     )?;
     let state = node.state();
-    eprintln!(
-        "replayed {} entries of chain {} in {:.2} s; state root {}",
-        state.head().seq + 1,
-        state.chain_id(),
-        started.elapsed().as_secs_f64(),
-        node.root(&state)
+    tracing::info!(
+        entries = state.head().seq + 1,
+        chain = state.chain_id(),
+        seconds = started.elapsed().as_secs_f64(),
+        state_root = %node.root(&state),
+        "replayed the log"
     );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -230,7 +236,7 @@ async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        eprintln!("shutting down");
+        tracing::info!("shutting down");
     };
     server::serve(
         listener,

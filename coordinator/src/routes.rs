@@ -1,6 +1,7 @@
 //! The whole service as one router: the JSON API, the artifact routes and
-//! the web pages, under the layers every request passes (a whole-body
-//! deadline for JSON bodies, the response counter) and one fallback.
+//! the web pages, under the layers every request passes (a span and a log
+//! line per request, a whole-body deadline for JSON bodies, the response
+//! counter) and one fallback.
 
 use std::sync::Arc;
 
@@ -27,7 +28,39 @@ pub fn router(node: Arc<Node>) -> Router {
     json.merge(crate::api::artifact_routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(middleware::from_fn_with_state(Arc::clone(&node), count))
+        .layer(middleware::from_fn(traced))
         .with_state(node)
+}
+
+/// Run the request in a span (id, method, route) and log its status and latency.
+async fn traced(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        // Unrouted paths are the client's text: bounded before they reach a log.
+        .map_or_else(
+            || req.uri().path().chars().take(200).collect(),
+            |p| p.as_str().to_owned(),
+        );
+    let span = tracing::info_span!(
+        "request",
+        id = crate::logging::request_id(),
+        method = %req.method(),
+        route = %route,
+    );
+    let started = std::time::Instant::now();
+    let res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, latency_ms, "answered");
+        } else {
+            tracing::info!(status, latency_ms, "answered");
+        }
+    });
+    res
 }
 
 /// Read a (JSON) request body whole, under [`JSON_BODY_MAX`] and within the

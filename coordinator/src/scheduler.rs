@@ -27,7 +27,7 @@ pub async fn tick(node: &Node) -> Vec<BountyId> {
             .await
         {
             Ok(_) | Err(NodeError::Rejected(Rejection::BeforeDeadline { .. })) => {}
-            Err(e) => eprintln!("scheduler: ending submissions of bounty {bounty}: {e}"),
+            Err(e) => tracing::warn!(%bounty, error = %e, "scheduler: ending submissions failed"),
         }
     }
     let due: Vec<BountyId> = node
@@ -50,7 +50,7 @@ pub async fn tick(node: &Node) -> Vec<BountyId> {
             Err(NodeError::Rejected(
                 Rejection::PendingEvaluations { .. } | Rejection::DisputeWindowOpen { .. },
             )) => {}
-            Err(e) => eprintln!("scheduler: closing bounty {bounty}: {e}"),
+            Err(e) => tracing::warn!(%bounty, error = %e, "scheduler: closing failed"),
         }
     }
     closed

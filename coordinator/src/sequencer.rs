@@ -159,7 +159,7 @@ fn run(
             // A failed append may still have committed (the answer was lost
             // after the commit): the store's head says which.
             Err(e) => {
-                eprintln!("error: appending {} entries failed: {e}", entries.len());
+                tracing::error!(entries = entries.len(), error = %e, "append failed");
                 let last = entries.last().expect("non-empty");
                 match store.head() {
                     Ok(Some((seq, hash))) if seq == last.seq && hash == last.hash() => Ok(()),
@@ -170,8 +170,9 @@ fn run(
                     // nothing, publish nothing, and stop; a restart replays
                     // whatever is durable.
                     other => {
-                        eprintln!(
-                            "error: the log's head is {other:?} after a failed append; the sequencer stops (restart to recover from the durable log)"
+                        tracing::error!(
+                            head = ?other,
+                            "the log's head is unknown after a failed append; the sequencer stops (restart to recover from the durable log)"
                         );
                         let e = Arc::new(e);
                         for (reply, _) in accepted {
@@ -195,7 +196,7 @@ fn run(
                         state_root: state.root(),
                     };
                     if let Err(e) = store.put_snapshot(snapshot) {
-                        eprintln!("warning: could not record a snapshot: {e}");
+                        tracing::warn!(error = %e, "could not record a snapshot");
                     }
                 }
                 metrics.committed(entries.len(), after);

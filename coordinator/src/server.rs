@@ -78,7 +78,7 @@ pub async fn serve(
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
-                    eprintln!("accept: {e}");
+                    tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

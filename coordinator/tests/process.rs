@@ -411,3 +411,73 @@ fn a_signed_request_is_not_accepted_again_after_a_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn json_logs_carry_each_request_in_a_span_with_its_status_and_latency() {
+    let (_dir, data, _alice) = chain_with_alice();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let client = Client::new(&url);
+    client.info().unwrap();
+    let missing = client.bounty(bounties::BountyId(77)).unwrap_err();
+    assert_eq!(missing.code(), Some("not_found"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    let events: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let answered: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["fields"]["message"] == "answered")
+        .collect();
+    let find = |route: &str| {
+        answered
+            .iter()
+            .find(|e| e["span"]["route"] == route)
+            .unwrap_or_else(|| panic!("no log line for {route}: {stderr}"))
+    };
+    let info = find("/v1/info");
+    assert_eq!(info["fields"]["status"], 200);
+    assert!(info["fields"]["latency_ms"].is_number());
+    assert_eq!(info["span"]["method"], "GET");
+    let bounty = find("/v1/bounties/{id}");
+    assert_eq!(bounty["fields"]["status"], 404);
+    assert_ne!(info["span"]["id"], bounty["span"]["id"]);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["fields"]["message"] == "replayed the log")
+    );
+}
