@@ -3,10 +3,12 @@
 //! acknowledges nothing it did not make durable, publishes nothing it did not
 //! acknowledge, and restarts from exactly the durable prefix.
 
+mod support;
+
 use std::sync::Arc;
 
-use bounties::{Action, Amount, Message, Params, SecretKey, SignedMessage};
-use coordinator::artifacts::LocalArtifacts;
+use bounties::{AccountId, Action, Amount, Hash32, Message, Params, SecretKey, SignedMessage};
+use coordinator::artifacts::{ArtifactError, ArtifactStore, BoxFuture, LocalArtifacts};
 use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node, NodeError};
@@ -150,4 +152,84 @@ fn an_append_that_committed_but_lost_its_answer_is_acknowledged_once_and_survive
     let restarted = c.node(faulty.inner());
     assert_eq!(restarted.state().root(), live);
     assert_eq!(restarted.state().balance(&c.bob.account()), Amount(1_035));
+}
+
+/// The real artifact store, except that storing a new artifact fails.
+struct StoreFails(Arc<dyn ArtifactStore>);
+
+impl ArtifactStore for StoreFails {
+    fn size(&self, hash: Hash32) -> BoxFuture<'_, Result<Option<u64>, ArtifactError>> {
+        self.0.size(hash)
+    }
+    fn store<'a>(
+        &'a self,
+        _hash: Hash32,
+        _verified: &'a std::path::Path,
+        _owner: AccountId,
+    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+        Box::pin(async { Err(std::io::Error::other("disk full at /srv/secret").into()) })
+    }
+    fn add_owner(
+        &self,
+        hash: Hash32,
+        owner: AccountId,
+    ) -> BoxFuture<'_, Result<(), ArtifactError>> {
+        self.0.add_owner(hash, owner)
+    }
+    fn owners(&self, hash: Hash32) -> BoxFuture<'_, Result<Vec<AccountId>, ArtifactError>> {
+        self.0.owners(hash)
+    }
+    fn open(&self, hash: Hash32) -> BoxFuture<'_, Result<Option<tokio::fs::File>, ArtifactError>> {
+        self.0.open(hash)
+    }
+    fn temp_path(&self) -> std::path::PathBuf {
+        self.0.temp_path()
+    }
+}
+
+#[test]
+fn an_upload_the_artifact_store_failed_is_not_acknowledged_and_grants_nothing() {
+    let s = support::serve_over(&["alice"], Params::default(), Config::default(), |real| {
+        Arc::new(StoreFails(real))
+    });
+    let bytes = support::model("a");
+    let path = support::tmp_path(&s, "model");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = s
+        .client
+        .upload(s.key("alice"), &s.chain_id, &path)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("internal"), "{err}");
+    assert!(!err.to_string().contains("/srv/secret"), "{err}");
+    // Nothing stored, nobody recorded, and nothing left in the temp dir.
+    let hash = bounties::encoding::sha256(&bytes);
+    let artifacts = &s.node.artifacts;
+    let (size, owners) = s.runtime.block_on(async {
+        (
+            artifacts.size(hash).await.unwrap(),
+            artifacts.owners(hash).await.unwrap(),
+        )
+    });
+    assert_eq!(size, None);
+    assert!(owners.is_empty(), "{owners:?}");
+    assert!(support::files_under(&s.data_dir().tmp()).is_empty());
+    // So a submission naming it is refused, and the log does not move.
+    let head = s.node.state().head();
+    let weights_hash = bounties::tensorfile::TensorFile::parse(&bytes)
+        .unwrap()
+        .weights_hash();
+    let refused = s
+        .client
+        .act(
+            s.key("alice"),
+            Action::Submit {
+                bounty: bounties::BountyId(1),
+                file_hash: hash,
+                weights_hash,
+                parent_weights_hash: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("not_uploaded"), "{refused}");
+    assert_eq!(s.node.state().head(), head);
 }

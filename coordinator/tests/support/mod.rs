@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bounties::{Amount, BountySpec, Hash32, Params, SecretKey};
 use bounties_client::Client;
-use coordinator::artifacts::LocalArtifacts;
+use coordinator::artifacts::{ArtifactStore, LocalArtifacts};
 use coordinator::clock::{Clock, ManualClock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
@@ -25,7 +25,7 @@ pub struct Served {
     pub keys: BTreeMap<String, SecretKey>,
     pub client: Client,
     pub chain_id: String,
-    runtime: tokio::runtime::Runtime,
+    pub runtime: tokio::runtime::Runtime,
 }
 
 impl Served {
@@ -61,6 +61,16 @@ pub fn serve(devs: &[&str], params: Params) -> Served {
 
 /// Start a coordinator with these limits.
 pub fn serve_with(devs: &[&str], params: Params, config: Config) -> Served {
+    serve_over(devs, params, config, |a| a)
+}
+
+/// Start a coordinator whose artifact store is `wrap` of the real one (to inject faults).
+pub fn serve_over(
+    devs: &[&str],
+    params: Params,
+    config: Config,
+    wrap: impl FnOnce(Arc<dyn ArtifactStore>) -> Arc<dyn ArtifactStore>,
+) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().join("data"));
     let names: Vec<String> = devs.iter().map(|s| s.to_string()).collect();
@@ -72,7 +82,9 @@ pub fn serve_with(devs: &[&str], params: Params, config: Config) -> Served {
     }
     let clock = ManualClock::at(now);
     let store = Arc::new(SqliteLog::open(&data.log()).unwrap());
-    let artifacts = Arc::new(LocalArtifacts::open(&data.artifacts(), &data.tmp()).unwrap());
+    let artifacts = wrap(Arc::new(
+        LocalArtifacts::open(&data.artifacts(), &data.tmp()).unwrap(),
+    ));
     let operator = DataDir::read_key(&data.key("operator")).unwrap();
     let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let node = Node::start(
