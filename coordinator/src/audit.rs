@@ -27,7 +27,7 @@ pub enum AuditError {
 pub fn audit_store(store: &dyn LogStore) -> Result<ReplayReport, AuditError> {
     let mut replayer = Replayer::default();
     crate::store::for_each_chunk(store, 0, CHUNK, |chunk| {
-        replayer.feed(chunk, |_, _| {})?;
+        replayer.feed(&chunk, |_, _| {})?;
         Ok::<_, AuditError>(ControlFlow::Continue(()))
     })?;
     let (_, report) = replayer.finish()?;

@@ -28,6 +28,11 @@ fn coordinator(args: &[&str]) -> std::process::Output {
 
 /// Start `serve` on a free port; returns the child and its URL.
 fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
+    serve_logging_to(dir, extra, Stdio::null())
+}
+
+/// Start `serve` on a free port with its logs (stderr) going to `stderr`.
+fn serve_logging_to(dir: &Path, extra: &[&str], stderr: Stdio) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -38,7 +43,7 @@ fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
         ])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -415,29 +420,7 @@ fn a_signed_request_is_not_accepted_again_after_a_restart() {
 #[test]
 fn json_logs_carry_each_request_in_a_span_with_its_status_and_latency() {
     let (_dir, data, _alice) = chain_with_alice();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut child, url) = serve_logging_to(&data, &["--log-format", "json"], Stdio::piped());
     let client = Client::new(&url);
     client.info().unwrap();
     let missing = client.bounty(bounties::BountyId(77)).unwrap_err();

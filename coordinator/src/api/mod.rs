@@ -122,7 +122,7 @@ fn read_page(
             if page.len() == limit || (bytes > LOG_PAGE_BYTES_MAX && !page.is_empty()) {
                 return Ok::<_, crate::store::StoreError>(ControlFlow::Break(()));
             }
-            page.push(entry.clone());
+            page.push(entry);
         }
         Ok(ControlFlow::Continue(()))
     })?;

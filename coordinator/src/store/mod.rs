@@ -73,13 +73,13 @@ pub trait LogStore: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError>;
 }
 
-/// The one chunked read loop: hand `each` the log from `from` in chunks of
+/// The one chunked read loop: hand `each` the log from `from` in (owned) chunks of
 /// up to `chunk` entries, in order, until the log ends or `each` says stop.
 pub fn for_each_chunk<E: From<StoreError>>(
     store: &dyn LogStore,
     from: u64,
     chunk: usize,
-    mut each: impl FnMut(&[Entry]) -> Result<ControlFlow<()>, E>,
+    mut each: impl FnMut(Vec<Entry>) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
     let mut next = from;
     loop {
@@ -88,7 +88,7 @@ pub fn for_each_chunk<E: From<StoreError>>(
             return Ok(());
         };
         next = last.seq + 1;
-        if each(&entries)?.is_break() {
+        if each(entries)?.is_break() {
             return Ok(());
         }
     }
