@@ -17,6 +17,7 @@ use coordinator::artifacts::LocalArtifacts;
 use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
+use coordinator::staging::Staging;
 use coordinator::store::sqlite::SqliteLog;
 use coordinator::{routes, server};
 
@@ -127,7 +128,8 @@ fn main() {
         .unwrap();
     let node = Node::start(
         Arc::new(SqliteLog::open(&data.log()).unwrap()),
-        Arc::new(LocalArtifacts::open(&data.artifacts(), &data.tmp()).unwrap()),
+        Arc::new(LocalArtifacts::open(&data.artifacts()).unwrap()),
+        Staging::open(&data.tmp()).unwrap(),
         Arc::new(SystemClock),
         None,
         Config {

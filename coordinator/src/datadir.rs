@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! D/log.sqlite            the log (WAL: also log.sqlite-wal, -shm)
-//! D/artifacts/ab/<hash>   content-addressed files (+ <hash>.owners)
-//! D/tmp/                  uploads in progress (emptied at start)
+//! D/artifacts/ab/<hash>   content-addressed files (+ <hash>.owned/<account>)
+//! D/tmp/                  uploads being received (staging; emptied at start)
 //! D/keys/operator.key     signs genesis and scheduler messages (0600)
 //! D/keys/minter.key       the only account that may mint (0600)
 //! D/keys/dev/<name>.key   funded dev accounts (`init --dev`)

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::ingest::IngestError;
 use crate::node::NodeError;
 
 /// An error answered over HTTP.
@@ -28,17 +29,6 @@ pub enum ApiError {
     /// Body larger than allowed.
     #[error("{0}")]
     TooLarge(String),
-    /// An upload whose bytes do not hash to its name.
-    #[error("the body's SHA-256 is {got}, not the {expected} named in the path")]
-    HashMismatch {
-        /// From the path.
-        expected: String,
-        /// Of the body.
-        got: String,
-    },
-    /// An upload that is not an acceptable safetensors file.
-    #[error("{0}")]
-    BadArtifact(String),
     /// A client that sent too slowly or broke off.
     #[error("{0}")]
     Incomplete(String),
@@ -48,6 +38,9 @@ pub enum ApiError {
     /// A domain refusal or failure of the service core.
     #[error(transparent)]
     Node(#[from] NodeError),
+    /// An upload refused or failed.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
     /// The evaluator has no job to do now.
     #[error("no submission needs a receipt from this evaluator now")]
     NoJob,
@@ -67,16 +60,26 @@ impl ApiError {
             Auth(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            HashMismatch { .. } => (StatusCode::BAD_REQUEST, "hash_mismatch"),
-            BadArtifact(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_artifact"),
             Incomplete(_) => (StatusCode::BAD_REQUEST, "incomplete_body"),
             Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             Node(e) => match e {
                 NodeError::Rejected(r) => (StatusCode::UNPROCESSABLE_ENTITY, r.code()),
                 NodeError::NotUploaded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_uploaded"),
-                NodeError::TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
                 NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 NodeError::NoOperatorKey | NodeError::Store(_) | NodeError::Artifacts(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
+            },
+            Ingest(e) => match e {
+                IngestError::TooManyUploads(_) => {
+                    (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads")
+                }
+                IngestError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+                IngestError::HashMismatch { .. } => (StatusCode::BAD_REQUEST, "hash_mismatch"),
+                IngestError::BadArtifact(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_artifact"),
+                IngestError::Incomplete(_) => (StatusCode::BAD_REQUEST, "incomplete_body"),
+                IngestError::Timeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+                IngestError::Staging(_) | IngestError::Artifacts(_) | IngestError::Worker(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")
                 }
             },

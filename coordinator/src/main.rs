@@ -12,6 +12,7 @@ use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::logging::LogFormat;
 use coordinator::node::{Config, Node};
+use coordinator::staging::Staging;
 use coordinator::store::sqlite::SqliteLog;
 use coordinator::{audit, routes, scheduler, server};
 
@@ -203,15 +204,16 @@ fn run(cli: Cli) -> Result<()> {
 #[tokio::main]
 async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
     let store = Arc::new(SqliteLog::open(&dir.log()).context("opening the log")?);
-    let artifacts = Arc::new(
-        LocalArtifacts::open(&dir.artifacts(), &dir.tmp()).context("opening the artifact store")?,
-    );
+    let artifacts =
+        Arc::new(LocalArtifacts::open(&dir.artifacts()).context("opening the artifact store")?);
+    let staging = Staging::open(&dir.tmp()).context("opening the upload staging dir")?;
     let operator = DataDir::read_key(&dir.key("operator"))?;
     let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let started = std::time::Instant::now();
     let node = Node::start(
         store,
         artifacts,
+        staging,
         Arc::new(SystemClock),
         Some(operator),
         config,

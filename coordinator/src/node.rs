@@ -1,10 +1,8 @@
-//! The running service's shared parts: store, sequencer, artifacts, leases,
-//! clock, metrics and limits. Handlers, the scheduler and tests use a [`Node`].
+//! The running service's shared parts: store, sequencer, artifacts, staging,
+//! leases, clock, metrics and limits. Handlers, the scheduler and tests use a [`Node`].
 //! It knows no HTTP: it fails with a [`NodeError`], which `error.rs` maps to a
 //! response.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,9 +12,11 @@ use crate::artifacts::ArtifactError;
 use crate::artifacts::ArtifactStore;
 use crate::auth::ReplayGuard;
 use crate::clock::Clock;
+use crate::ingest::UploadSlots;
 use crate::jobs::Leases;
 use crate::metrics::Metrics;
 use crate::sequencer::{AppendError, Appended, RecoverError, Sequencer, recover};
+use crate::staging::Staging;
 use crate::store::{LogStore, StoreError};
 
 /// Why the service refused or failed an operation.
@@ -33,9 +33,6 @@ pub enum NodeError {
         /// The submitter.
         signer: bounties::AccountId,
     },
-    /// Too many uploads at once from one client address.
-    #[error("too many uploads in progress from this client (at most {0})")]
-    TooManyUploads(usize),
     /// The scheduler has no operator key to sign with.
     #[error("no operator key loaded")]
     NoOperatorKey,
@@ -106,39 +103,6 @@ impl Default for Config {
     }
 }
 
-/// Uploads in progress per client address.
-#[derive(Debug, Default)]
-pub struct UploadSlots(Arc<Mutex<BTreeMap<IpAddr, usize>>>);
-
-/// Holds one upload slot until dropped.
-#[derive(Debug)]
-pub struct UploadSlot(Arc<Mutex<BTreeMap<IpAddr, usize>>>, IpAddr);
-
-impl UploadSlots {
-    /// Take a slot for `ip`, or refuse if it has `max` already.
-    pub fn acquire(&self, ip: IpAddr, max: usize) -> Result<UploadSlot, NodeError> {
-        let mut map = self.0.lock().expect("lock");
-        let n = map.entry(ip).or_default();
-        if *n >= max {
-            return Err(NodeError::TooManyUploads(max));
-        }
-        *n += 1;
-        Ok(UploadSlot(Arc::clone(&self.0), ip))
-    }
-}
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        let mut map = self.0.lock().expect("lock");
-        if let Some(n) = map.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.1);
-            }
-        }
-    }
-}
-
 /// The service.
 #[allow(missing_debug_implementations)]
 pub struct Node {
@@ -158,8 +122,10 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Signed requests already seen.
     pub replay_guard: ReplayGuard,
-    /// Uploads in progress.
+    /// Uploads in progress, per client address.
     pub uploads: UploadSlots,
+    /// Where uploads are received before they are stored.
+    pub staging: Staging,
     operator: Option<SecretKey>,
     root_cache: Mutex<Option<(u64, Hash32)>>,
 }
@@ -170,6 +136,7 @@ impl Node {
     pub fn start(
         store: Arc<dyn LogStore>,
         artifacts: Arc<dyn ArtifactStore>,
+        staging: Staging,
         clock: Arc<dyn Clock>,
         operator: Option<SecretKey>,
         config: Config,
@@ -195,6 +162,7 @@ impl Node {
             metrics,
             replay_guard: ReplayGuard::new(clock_now, crate::auth::SEEN_MAX),
             uploads: UploadSlots::default(),
+            staging,
             operator,
             root_cache: Mutex::new(None),
         }))

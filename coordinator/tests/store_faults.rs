@@ -7,11 +7,13 @@ mod support;
 
 use std::sync::Arc;
 
-use bounties::{AccountId, Action, Amount, Hash32, Message, Params, SecretKey, SignedMessage};
-use coordinator::artifacts::{ArtifactError, ArtifactStore, BoxFuture, LocalArtifacts};
+use bounties::{Action, Amount, Message, Params, SecretKey, SignedMessage};
+use coordinator::artifacts::faulty::FaultyArtifacts;
+use coordinator::artifacts::{ArtifactStore, LocalArtifacts, conformance as artifact_conformance};
 use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node, NodeError};
+use coordinator::staging::Staging;
 use coordinator::store::faulty::{Fault, FaultyLog};
 use coordinator::store::memory::MemoryLog;
 use coordinator::store::sqlite::SqliteLog;
@@ -24,6 +26,16 @@ fn every_log_store_keeps_the_promises_of_the_trait() {
     let path = dir.path().join("log.sqlite");
     let open = || -> Box<dyn LogStore> { Box::new(SqliteLog::open(&path).unwrap()) };
     conformance::check(&open, Some(&open));
+}
+
+#[test]
+fn every_artifact_store_keeps_the_promises_of_the_trait() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("artifacts");
+    let staging = Staging::open(&dir.path().join("staging")).unwrap();
+    let open = || -> Box<dyn ArtifactStore> { Box::new(LocalArtifacts::open(&root).unwrap()) };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(artifact_conformance::check(&open, &open, &staging));
 }
 
 /// A chain with alice funded, its log in SQLite, the node's store wrapped.
@@ -73,12 +85,13 @@ impl Chain {
     }
 
     fn node(&self, store: Arc<dyn LogStore>) -> Arc<Node> {
-        let artifacts =
-            Arc::new(LocalArtifacts::open(&self.data.artifacts(), &self.data.tmp()).unwrap());
+        let artifacts = Arc::new(LocalArtifacts::open(&self.data.artifacts()).unwrap());
+        let staging = Staging::open(&self.data.tmp()).unwrap();
         let _guard = self.runtime.enter();
         Node::start(
             store,
             artifacts,
+            staging,
             Arc::new(SystemClock),
             None,
             Config::default(),
@@ -154,43 +167,10 @@ fn an_append_that_committed_but_lost_its_answer_is_acknowledged_once_and_survive
     assert_eq!(restarted.state().balance(&c.bob.account()), Amount(1_035));
 }
 
-/// The real artifact store, except that storing a new artifact fails.
-struct StoreFails(Arc<dyn ArtifactStore>);
-
-impl ArtifactStore for StoreFails {
-    fn size(&self, hash: Hash32) -> BoxFuture<'_, Result<Option<u64>, ArtifactError>> {
-        self.0.size(hash)
-    }
-    fn store<'a>(
-        &'a self,
-        _hash: Hash32,
-        _verified: &'a std::path::Path,
-        _owner: AccountId,
-    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
-        Box::pin(async { Err(std::io::Error::other("disk full at /srv/secret").into()) })
-    }
-    fn add_owner(
-        &self,
-        hash: Hash32,
-        owner: AccountId,
-    ) -> BoxFuture<'_, Result<(), ArtifactError>> {
-        self.0.add_owner(hash, owner)
-    }
-    fn owners(&self, hash: Hash32) -> BoxFuture<'_, Result<Vec<AccountId>, ArtifactError>> {
-        self.0.owners(hash)
-    }
-    fn open(&self, hash: Hash32) -> BoxFuture<'_, Result<Option<tokio::fs::File>, ArtifactError>> {
-        self.0.open(hash)
-    }
-    fn temp_path(&self) -> std::path::PathBuf {
-        self.0.temp_path()
-    }
-}
-
 #[test]
 fn an_upload_the_artifact_store_failed_is_not_acknowledged_and_grants_nothing() {
     let s = support::serve_over(&["alice"], Params::default(), Config::default(), |real| {
-        Arc::new(StoreFails(real))
+        Arc::new(FaultyArtifacts::new(real, 1, Fault::BeforeWrite))
     });
     let bytes = support::model("a");
     let path = support::tmp_path(&s, "model");
@@ -200,7 +180,7 @@ fn an_upload_the_artifact_store_failed_is_not_acknowledged_and_grants_nothing() 
         .upload(s.key("alice"), &s.chain_id, &path)
         .unwrap_err();
     assert_eq!(err.code(), Some("internal"), "{err}");
-    assert!(!err.to_string().contains("/srv/secret"), "{err}");
+    assert!(!err.to_string().contains("/srv/"), "{err}");
     // Nothing stored, nobody recorded, and nothing left in the temp dir.
     let hash = bounties::encoding::sha256(&bytes);
     let artifacts = &s.node.artifacts;
@@ -232,4 +212,69 @@ fn an_upload_the_artifact_store_failed_is_not_acknowledged_and_grants_nothing() 
         .unwrap_err();
     assert_eq!(refused.code(), Some("not_uploaded"), "{refused}");
     assert_eq!(s.node.state().head(), head);
+}
+
+#[test]
+fn an_upload_stored_before_its_answer_was_lost_is_kept_with_its_owner_and_a_retry_succeeds() {
+    let s = support::serve_over(&["alice"], Params::default(), Config::default(), |real| {
+        Arc::new(FaultyArtifacts::new(real, 1, Fault::AfterWrite))
+    });
+    let bytes = support::model("b");
+    let path = support::tmp_path(&s, "model");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = s
+        .client
+        .upload(s.key("alice"), &s.chain_id, &path)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("internal"), "{err}");
+    // Never a file without its owner: both made it.
+    let hash = bounties::encoding::sha256(&bytes);
+    let artifacts = &s.node.artifacts;
+    let owners = s.runtime.block_on(artifacts.owners(hash)).unwrap();
+    assert_eq!(owners, vec![s.key("alice").account()]);
+    // The client's retry is answered as already stored, and nothing is staged.
+    let again = s.client.upload(s.key("alice"), &s.chain_id, &path).unwrap();
+    assert!(
+        !again.stored && again.size == bytes.len() as u64,
+        "{again:?}"
+    );
+    assert!(support::files_under(&s.data_dir().tmp()).is_empty());
+}
+
+#[test]
+fn a_store_that_crashes_mid_append_restarts_from_its_durable_prefix() {
+    for committed in [false, true] {
+        let c = Chain::new();
+        let faulty = Arc::new(FaultyLog::new(c.store(), 3, Fault::Crash { committed }));
+        let node = c.node(Arc::clone(&faulty) as Arc<dyn LogStore>);
+        assert_eq!(c.append(&node, c.transfer(1, 1)).unwrap(), 1);
+        assert_eq!(c.append(&node, c.transfer(2, 2)).unwrap(), 2);
+        let acknowledged = node.state();
+        let third = c.transfer(3, 4);
+        assert!(c.append(&node, third.clone()).is_err());
+        // The dead store answers nothing more; what was published stays.
+        assert!(c.append(&node, c.transfer(4, 8)).is_err());
+        assert_eq!(node.state().head(), acknowledged.head());
+        drop(node);
+
+        // A restart over what reached the disk: everything acknowledged, and
+        // the crashed append only if it committed.
+        let restarted = c.node(faulty.inner());
+        let bob = c.bob.account();
+        if committed {
+            assert_eq!(restarted.state().head().seq, 3);
+            assert_eq!(restarted.state().balance(&bob), Amount(1_007));
+            let resent = c.append(&restarted, third).unwrap_err();
+            assert!(
+                matches!(resent, NodeError::Rejected(ref r) if r.code() == "bad_nonce"),
+                "{resent}"
+            );
+        } else {
+            assert_eq!(restarted.state().head(), acknowledged.head());
+            assert_eq!(restarted.state().root(), acknowledged.root());
+            assert_eq!(c.append(&restarted, third).unwrap(), 3);
+            assert_eq!(restarted.state().balance(&bob), Amount(1_007));
+        }
+        assert_eq!(c.append(&restarted, c.transfer(4, 8)).unwrap(), 4);
+    }
 }

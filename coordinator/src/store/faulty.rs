@@ -5,7 +5,7 @@
 //! restart recovers from.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bounties::{Entry, Hash32};
 
@@ -18,6 +18,19 @@ pub enum Fault {
     BeforeWrite,
     /// Write durably, then fail (the commit happened; its answer did not).
     AfterWrite,
+    /// Die: this append fails (durable first if `committed`), and so does
+    /// every later call, until a restart opens the inner store again.
+    Crash {
+        /// Whether the failing append reached the disk.
+        committed: bool,
+    },
+}
+
+impl Fault {
+    /// Whether the failing write is durable anyway.
+    pub fn commits(self) -> bool {
+        matches!(self, Fault::AfterWrite | Fault::Crash { committed: true })
+    }
 }
 
 /// A store whose `nth` append (1-based, counted from creation) fails with `fault`.
@@ -26,6 +39,7 @@ pub struct FaultyLog {
     appends: AtomicU64,
     nth: u64,
     fault: Fault,
+    crashed: AtomicBool,
 }
 
 impl FaultyLog {
@@ -36,6 +50,7 @@ impl FaultyLog {
             appends: AtomicU64::new(0),
             nth,
             fault,
+            crashed: AtomicBool::new(false),
         }
     }
 
@@ -46,6 +61,14 @@ impl FaultyLog {
 
     fn injected(&self) -> StoreError {
         StoreError::Database("injected fault".into())
+    }
+
+    /// After a crash nothing answers.
+    fn alive(&self) -> Result<(), StoreError> {
+        if self.crashed.load(Ordering::SeqCst) {
+            return Err(StoreError::Database("the store crashed".into()));
+        }
+        Ok(())
     }
 }
 
@@ -60,32 +83,37 @@ impl std::fmt::Debug for FaultyLog {
 
 impl LogStore for FaultyLog {
     fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.alive()?;
         let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
         if n != self.nth {
             return self.inner.append(entries);
         }
-        match self.fault {
-            Fault::BeforeWrite => Err(self.injected()),
-            Fault::AfterWrite => {
-                self.inner.append(entries)?;
-                Err(self.injected())
-            }
+        if self.fault.commits() {
+            self.inner.append(entries)?;
         }
+        if matches!(self.fault, Fault::Crash { .. }) {
+            self.crashed.store(true, Ordering::SeqCst);
+        }
+        Err(self.injected())
     }
 
     fn read(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.alive()?;
         self.inner.read(from, limit)
     }
 
     fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
+        self.alive()?;
         self.inner.head()
     }
 
     fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.alive()?;
         self.inner.put_snapshot(snapshot)
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        self.alive()?;
         self.inner.snapshot()
     }
 }

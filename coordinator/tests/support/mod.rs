@@ -13,6 +13,7 @@ use coordinator::artifacts::{ArtifactStore, LocalArtifacts};
 use coordinator::clock::{Clock, ManualClock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
+use coordinator::staging::Staging;
 use coordinator::store::sqlite::SqliteLog;
 use coordinator::{routes, server};
 
@@ -82,14 +83,14 @@ pub fn serve_over(
     }
     let clock = ManualClock::at(now);
     let store = Arc::new(SqliteLog::open(&data.log()).unwrap());
-    let artifacts = wrap(Arc::new(
-        LocalArtifacts::open(&data.artifacts(), &data.tmp()).unwrap(),
-    ));
+    let artifacts = wrap(Arc::new(LocalArtifacts::open(&data.artifacts()).unwrap()));
+    let staging = Staging::open(&data.tmp()).unwrap();
     let operator = DataDir::read_key(&data.key("operator")).unwrap();
     let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let node = Node::start(
         store,
         artifacts,
+        staging,
         Arc::new(clock.clone()),
         Some(operator),
         config,
