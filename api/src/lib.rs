@@ -265,6 +265,7 @@ pub struct Uploaded {
     /// Whether this upload stored the bytes (false: they were already stored).
     pub stored: bool,
     /// What it was checked to be (only when this upload stored it).
+    #[serde(deserialize_with = "bounties::json::present")]
     pub kind: Option<ArtifactKind>,
 }
 

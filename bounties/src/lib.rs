@@ -13,6 +13,7 @@ pub mod chain;
 pub mod encoding;
 pub mod genesis;
 pub mod ids;
+pub mod json;
 pub mod judging;
 pub mod keys;
 pub mod log;

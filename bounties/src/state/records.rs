@@ -59,6 +59,7 @@ pub struct Settlement {
     /// The submissions that set a new record, in order (with their improvement in score units).
     pub records: Vec<(SubmissionId, u128)>,
     /// The winning model, if any submission was eligible.
+    #[serde(deserialize_with = "crate::json::present")]
     pub winner: Option<Hash32>,
     /// Reward payments.
     pub payouts: Vec<Payout>,
@@ -95,10 +96,13 @@ pub struct Bounty {
     /// How many submissions it has.
     pub submissions: u32,
     /// The seed of its panel, dispute and bootstrap draws, fixed by `EndSubmissions`.
+    #[serde(deserialize_with = "crate::json::present")]
     pub draw_seed: Option<Hash32>,
     /// When it closed or was cancelled.
+    #[serde(deserialize_with = "crate::json::present")]
     pub closed_at: Option<TimestampMs>,
     /// What happened at close.
+    #[serde(deserialize_with = "crate::json::present")]
     pub settlement: Option<Arc<Settlement>>,
 }
 
@@ -137,10 +141,12 @@ pub struct Dispute {
     pub opened_at_seq: u64,
     /// The evaluator outside the panel who contested a final score, if one did
     /// (a panel that disagreed with itself opens a dispute with none).
+    #[serde(deserialize_with = "crate::json::present")]
     pub challenger: Option<AccountId>,
     /// The dispute panel drawn (never the miner, the panel or the challenger).
     pub panel: Vec<AccountId>,
     /// The final score the challenge suspended, if any.
+    #[serde(deserialize_with = "crate::json::present")]
     pub contested: Option<Arc<FinalScore>>,
 }
 
@@ -171,6 +177,7 @@ pub struct Submission {
     /// The weights hash.
     pub weights_hash: Hash32,
     /// The weights hash it was fine-tuned from.
+    #[serde(deserialize_with = "crate::json::present")]
     pub parent: Option<Hash32>,
     /// When it was submitted.
     pub submitted_at: TimestampMs,
@@ -181,9 +188,11 @@ pub struct Submission {
     /// How many receipts it has.
     pub receipts: u32,
     /// Its final finding, once the panel agrees (set once: behind an `Arc`).
+    #[serde(deserialize_with = "crate::json::present")]
     pub final_score: Option<Arc<FinalScore>>,
     /// The dispute in progress or decided, if any (behind an `Arc`: it is
     /// rare, and the map's nodes copy every record inline on each change).
+    #[serde(deserialize_with = "crate::json::present")]
     pub dispute: Option<Arc<Dispute>>,
 }
 
@@ -214,8 +223,10 @@ pub struct Model {
     /// Its miner.
     pub miner: AccountId,
     /// Its parent's weights hash.
+    #[serde(deserialize_with = "crate::json::present")]
     pub parent: Option<Hash32>,
     /// Set when the model wins a bounty: its licence.
+    #[serde(deserialize_with = "crate::json::present")]
     pub licence: Option<Arc<LicenceInfo>>,
     /// Licence fees that reached this model's holders (its own sales and its derivatives' shares).
     pub royalties_received: Amount,
@@ -270,6 +281,7 @@ pub struct Licence {
     /// When it was bought.
     pub bought_at: TimestampMs,
     /// When it ends, if it does.
+    #[serde(deserialize_with = "crate::json::present")]
     pub expires_at: Option<TimestampMs>,
     /// Where the fee went, by account.
     pub splits: Vec<(AccountId, Amount)>,

@@ -21,6 +21,7 @@ pub struct AccountView {
     /// Its last used nonce (the next message needs this + 1).
     pub nonce: u64,
     /// Its evaluator record, if registered.
+    #[serde(deserialize_with = "crate::json::present")]
     pub evaluator: Option<Evaluator>,
 }
 
@@ -29,6 +30,7 @@ pub struct AccountView {
 #[serde(deny_unknown_fields)]
 pub struct LeaderboardRow {
     /// 1-based rank among final scores (best first, ties to the earlier); `None` while pending.
+    #[serde(deserialize_with = "crate::json::present")]
     pub rank: Option<u32>,
     /// The submission.
     pub submission: SubmissionId,
@@ -37,8 +39,10 @@ pub struct LeaderboardRow {
     /// The weights hash.
     pub weights_hash: Hash32,
     /// The final score, once the panel agreed.
+    #[serde(deserialize_with = "crate::json::present")]
     pub score: Option<Score>,
     /// Why the file is unscorable, when that is the final finding.
+    #[serde(deserialize_with = "crate::json::present")]
     pub unscorable: Option<Unscorable>,
     /// Receipts so far.
     pub receipts: u32,
