@@ -238,7 +238,7 @@ fn bad_uploads_are_refused_and_leave_nothing_behind() {
     assert_eq!(
         support::files_under(&artifacts).len(),
         2,
-        "the file and its owners note"
+        "the file and its uploader's marker"
     );
     assert_eq!(support::files_under(&tmp), Vec::<std::path::PathBuf>::new());
 }
