@@ -5,7 +5,9 @@
 # scores a seeded mlp on digits and a seeded gpt on Shakespeare with 1, 2 and
 # 8 threads, then runs the portable build under qemu-x86_64 as a CPU without
 # AVX (Nehalem) and one with AVX2 and FMA (Haswell). Every receipt must be the
-# same bytes. Needs qemu-user for the emulated runs (.ci/run installs it).
+# same bytes. Then the numpy implementation of docs/determinism.md
+# (scripts/reference_eval.py) must give the same per-example scores, score
+# and digest on the same models. Needs qemu-user for the emulated runs (.ci/run installs it).
 # GPT_LIMIT: sequences the gpt runs score (default 24; the mlp scores all 359).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,3 +64,24 @@ for model in mlp gpt; do
   done
   echo "   $model: $(ls "$out/$model"-*.json | wc -l) receipts, all the same bytes"
 done
+
+# One more voice: the numpy implementation of docs/determinism.md, on the
+# same models and on dataset files packed from the same bundled data.
+echo "== the numpy reference (scripts/reference_eval.py) gives the same receipts"
+python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy
+cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack digits --out "$out" >/dev/null
+cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack shakespeare --out "$out" >/dev/null
+reference() { # MODEL DATASET METRIC [LIMIT]
+  local limit=()
+  [ -n "${4:-}" ] && limit=(--limit "$4")
+  "$portable" score --model "$out/$1.safetensors" --dataset "$out/$2-hidden.safetensors" \
+    --metric "$3" "${limit[@]}" --json > "$out/ref-evaluator.json"
+  python3 scripts/reference_eval.py "$out/$1.safetensors" "$out/$2-hidden.safetensors" \
+    --metric "$3" "${limit[@]}" > "$out/ref-numpy.json"
+  printf '   %s on %s:' "$1" "$2"
+  python3 scripts/check_reference.py "$out/ref-evaluator.json" "$out/ref-numpy.json"
+}
+reference mlp digits accuracy
+reference mlp digits cross-entropy
+reference gpt shakespeare cross-entropy "$gpt_limit"
+reference gpt shakespeare accuracy "$gpt_limit"

@@ -1,13 +1,17 @@
-//! Deterministic kernels: every output element has one fixed reduction order.
+//! Deterministic kernels following the arithmetic contract of
+//! docs/determinism.md: every output element has one fixed order of
+//! correctly rounded operations, whatever the CPU, SIMD width or thread count.
 //!
-//! The rules that make the bits the same on every CPU:
-//! - a dot product runs over `k = 0..K` in order from `0.0`, one `a * b` then
-//!   one `+` per step, never split into partial sums and never fused: Rust does
-//!   not contract `a * b + c` into an FMA, so SSE2, AVX2 and AVX-512 builds agree;
+//! - a dot product is one chain in natural `k` order from `+0.0`,
+//!   `acc = fma(a[k], b[k], acc)`, then the bias added once; a fused
+//!   multiply-add rounds once, so the CPU's FMA instruction (AVX2, AVX-512)
+//!   and the exact software one ([`math::fma`], for CPUs without) agree;
 //! - SIMD and threads only decide which output elements are computed together
 //!   (columns in a register tile, rows per thread), never the order within one;
-//! - `exp`, `ln`, `tanh` come from `libm` (pure software), `sqrt` and division
-//!   are correctly rounded by IEEE 754 on every CPU.
+//! - `exp`, `ln`, `tanh` are the contract's algorithms ([`crate::math`]);
+//!   `sqrt` and division are correctly rounded by IEEE 754 on every CPU.
+
+use crate::math;
 
 /// `y[m, n] = x[m, k] · w[k, n] (+ bias[n])`, `w` stored input-major (`[k, n]`).
 /// Rows are split across `threads`; the result does not depend on it.
@@ -43,21 +47,48 @@ const KC: usize = 256;
 /// row block: `MC × KC` floats of `x` (128 KB) stay in L2 across column tiles.
 const MC: usize = 128;
 
+/// How a kernel fuses a multiply-add: the CPU's instruction or the exact
+/// software one. Both round once, so they give the same bits.
+trait Fma {
+    fn fma(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// The CPU's FMA instruction: only inside functions compiled with `fma`.
+struct Hardware;
+
+impl Fma for Hardware {
+    #[inline(always)]
+    fn fma(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+/// [`math::fma`], for CPUs without an FMA unit (slow, the same bits).
+struct Software;
+
+impl Fma for Software {
+    #[inline(always)]
+    fn fma(a: f32, b: f32, c: f32) -> f32 {
+        math::fma(a, b, c)
+    }
+}
+
 /// One row block, on the widest vector unit this CPU has. Every path is the
-/// same source compiled for another width; none enables FMA, and Rust never
-/// contracts `a * b + c`, so all give the bits of the scalar reference
-/// (`tiled_threaded_matmul_equals_the_reference_bit_for_bit` checks the path
-/// this machine takes; `.ci/determinism.sh` runs the others under qemu).
+/// same source compiled for another width, and every one fuses each
+/// multiply-add with one rounding, so all give the bits of the scalar
+/// reference (`every_simd_path_this_cpu_has_gives_the_scalar_bits` checks
+/// the paths this machine has; `.ci/determinism.sh` runs the others under qemu).
 fn matmul_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, k: usize, n: usize, y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked on the line above.
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F and FMA, checked on the line above.
             #[allow(unsafe_code)]
             return unsafe { matmul_rows_avx512(x, w, bias, k, n, y) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
+        if fma && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked on the line above.
             #[allow(unsafe_code)]
             return unsafe { matmul_rows_avx2(x, w, bias, k, n, y) };
         }
@@ -66,7 +97,7 @@ fn matmul_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, k: usize, n: usize, y
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn matmul_rows_avx512(
     x: &[f32],
     w: &[f32],
@@ -76,17 +107,18 @@ fn matmul_rows_avx512(
     y: &mut [f32],
 ) {
     // 8×32 accumulators: 16 of the 32 zmm registers.
-    matmul_rows_tiled::<8, 32>(x, w, bias, k, n, y);
+    matmul_rows_tiled::<8, 32, Hardware>(x, w, bias, k, n, y);
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn matmul_rows_avx2(x: &[f32], w: &[f32], bias: Option<&[f32]>, k: usize, n: usize, y: &mut [f32]) {
     // 6×16 accumulators: 12 of the 16 ymm registers.
-    matmul_rows_tiled::<6, 16>(x, w, bias, k, n, y);
+    matmul_rows_tiled::<6, 16, Hardware>(x, w, bias, k, n, y);
 }
 
-/// SSE2 (every x86-64) and other architectures: 4×16 accumulators, 16 xmm registers.
+/// SSE2 (every x86-64) and other architectures: 4×16 accumulators, the
+/// software FMA (the same bits; slow where there is no FMA unit).
 fn matmul_rows_portable(
     x: &[f32],
     w: &[f32],
@@ -95,17 +127,17 @@ fn matmul_rows_portable(
     n: usize,
     y: &mut [f32],
 ) {
-    matmul_rows_tiled::<4, 16>(x, w, bias, k, n, y);
+    matmul_rows_tiled::<4, 16, Software>(x, w, bias, k, n, y);
 }
 
 /// Cache-blocked tiles over one row block. Blocking over `k` keeps each
 /// element's order: a tile continues from the exact f32 partial sum it
 /// stored for the previous k-block, so the sequence of additions is the
-/// single pass `((0 + x₀w₀) + x₁w₁) + …`.
+/// single chain `fma(x₁, w₁, fma(x₀, w₀, +0.0))…`.
 /// The tile shape (`R` rows × `C` columns) only groups elements; it never
 /// changes an element's order.
 #[inline(always)]
-fn matmul_rows_tiled<const R: usize, const C: usize>(
+fn matmul_rows_tiled<const R: usize, const C: usize, F: Fma>(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
@@ -135,9 +167,9 @@ fn matmul_rows_tiled<const R: usize, const C: usize>(
                 while i < i0 + mc {
                     let rows = R.min(i0 + mc - i);
                     if rows == R && cols == C {
-                        tile_full::<R, C>(x, &panel, k, n, i, j, k0, kc, y);
+                        tile_full::<R, C, F>(x, &panel, k, n, i, j, k0, kc, y);
                     } else {
-                        tile_edge(x, w, k, n, i, j, k0, kc, rows, cols, y);
+                        tile_edge::<F>(x, w, k, n, i, j, k0, kc, rows, cols, y);
                     }
                     i += R;
                 }
@@ -159,7 +191,7 @@ fn matmul_rows_tiled<const R: usize, const C: usize>(
 /// registers; each lane is one output element.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile_full<const R: usize, const C: usize>(
+fn tile_full<const R: usize, const C: usize, F: Fma>(
     x: &[f32],
     panel: &[f32],
     k: usize,
@@ -179,7 +211,7 @@ fn tile_full<const R: usize, const C: usize>(
         for (r, a) in acc.iter_mut().enumerate() {
             let xv = x[(i + r) * k + k0 + kk];
             for c in 0..C {
-                a[c] += xv * wrow[c];
+                a[c] = F::fma(xv, wrow[c], a[c]);
             }
         }
     }
@@ -191,7 +223,7 @@ fn tile_full<const R: usize, const C: usize>(
 /// A partial tile at the bottom or right edge; the same order per element.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile_edge(
+fn tile_edge<F: Fma>(
     x: &[f32],
     w: &[f32],
     k: usize,
@@ -208,7 +240,7 @@ fn tile_edge(
         for c in j..j + cols {
             let mut acc = y[r * n + c];
             for kk in k0..k0 + kc {
-                acc += x[r * k + kk] * w[kk * n + c];
+                acc = F::fma(x[r * k + kk], w[kk * n + c], acc);
             }
             y[r * n + c] = acc;
         }
@@ -230,7 +262,7 @@ pub fn matmul_reference(
         for j in 0..n {
             let mut acc = 0f32;
             for kk in 0..k {
-                acc += x[i * k + kk] * w[kk * n + j];
+                acc = math::fma(x[i * k + kk], w[kk * n + j], acc);
             }
             y[i * n + j] = acc + bias.map_or(0.0, |b| b[j]);
         }
@@ -256,17 +288,20 @@ pub fn relu(x: &mut [f32]) {
     }
 }
 
-/// GELU, tanh approximation: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+/// GELU, tanh approximation: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`,
+/// as `(0.5·u)·(1 + tanh(c·fma(0.044715, (u·u)·u, u)))`.
 pub fn gelu(x: &mut [f32]) {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     for v in x {
         let u = *v;
-        *v = 0.5 * u * (1.0 + libm::tanhf(SQRT_2_OVER_PI * (u + 0.044_715 * u * u * u)));
+        let inner = math::fma(0.044_715, u * u * u, u);
+        *v = (0.5 * u) * (1.0 + math::tanh(SQRT_2_OVER_PI * inner));
     }
 }
 
-/// Layer norm over rows of width `d`: `(x − mean) / √(var + eps) · g + b`,
-/// mean and variance summed in order.
+/// Layer norm over rows of width `d`: `(x − mean) / √(var + eps) · g + b`:
+/// the mean a sum in order divided by `d`, the variance a chain of
+/// `fma(c, c, acc)` in order divided by `d`, each output `fma((x − mean)·inv, g, b)`.
 pub fn layer_norm(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
     for (row, o) in x.chunks(d).zip(out.chunks_mut(d)) {
@@ -278,22 +313,22 @@ pub fn layer_norm(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f3
         let mut var = 0f32;
         for v in row {
             let c = *v - mean;
-            var += c * c;
+            var = math::fma(c, c, var);
         }
         let inv = 1.0 / (var / d as f32 + eps).sqrt();
         for i in 0..d {
-            o[i] = (row[i] - mean) * inv * g[i] + b[i];
+            o[i] = math::fma((row[i] - mean) * inv, g[i], b[i]);
         }
     }
     out
 }
 
-/// Softmax of one row in place: subtract the max, `libm::expf`, sum in order, divide.
+/// Softmax of one row in place: subtract the max, `exp`, sum in order, divide.
 pub fn softmax(row: &mut [f32]) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0f32;
     for v in row.iter_mut() {
-        *v = libm::expf(*v - max);
+        *v = math::exp(*v - max);
         sum += *v;
     }
     for v in row.iter_mut() {
@@ -306,9 +341,9 @@ pub fn log_softmax(row: &[f32]) -> Vec<f32> {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0f32;
     for v in row {
-        sum += libm::expf(*v - max);
+        sum += math::exp(*v - max);
     }
-    let log_sum = libm::logf(sum);
+    let log_sum = math::ln(sum);
     row.iter().map(|v| *v - max - log_sum).collect()
 }
 
@@ -348,7 +383,7 @@ pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f3
                 let kv = &qkv[j * 3 * d + d + off..j * 3 * d + d + off + dh];
                 let mut dot = 0f32;
                 for c in 0..dh {
-                    dot += q[c] * kv[c];
+                    dot = math::fma(q[c], kv[c], dot);
                 }
                 *s = dot * scale;
             }
@@ -357,7 +392,7 @@ pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f3
             for (j, p) in scores.iter().enumerate().take(i + 1) {
                 let v = &qkv[j * 3 * d + 2 * d + off..j * 3 * d + 2 * d + off + dh];
                 for c in 0..dh {
-                    o[c] += p * v[c];
+                    o[c] = math::fma(*p, v[c], o[c]);
                 }
             }
         }
@@ -426,16 +461,17 @@ mod tests {
         assert_eq!(bits(&y), bits(&reference), "portable (SSE2) path");
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: AVX2 is present, checked just above.
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            if fma && std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 and FMA are present, checked just above.
                 #[allow(unsafe_code)]
                 unsafe {
                     matmul_rows_avx2(&x, &w, Some(&b), k, n, &mut y)
                 };
                 assert_eq!(bits(&y), bits(&reference), "AVX2 path");
             }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512F is present, checked just above.
+            if fma && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F and FMA are present, checked just above.
                 #[allow(unsafe_code)]
                 unsafe {
                     matmul_rows_avx512(&x, &w, Some(&b), k, n, &mut y)

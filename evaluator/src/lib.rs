@@ -7,6 +7,7 @@
 //! what an evaluator attests.
 
 pub mod kernels;
+pub mod math;
 pub mod model;
 pub mod receipt;
 pub mod score;

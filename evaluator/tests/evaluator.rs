@@ -91,7 +91,7 @@ fn receipt_bits_are_pinned() {
     }
     expect![[r#"
         mlp:64,32,10 Accuracy: score 116992 digest e18e27df
-        mlp:64,32,10 CrossEntropy: score 2294179 digest 085f0c6e
+        mlp:64,32,10 CrossEntropy: score 2294179 digest 43cab138
         gpt:vocab=96,context=64,layers=2,width=32,heads=4 CrossEntropy: score 4694354 digest aeef2fb1
         gpt:vocab=96,context=64,layers=2,width=32,heads=4 Accuracy: score 11719 digest e765e9ff
     "#]].assert_eq(&out);
