@@ -53,7 +53,8 @@ trait Fma {
     fn fma(a: f32, b: f32, c: f32) -> f32;
 }
 
-/// The CPU's FMA instruction: only inside functions compiled with `fma`.
+/// The CPU's FMA instruction: only inside functions compiled with `fma`
+/// (elsewhere `mul_add` would be a library call).
 struct Hardware;
 
 impl Fma for Hardware {
@@ -303,6 +304,23 @@ pub fn gelu(x: &mut [f32]) {
 /// the mean a sum in order divided by `d`, the variance a chain of
 /// `fma(c, c, acc)` in order divided by `d`, each output `fma((x − mean)·inv, g, b)`.
 pub fn layer_norm(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has FMA, checked on the line above.
+        #[allow(unsafe_code)]
+        return unsafe { layer_norm_fma(x, g, b, d, eps) };
+    }
+    layer_norm_with::<Software>(x, g, b, d, eps)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn layer_norm_fma(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f32> {
+    layer_norm_with::<Hardware>(x, g, b, d, eps)
+}
+
+#[inline(always)]
+fn layer_norm_with<F: Fma>(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
     for (row, o) in x.chunks(d).zip(out.chunks_mut(d)) {
         let mut sum = 0f32;
@@ -313,11 +331,11 @@ pub fn layer_norm(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f3
         let mut var = 0f32;
         for v in row {
             let c = *v - mean;
-            var = math::fma(c, c, var);
+            var = F::fma(c, c, var);
         }
         let inv = 1.0 / (var / d as f32 + eps).sqrt();
         for i in 0..d {
-            o[i] = math::fma((row[i] - mean) * inv, g[i], b[i]);
+            o[i] = F::fma((row[i] - mean) * inv, g[i], b[i]);
         }
     }
     out
@@ -371,6 +389,23 @@ pub fn embedding(table: &[f32], d: usize, ids: &[usize]) -> Vec<f32> {
 /// `qkv` is `[t, 3·d]`: query in columns `0..d`, key in `d..2d`, value in
 /// `2d..3d`; head `h` uses columns `h·dh..(h+1)·dh` of each. Returns `[t, d]`.
 pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has FMA, checked on the line above.
+        #[allow(unsafe_code)]
+        return unsafe { causal_attention_fma(qkv, t, d, heads) };
+    }
+    causal_attention_with::<Software>(qkv, t, d, heads)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn causal_attention_fma(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    causal_attention_with::<Hardware>(qkv, t, d, heads)
+}
+
+#[inline(always)]
+fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
     let dh = d / heads;
     let scale = 1.0 / (dh as f32).sqrt();
     let mut out = vec![0f32; t * d];
@@ -383,7 +418,7 @@ pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f3
                 let kv = &qkv[j * 3 * d + d + off..j * 3 * d + d + off + dh];
                 let mut dot = 0f32;
                 for c in 0..dh {
-                    dot = math::fma(q[c], kv[c], dot);
+                    dot = F::fma(q[c], kv[c], dot);
                 }
                 *s = dot * scale;
             }
@@ -392,7 +427,7 @@ pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f3
             for (j, p) in scores.iter().enumerate().take(i + 1) {
                 let v = &qkv[j * 3 * d + 2 * d + off..j * 3 * d + 2 * d + off + dh];
                 for c in 0..dh {
-                    o[c] = math::fma(*p, v[c], o[c]);
+                    o[c] = F::fma(*p, v[c], o[c]);
                 }
             }
         }
@@ -492,6 +527,23 @@ mod tests {
             assert!((p.ln() - l).abs() < 1e-6);
         }
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+    }
+
+    #[test]
+    fn hardware_and_software_fma_give_the_same_norms_and_attention() {
+        let (t, d) = (9, 16);
+        let qkv = data(t * 3 * d, 11);
+        let x = data(t * d, 12);
+        let (g, b) = (data(d, 13), data(d, 14));
+        let bits = |y: &[f32]| y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        assert_eq!(
+            bits(&causal_attention(&qkv, t, d, 4)),
+            bits(&causal_attention_with::<Software>(&qkv, t, d, 4))
+        );
+        assert_eq!(
+            bits(&layer_norm(&x, &g, &b, d, 1e-5)),
+            bits(&layer_norm_with::<Software>(&x, &g, &b, d, 1e-5))
+        );
     }
 
     #[test]
