@@ -167,18 +167,33 @@ fn an_append_that_committed_but_lost_its_answer_is_acknowledged_once_and_survive
     assert_eq!(restarted.state().balance(&c.bob.account()), Amount(1_035));
 }
 
-#[test]
-fn an_upload_the_artifact_store_failed_is_not_acknowledged_and_grants_nothing() {
+/// A coordinator whose first artifact put fails with `fault`, and alice's
+/// upload of a fresh model to it: the server, the bytes, their file and the error.
+fn failed_upload(
+    fault: Fault,
+    seed: &str,
+) -> (
+    support::Served,
+    Vec<u8>,
+    std::path::PathBuf,
+    bounties_client::ClientError,
+) {
     let s = support::serve_over(&["alice"], Params::default(), Config::default(), |real| {
-        Arc::new(FaultyArtifacts::new(real, 1, Fault::BeforeWrite))
+        Arc::new(FaultyArtifacts::new(real, 1, fault))
     });
-    let bytes = support::model("a");
+    let bytes = support::model(seed);
     let path = support::tmp_path(&s, "model");
     std::fs::write(&path, &bytes).unwrap();
     let err = s
         .client
         .upload(s.key("alice"), &s.chain_id, &path)
         .unwrap_err();
+    (s, bytes, path, err)
+}
+
+#[test]
+fn an_upload_the_artifact_store_failed_is_not_acknowledged_and_grants_nothing() {
+    let (s, bytes, _, err) = failed_upload(Fault::BeforeWrite, "a");
     assert_eq!(err.code(), Some("internal"), "{err}");
     assert!(!err.to_string().contains("/srv/"), "{err}");
     // Nothing stored, nobody recorded, and nothing left in the temp dir.
@@ -216,16 +231,7 @@ fn an_upload_the_artifact_store_failed_is_not_acknowledged_and_grants_nothing() 
 
 #[test]
 fn an_upload_stored_before_its_answer_was_lost_is_kept_with_its_owner_and_a_retry_succeeds() {
-    let s = support::serve_over(&["alice"], Params::default(), Config::default(), |real| {
-        Arc::new(FaultyArtifacts::new(real, 1, Fault::AfterWrite))
-    });
-    let bytes = support::model("b");
-    let path = support::tmp_path(&s, "model");
-    std::fs::write(&path, &bytes).unwrap();
-    let err = s
-        .client
-        .upload(s.key("alice"), &s.chain_id, &path)
-        .unwrap_err();
+    let (s, bytes, path, err) = failed_upload(Fault::AfterWrite, "b");
     assert_eq!(err.code(), Some("internal"), "{err}");
     // Never a file without its owner: both made it.
     let hash = bounties::encoding::sha256(&bytes);
