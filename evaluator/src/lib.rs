@@ -8,6 +8,7 @@
 
 pub mod kernels;
 pub mod math;
+pub mod matmul;
 pub mod model;
 pub mod receipt;
 pub mod score;

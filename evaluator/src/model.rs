@@ -10,7 +10,7 @@ use bounties::arch::{ArchError, Architecture, Family, GptSpec, LAYER_NORM_EPS, T
 use bounties::message::Unscorable;
 use bounties::tensorfile::{Dtype, TensorFile, TensorFileError, TensorHeader, header_len};
 
-use crate::kernels::{self, matmul};
+use crate::kernels::{self, Packed, matmul};
 
 /// What a bounty allows.
 #[derive(Clone, Copy, Debug, Default)]
@@ -127,26 +127,16 @@ fn check_limits(
     Ok(arch)
 }
 
-/// A dense layer, weights stored input-major (`[in, out]`) for the kernel.
+/// A dense layer, its weights packed once at load for the matmul kernels.
 #[derive(Clone, Debug)]
 struct Dense {
-    w: Vec<f32>,
+    w: Packed,
     b: Option<Vec<f32>>,
-    fan_in: usize,
-    fan_out: usize,
 }
 
 impl Dense {
     fn apply(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
-        matmul(
-            x,
-            &self.w,
-            self.b.as_deref(),
-            rows,
-            self.fan_in,
-            self.fan_out,
-            threads,
-        )
+        matmul(x, &self.w, self.b.as_deref(), rows, threads)
     }
 }
 
@@ -204,10 +194,8 @@ impl Weights<'_> {
             .expect("checked");
         let (fan_out, fan_in) = (info.shape[0] as usize, info.shape[1] as usize);
         Dense {
-            w: kernels::transpose(&self.get(&format!("{prefix}.weight")), fan_out, fan_in),
+            w: Packed::from_out_in(&self.get(&format!("{prefix}.weight")), fan_out, fan_in),
             b: bias.then(|| self.get(&format!("{prefix}.bias"))),
-            fan_in,
-            fan_out,
         }
     }
 
