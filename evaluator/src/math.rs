@@ -166,6 +166,50 @@ pub fn tanh(x: f32) -> f32 {
     t.copysign(x)
 }
 
+/// `1.5·2⁵²`: adding and subtracting it rounds an f64 of magnitude below
+/// 2⁵¹ to the nearest integer, ties to even (the ulp there is 1), and the
+/// sum's low mantissa bits then hold that integer.
+const ROUND: f64 = 6_755_399_441_055_744.0;
+
+/// `2ⁿ` from `z + ROUND` (`n` in the low bits): `(n + 1023) << 52`. The
+/// constant's own low 12 bits are zero, so they drop out of the shift.
+#[inline(always)]
+fn pow2_of_rounded(shifted: f64) -> f64 {
+    f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52)
+}
+
+/// [`exp`] without branches, so that a loop of it vectorises: the same
+/// operations on the same values, with the special cases selected at the
+/// end. `every_lane_form_equals_its_scalar_form` holds the two equal.
+#[inline(always)]
+pub(crate) fn exp_lane(x: f32) -> f32 {
+    let z = f64::from(x.clamp(-104.0, 89.0)) * LOG2E;
+    let shifted = z + ROUND;
+    let r = z - (shifted - ROUND);
+    let e = ((1.0 + exp2m1_reduced(r)) * pow2_of_rounded(shifted)) as f32;
+    let e = if x > 89.0 { f32::INFINITY } else { e };
+    let e = if x < -104.0 { 0.0 } else { e };
+    if x.is_nan() { x } else { e }
+}
+
+/// [`tanh`] without branches (see [`exp_lane`]).
+#[inline(always)]
+pub(crate) fn tanh_lane(x: f32) -> f32 {
+    let a = x.abs();
+    let z = 2.0 * f64::from(a.min(10.0)) * LOG2E;
+    let shifted = z + ROUND;
+    let n = shifted - ROUND;
+    let p = exp2m1_reduced(z - n);
+    let em1 = if n == 0.0 {
+        p
+    } else {
+        (1.0 + p) * pow2_of_rounded(shifted) - 1.0
+    };
+    let t = (em1 / (em1 + 2.0)) as f32;
+    let t = if a >= 10.0 { 1.0 } else { t }.copysign(x);
+    if x.is_nan() { x } else { t }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +275,15 @@ mod tests {
             assert!(ulps(e, xd.exp()) <= 1.0, "exp({x:e}) = {e:e}");
             assert!(ulps(l, xd.ln()) <= 1.0, "ln({x:e}) = {l:e}");
             assert!(ulps(t, xd.tanh()) <= 1.0, "tanh({x:e}) = {t:e}");
+        }
+    }
+
+    #[test]
+    fn every_lane_form_equals_its_scalar_form() {
+        // `examples/contract_ulps.rs --lanes` checks every f32; this samples.
+        for x in sample() {
+            assert_eq!(exp_lane(x).to_bits(), exp(x).to_bits(), "exp({x:e})");
+            assert_eq!(tanh_lane(x).to_bits(), tanh(x).to_bits(), "tanh({x:e})");
         }
     }
 

@@ -143,7 +143,7 @@ pub fn matmul(x: &[f32], w: &Packed, bias: Option<&[f32]>, m: usize, threads: us
 
 /// The vector unit a product runs on, chosen once per call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
+pub(crate) enum Isa {
     /// 8 rows × 32 columns of accumulators: 16 of the 32 zmm registers.
     Avx512,
     /// 6 rows × 16 columns: 12 of the 16 ymm registers.
@@ -154,7 +154,7 @@ enum Isa {
 }
 
 impl Isa {
-    fn detect() -> Isa {
+    pub(crate) fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
             let fma = std::arch::is_x86_feature_detected!("fma");

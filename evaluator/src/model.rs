@@ -329,19 +329,54 @@ impl Model {
             let (tok, pos) = (&g.tok[usize::from(id) * d..][..d], &g.pos[p * d..][..d]);
             x.extend(tok.iter().zip(pos).map(|(a, b)| a + b));
         }
+        let norm = |x: &[f32], (gain, bias): &(Vec<f32>, Vec<f32>)| {
+            let mut h = vec![0f32; x.len()];
+            split_rows(x, &mut h, d, d, threads, |xs, hs| {
+                kernels::layer_norm(xs, gain, bias, d, LAYER_NORM_EPS, hs);
+            });
+            h
+        };
         for block in &g.blocks {
-            let h = kernels::layer_norm(&x, &block.ln1.0, &block.ln1.1, d, LAYER_NORM_EPS);
-            let qkv = block.qkv.apply(&h, rows, threads);
+            let qkv = block.qkv.apply(&norm(&x, &block.ln1), rows, threads);
             let att = attention(&qkv, sequences, t, d, g.spec.heads as usize, threads);
             kernels::add_in_place(&mut x, &block.proj.apply(&att, rows, threads));
-            let h = kernels::layer_norm(&x, &block.ln2.0, &block.ln2.1, d, LAYER_NORM_EPS);
-            let mut f = block.fc.apply(&h, rows, threads);
-            kernels::gelu(&mut f);
+            let mut f = block.fc.apply(&norm(&x, &block.ln2), rows, threads);
+            let width = f.len() / rows.max(1);
+            split_rows(&[], &mut f, 0, width, threads, |_, fs| kernels::gelu(fs));
             kernels::add_in_place(&mut x, &block.fc_proj.apply(&f, rows, threads));
         }
-        let h = kernels::layer_norm(&x, &g.ln_f.0, &g.ln_f.1, d, LAYER_NORM_EPS);
-        g.head.apply(&h, rows, threads)
+        g.head.apply(&norm(&x, &g.ln_f), rows, threads)
     }
+}
+
+/// Run a row kernel over `out` (rows of `out_width`, with the matching rows
+/// of `input`, of `in_width`) in one piece per thread. A row kernel's bits do
+/// not depend on which rows share a call, so neither do these.
+fn split_rows(
+    input: &[f32],
+    out: &mut [f32],
+    in_width: usize,
+    out_width: usize,
+    threads: usize,
+    kernel: impl Fn(&[f32], &mut [f32]) + Sync,
+) {
+    let rows = out.len() / out_width.max(1);
+    // A thread earns its start-up only over some ten thousand values.
+    let threads = threads.clamp(1, (out.len() / 16_384).max(1));
+    let per = rows.div_ceil(threads).max(1);
+    if threads == 1 {
+        kernel(input, out);
+        return;
+    }
+    let kernel = &kernel;
+    std::thread::scope(|s| {
+        for (i, o) in out.chunks_mut(per * out_width).enumerate() {
+            let start = (i * per * in_width).min(input.len());
+            let end = ((i + 1) * per * in_width).min(input.len());
+            let input = &input[start..end];
+            s.spawn(move || kernel(input, o));
+        }
+    });
 }
 
 /// Causal attention for every sequence; sequences are split across threads.
