@@ -11,7 +11,7 @@ use crate::math;
 
 /// Columns per packed panel: one AVX-512 register, two AVX2 registers.
 pub const PANEL: usize = 16;
-/// k-block: a micro-kernel's weight strip (`KC × 32` floats, 32 KB) stays in L1.
+/// The largest k-block: a micro-kernel's weight strip (`KC × 32` floats, 32 KB) stays in L1.
 const KC: usize = 256;
 /// Row tiles per packed block of `x`: at most `KC × 8 × 16` floats (128 KB), in L2.
 const TILES_PER_BLOCK: usize = 16;
@@ -221,7 +221,7 @@ struct Block<'a> {
 /// The accumulators of one register tile: `R` rows × `V` panels.
 type Tile<const R: usize, const V: usize> = [[[f32; PANEL]; V]; R];
 
-/// The loops around a micro-kernel: k-blocks of [`KC`], blocks of rows of
+/// The loops around a micro-kernel: equal k-blocks of at most [`KC`], blocks of rows of
 /// `x` packed as `[kc][R]` per tile (zero rows past the end), and register
 /// tiles of `R` rows × `V` panels. A tile starts from the exact partial sums
 /// it stored for the previous k-block, so each element's chain is unbroken.
@@ -245,25 +245,26 @@ fn drive<const R: usize, const V: usize>(
         }
         return;
     }
-    let zeros = vec![0f32; KC * PANEL];
-    let mut xp = vec![0f32; TILES_PER_BLOCK * KC * R];
+    // Equal k-blocks of at most KC: no short last block whose tiles would
+    // spend more on loading and storing accumulators than on multiplying.
+    let kb = k.div_ceil(k.div_ceil(KC));
+    let zeros = vec![0f32; kb * PANEL];
+    let mut xp = vec![0f32; TILES_PER_BLOCK * kb * R];
     let mut acc: Tile<R, V> = [[[0f32; PANEL]; V]; R];
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
+    for k0 in (0..k).step_by(kb) {
+        let kc = kb.min(k - k0);
         let last = k0 + kc == k;
         for i0 in (0..m).step_by(TILES_PER_BLOCK * R) {
             let tiles = (m - i0).min(TILES_PER_BLOCK * R).div_ceil(R);
             for (t, dst) in xp.chunks_exact_mut(kc * R).take(tiles).enumerate() {
-                for r in 0..R {
+                // Row r of the tile, or none past the end (zeros).
+                let src: [Option<&[f32]>; R] = std::array::from_fn(|r| {
                     let i = i0 + t * R + r;
-                    if i < m {
-                        for (kk, v) in x[i * k + k0..i * k + k0 + kc].iter().enumerate() {
-                            dst[kk * R + r] = *v;
-                        }
-                    } else {
-                        for kk in 0..kc {
-                            dst[kk * R + r] = 0.0;
-                        }
+                    (i < m).then(|| &x[i * k + k0..i * k + k0 + kc])
+                });
+                for (kk, lanes) in dst.chunks_exact_mut(R).enumerate() {
+                    for (lane, row) in lanes.iter_mut().zip(&src) {
+                        *lane = row.map_or(0.0, |row| row[kk]);
                     }
                 }
             }
@@ -323,75 +324,78 @@ fn portable_kernel<const R: usize>(xp: &[f32], w: [&[f32]; 1], acc: &mut Tile<R,
     }
 }
 
-/// AVX-512F: accumulators in zmm registers, one `vfmadd` per 16 elements.
+/// AVX-512F: 8 rows × 2 panels of accumulators in zmm registers, one
+/// `vfmadd` per 16 elements. Plain loops over arrays of registers (no
+/// closures or `array::map` in the loop: helpers compiled without AVX-512
+/// would not be inlined, and every register would go through memory).
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_set1_ps};
+    use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
     use super::{Block, PANEL, Tile, drive};
 
     #[target_feature(enable = "avx512f,fma")]
     pub(super) fn block(job: Block<'_>, out: &mut [f32]) {
-        drive::<8, 2>(job, out, |xp, w, acc| kernel(xp, w, acc));
+        drive::<8, 2>(job, out, |xp, w, acc| kernel(xp, w[0], w[1], acc));
     }
 
     #[target_feature(enable = "avx512f,fma")]
-    fn kernel<const R: usize, const V: usize>(xp: &[f32], w: [&[f32]; V], acc: &mut Tile<R, V>) {
-        let kc = xp.len() / R;
-        for strip in &w {
-            assert_eq!(strip.len(), kc * PANEL);
-        }
-        let mut a: [[__m512; V]; R] = acc.map(|row| row.map(bytemuck::cast));
-        for kk in 0..kc {
-            let xr: &[f32; R] = xp[kk * R..kk * R + R].try_into().expect("R values");
-            let wv: [__m512; V] = std::array::from_fn(|v| {
-                let lanes: [f32; PANEL] = w[v][kk * PANEL..kk * PANEL + PANEL]
-                    .try_into()
-                    .expect("a panel row");
-                bytemuck::cast(lanes)
-            });
-            for r in 0..R {
-                let xv = _mm512_set1_ps(xr[r]);
-                for v in 0..V {
-                    a[r][v] = _mm512_fmadd_ps(xv, wv[v], a[r][v]);
-                }
+    fn kernel(xp: &[f32], w0: &[f32], w1: &[f32], acc: &mut Tile<8, 2>) {
+        let mut a = [[_mm512_setzero_ps(); 2]; 8];
+        for r in 0..8 {
+            for v in 0..2 {
+                a[r][v] = bytemuck::cast(acc[r][v]);
             }
         }
-        *acc = a.map(|row| row.map(bytemuck::cast));
+        let rows = xp
+            .chunks_exact(8)
+            .zip(w0.chunks_exact(PANEL).zip(w1.chunks_exact(PANEL)));
+        for (xr, (w0r, w1r)) in rows {
+            let b0: __m512 = bytemuck::cast(<[f32; PANEL]>::try_from(w0r).expect("a panel row"));
+            let b1: __m512 = bytemuck::cast(<[f32; PANEL]>::try_from(w1r).expect("a panel row"));
+            for r in 0..8 {
+                let xv = _mm512_set1_ps(xr[r]);
+                a[r][0] = _mm512_fmadd_ps(xv, b0, a[r][0]);
+                a[r][1] = _mm512_fmadd_ps(xv, b1, a[r][1]);
+            }
+        }
+        for r in 0..8 {
+            for v in 0..2 {
+                acc[r][v] = bytemuck::cast(a[r][v]);
+            }
+        }
     }
 }
 
-/// AVX2 + FMA: a panel is two ymm registers.
+/// AVX2 + FMA: 6 rows × 1 panel, a panel being two ymm registers.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use std::arch::x86_64::{__m256, _mm256_fmadd_ps, _mm256_set1_ps};
+    use std::arch::x86_64::{__m256, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps};
 
     use super::{Block, PANEL, Tile, drive};
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn block(job: Block<'_>, out: &mut [f32]) {
-        drive::<6, 1>(job, out, |xp, w, acc| kernel(xp, w, acc));
+        drive::<6, 1>(job, out, |xp, w, acc| kernel(xp, w[0], acc));
     }
 
     #[target_feature(enable = "avx2,fma")]
-    fn kernel<const R: usize>(xp: &[f32], w: [&[f32]; 1], acc: &mut Tile<R, 1>) {
-        let kc = xp.len() / R;
-        let strip = w[0];
-        assert_eq!(strip.len(), kc * PANEL);
-        let mut a: [[__m256; 2]; R] = acc.map(|row| bytemuck::cast(row[0]));
-        for kk in 0..kc {
-            let xr: &[f32; R] = xp[kk * R..kk * R + R].try_into().expect("R values");
-            let lanes: [f32; PANEL] = strip[kk * PANEL..kk * PANEL + PANEL]
-                .try_into()
-                .expect("a panel row");
-            let wv: [__m256; 2] = bytemuck::cast(lanes);
-            for r in 0..R {
+    fn kernel(xp: &[f32], w: &[f32], acc: &mut Tile<6, 1>) {
+        let mut a = [[_mm256_setzero_ps(); 2]; 6];
+        for r in 0..6 {
+            a[r] = bytemuck::cast(acc[r][0]);
+        }
+        for (xr, wr) in xp.chunks_exact(6).zip(w.chunks_exact(PANEL)) {
+            let b: [__m256; 2] = bytemuck::cast(<[f32; PANEL]>::try_from(wr).expect("a panel row"));
+            for r in 0..6 {
                 let xv = _mm256_set1_ps(xr[r]);
-                a[r][0] = _mm256_fmadd_ps(xv, wv[0], a[r][0]);
-                a[r][1] = _mm256_fmadd_ps(xv, wv[1], a[r][1]);
+                a[r][0] = _mm256_fmadd_ps(xv, b[0], a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(xv, b[1], a[r][1]);
             }
         }
-        *acc = a.map(|row| [bytemuck::cast(row)]);
+        for r in 0..6 {
+            acc[r][0] = bytemuck::cast(a[r]);
+        }
     }
 }
 

@@ -305,9 +305,9 @@ impl Model {
         let Net::Mlp(layers) = &self.net else {
             panic!("forward_mlp on a gpt")
         };
-        let mut h = x.to_vec();
+        let mut h = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
-            h = layer.apply(&h, rows, threads);
+            h = layer.apply(if i == 0 { x } else { &h }, rows, threads);
             if i + 1 < layers.len() {
                 kernels::relu(&mut h);
             }
