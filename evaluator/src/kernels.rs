@@ -126,23 +126,54 @@ per_vector_unit! {
     pub fn layer_norm(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32, out: &mut [f32]) = layer_norm_with;
 }
 
+/// Rows a layer norm or attention computes side by side: one vector lane
+/// (or one register) per row, each row still its own chain in order.
+const LANES: usize = 16;
+
+/// Rows go through the sums and the variance chain sixteen at a time, one
+/// row per lane (a row's chain is sequential by the contract, so a single
+/// row would wait on each addition's latency).
 #[inline(always)]
 fn layer_norm_with<F: Fma>(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32, out: &mut [f32]) {
     assert_eq!(x.len(), out.len(), "layer norm: out is not x's shape");
-    for (row, o) in x.chunks(d).zip(out.chunks_mut(d)) {
-        let mut sum = 0f32;
-        for v in row {
-            sum += *v;
+    assert!(
+        g.len() == d && b.len() == d,
+        "layer norm: gain or bias is not [d]"
+    );
+    if d == 0 {
+        return;
+    }
+    // Column-major copies of a block of rows; lanes past the block's last
+    // row hold stale values, computed and dropped.
+    let mut cols = vec![0f32; d * LANES];
+    for (xs, os) in x.chunks(d * LANES).zip(out.chunks_mut(d * LANES)) {
+        for (l, row) in xs.chunks_exact(d).enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                cols[c * LANES + l] = *v;
+            }
         }
-        let mean = sum / d as f32;
-        let mut var = 0f32;
-        for v in row {
-            let c = *v - mean;
-            var = F::fma(c, c, var);
+        let mut sum = [0f32; LANES];
+        for col in cols.chunks_exact(LANES) {
+            for l in 0..LANES {
+                sum[l] += col[l];
+            }
         }
-        let inv = 1.0 / (var / d as f32 + eps).sqrt();
-        for ((o, v), (g, b)) in o.iter_mut().zip(row).zip(g.iter().zip(b)) {
-            *o = F::fma((*v - mean) * inv, *g, *b);
+        let mut mean = [0f32; LANES];
+        for l in 0..LANES {
+            mean[l] = sum[l] / d as f32;
+        }
+        let mut var = [0f32; LANES];
+        for col in cols.chunks_exact(LANES) {
+            for l in 0..LANES {
+                let c = col[l] - mean[l];
+                var[l] = F::fma(c, c, var[l]);
+            }
+        }
+        for (l, (row, o)) in xs.chunks_exact(d).zip(os.chunks_exact_mut(d)).enumerate() {
+            let inv = 1.0 / (var[l] / d as f32 + eps).sqrt();
+            for ((o, v), (g, b)) in o.iter_mut().zip(row).zip(g.iter().zip(b)) {
+                *o = F::fma((*v - mean[l]) * inv, *g, *b);
+            }
         }
     }
 }
@@ -156,7 +187,20 @@ pub fn softmax(row: &mut [f32]) {
 /// the `exp`s vectorise, the sum stays one chain in order.
 #[inline(always)]
 fn softmax_row(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    // The largest value does not depend on the order it is looked for in
+    // (`max` ignores NaN, and ±0 give the same differences), so lanes may.
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for l in 0..LANES {
+            lanes[l] = lanes[l].max(chunk[l]);
+        }
+    }
+    let max = chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     for v in row.iter_mut() {
         *v = math::exp_lane(*v - max);
     }
@@ -207,42 +251,104 @@ per_vector_unit! {
     pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> = causal_attention_with;
 }
 
+/// Query rows attention computes together: four independent chains per
+/// vector of keys or values, so no chain waits on another's latency.
+const QUERY_ROWS: usize = 4;
+
 /// Each score is the chain `fma(q[c], k[c], acc)` over `c` in order, then
-/// `× scale`; each output `fma(p[j], v[j][c], acc)` over `j` in order. Keys
-/// are transposed per head so that a row's scores are computed side by side
-/// (one vector lane per key), not one dot product at a time.
+/// `× scale`; each output `fma(p[j], v[j][c], acc)` over `j` in order, from
+/// `+0.0`. Per head, keys are transposed (`[c][j]`) and values copied
+/// (`[j][c]`), both zero-padded to whole vectors, so that four query rows'
+/// scores are computed 16 keys at a time and their outputs 16 columns at a
+/// time, in registers. Lanes past a row's last key or past the head's width
+/// are computed and dropped; they never enter a kept element's chain.
 #[inline(always)]
 fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    assert_eq!(qkv.len(), t * 3 * d, "attention: qkv is not [t, 3d]");
     let dh = d / heads;
     let scale = 1.0 / (dh as f32).sqrt();
+    let (tp, dp) = (t.next_multiple_of(LANES), dh.next_multiple_of(LANES));
     let mut out = vec![0f32; t * d];
-    let mut scores = vec![0f32; t];
-    let mut keys = vec![0f32; dh * t];
+    let mut keys = vec![0f32; dh * tp];
+    let mut values = vec![0f32; t * dp];
+    let mut scores = vec![0f32; QUERY_ROWS * tp];
+    let no_query = vec![0f32; dh];
     for h in 0..heads {
         let off = h * dh;
-        for (j, row) in qkv.chunks_exact(3 * d).enumerate().take(t) {
+        for (j, row) in qkv.chunks_exact(3 * d).enumerate() {
             for (c, &kv) in row[d + off..d + off + dh].iter().enumerate() {
-                keys[c * t + j] = kv;
+                keys[c * tp + j] = kv;
             }
+            values[j * dp..j * dp + dh].copy_from_slice(&row[2 * d + off..2 * d + off + dh]);
         }
-        for i in 0..t {
-            let q = &qkv[i * 3 * d + off..i * 3 * d + off + dh];
-            let s = &mut scores[..=i];
-            s.fill(0.0);
-            for (c, &qc) in q.iter().enumerate() {
-                for (sv, &kv) in s.iter_mut().zip(&keys[c * t..c * t + i + 1]) {
-                    *sv = F::fma(qc, kv, *sv);
+        for i0 in (0..t).step_by(QUERY_ROWS) {
+            let rows = QUERY_ROWS.min(t - i0);
+            let last = i0 + rows - 1;
+            let mut q = [&no_query[..]; QUERY_ROWS];
+            for (r, q) in q.iter_mut().enumerate().take(rows) {
+                *q = &qkv[(i0 + r) * 3 * d + off..(i0 + r) * 3 * d + off + dh];
+            }
+            for j0 in (0..=last).step_by(LANES) {
+                let mut a = [[0f32; LANES]; QUERY_ROWS];
+                for c in 0..dh {
+                    let kv: &[f32; LANES] = keys[c * tp + j0..c * tp + j0 + LANES]
+                        .try_into()
+                        .expect("padded keys");
+                    for r in 0..QUERY_ROWS {
+                        let qc = q[r][c];
+                        for l in 0..LANES {
+                            a[r][l] = F::fma(qc, kv[l], a[r][l]);
+                        }
+                    }
+                }
+                for (r, a) in a.iter().enumerate() {
+                    scores[r * tp + j0..r * tp + j0 + LANES].copy_from_slice(a);
                 }
             }
-            for sv in s.iter_mut() {
-                *sv *= scale;
+            for r in 0..rows {
+                let s = &mut scores[r * tp..r * tp + i0 + r + 1];
+                for v in s.iter_mut() {
+                    *v *= scale;
+                }
+                softmax_row(s);
             }
-            softmax_row(s);
-            let o = &mut out[i * d + off..i * d + off + dh];
-            for (j, p) in s.iter().enumerate() {
-                let v = &qkv[j * 3 * d + 2 * d + off..j * 3 * d + 2 * d + off + dh];
-                for (oc, &vc) in o.iter_mut().zip(v) {
-                    *oc = F::fma(*p, vc, *oc);
+            for c0 in (0..dh).step_by(LANES) {
+                let mut a = [[0f32; LANES]; QUERY_ROWS];
+                // Keys every row of the group attends to, then the last
+                // few that only the later rows do (row i0 + r: keys 0..=i0 + r).
+                for j in 0..=i0 {
+                    let v: &[f32; LANES] = values[j * dp + c0..j * dp + c0 + LANES]
+                        .try_into()
+                        .expect("padded values");
+                    for r in 0..QUERY_ROWS {
+                        let p = scores[r * tp + j];
+                        for l in 0..LANES {
+                            a[r][l] = F::fma(p, v[l], a[r][l]);
+                        }
+                    }
+                }
+                for j in i0 + 1..=last {
+                    let v: &[f32; LANES] = values[j * dp + c0..j * dp + c0 + LANES]
+                        .try_into()
+                        .expect("padded values");
+                    // Constant row indices (a loop from `j − i0` would put
+                    // the accumulators in memory for the main loop too).
+                    for r in 0..QUERY_ROWS {
+                        if j <= i0 + r {
+                            let p = scores[r * tp + j];
+                            for l in 0..LANES {
+                                a[r][l] = F::fma(p, v[l], a[r][l]);
+                            }
+                        }
+                    }
+                }
+                let n = LANES.min(dh - c0);
+                for r in 0..rows {
+                    // A copy of constant length, so the accumulators stay in
+                    // registers (a slice of `n` of them would put them in memory).
+                    let lanes: [f32; LANES] = a[r];
+                    let o = (i0 + r) * d + off + c0;
+                    out[o..o + n].copy_from_slice(&lanes[..n]);
                 }
             }
         }
@@ -330,20 +436,40 @@ mod tests {
 
     #[test]
     fn every_vector_unit_gives_the_reference_norms_gelu_and_attention() {
-        let (t, d) = (37, 64);
-        let qkv = data(t * 3 * d, 11);
-        let x = data(t * d, 12);
-        let (g, b) = (data(d, 13), data(d, 14));
-        let reference = attention_reference(&qkv, t, d, 4);
-        assert_eq!(bits(&causal_attention(&qkv, t, d, 4)), bits(&reference));
-        assert_eq!(
-            bits(&causal_attention_with::<Software>(&qkv, t, d, 4)),
-            bits(&reference)
-        );
-        let (mut ours, mut portable) = (vec![0f32; t * d], vec![0f32; t * d]);
-        layer_norm(&x, &g, &b, d, 1e-5, &mut ours);
-        layer_norm_with::<Software>(&x, &g, &b, d, 1e-5, &mut portable);
-        assert_eq!(bits(&ours), bits(&portable));
+        // Heads of 16 (whole vectors), 10 and 48 columns; positions not a
+        // multiple of the query rows or of a vector.
+        for (t, d, heads) in [(37, 64, 4), (9, 40, 4), (70, 96, 2), (1, 8, 1)] {
+            let qkv = data(t * 3 * d, 11);
+            let reference = attention_reference(&qkv, t, d, heads);
+            let what = format!("attention t={t} d={d} heads={heads}");
+            assert_eq!(
+                bits(&causal_attention(&qkv, t, d, heads)),
+                bits(&reference),
+                "{what}"
+            );
+            assert_eq!(
+                bits(&causal_attention_with::<Software>(&qkv, t, d, heads)),
+                bits(&reference),
+                "{what}, portable"
+            );
+            let x = data(t * d, 12);
+            let (g, b) = (data(d, 13), data(d, 14));
+            let (mut ours, mut portable) = (vec![0f32; t * d], vec![0f32; t * d]);
+            layer_norm(&x, &g, &b, d, 1e-5, &mut ours);
+            layer_norm_with::<Software>(&x, &g, &b, d, 1e-5, &mut portable);
+            assert_eq!(bits(&ours), bits(&portable), "layer norm t={t} d={d}");
+            for (row, o) in x.chunks(d).zip(ours.chunks(d)) {
+                let mean = row.iter().fold(0f32, |s, v| s + v) / d as f32;
+                let var = row
+                    .iter()
+                    .fold(0f32, |s, v| math::fma(v - mean, v - mean, s));
+                let inv = 1.0 / (var / d as f32 + 1e-5).sqrt();
+                for (i, v) in row.iter().enumerate() {
+                    let want = math::fma((v - mean) * inv, g[i], b[i]);
+                    assert_eq!(o[i].to_bits(), want.to_bits(), "layer norm t={t} d={d}");
+                }
+            }
+        }
         let wide: Vec<f32> = data(4099, 15).iter().map(|v| v * 12.0).collect();
         let (mut ours, mut portable) = (wide.clone(), wide.clone());
         gelu(&mut ours);
