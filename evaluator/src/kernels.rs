@@ -343,10 +343,10 @@ fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) 
                     }
                 }
                 let n = LANES.min(dh - c0);
-                for r in 0..rows {
+                for (r, acc) in a.iter().enumerate().take(rows) {
                     // A copy of constant length, so the accumulators stay in
                     // registers (a slice of `n` of them would put them in memory).
-                    let lanes: [f32; LANES] = a[r];
+                    let lanes: [f32; LANES] = *acc;
                     let o = (i0 + r) * d + off + c0;
                     out[o..o + n].copy_from_slice(&lanes[..n]);
                 }
