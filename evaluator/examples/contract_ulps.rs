@@ -1,7 +1,7 @@
-//! Measures the contract's `exp`, `ln` and `tanh` (docs/determinism.md)
-//! against f64 references over every f32 input (or a stride of them):
-//! the largest error in f32 ulps and how many results are not the nearest
-//! f32 to the reference. Then the vectorised forms the kernels run
+//! Measures the contract's `exp`, `ln`, `tanh` and `erf` (docs/determinism.md)
+//! against f64 references (std's, and the `libm` crate's `erf`) over every
+//! f32 input (or a stride of them): the largest error in f32 ulps and how
+//! many results are not the nearest f32 to the reference. Then the vectorised forms the kernels run
 //! (`kernels::exp_in_place`, `tanh_in_place`, on this CPU's widest vector
 //! unit) against the scalar ones over the same inputs: how many differ.
 //!
@@ -102,10 +102,11 @@ fn main() {
         "{:<6} {:>12} {:>12} {:>14} {:>16}",
         "fn", "inputs", "max ulps", "at", "not nearest"
     );
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         ("exp", math::exp, f64::exp),
         ("ln", math::ln, f64::ln),
         ("tanh", math::tanh, f64::tanh),
+        ("erf", math::erf, libm::erf),
     ];
     for (name, f, reference) in cases {
         let started = std::time::Instant::now();

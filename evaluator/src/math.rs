@@ -1,5 +1,5 @@
 //! The scalar arithmetic of the contract (docs/determinism.md): a correctly
-//! rounded f32 fused multiply-add on every CPU, and `exp`, `ln`, `tanh` as
+//! rounded f32 fused multiply-add on every CPU, and `exp`, `ln`, `tanh`, `erf` as
 //! fully specified algorithms in f64 (IEEE 754 `+ − × ÷` only, each
 //! correctly rounded everywhere, never fused), rounded once to f32 at the end.
 //!
@@ -166,6 +166,195 @@ pub fn tanh(x: f32) -> f32 {
     t.copysign(x)
 }
 
+/// `erf` near zero: `c_n = (2/√π)·(−1)ⁿ/(n!·(2n+1))`, `n = 0..12`, rounded to
+/// f64 (`scripts/erf_coefficients.py` derives every table of `erf`).
+const ERF_SERIES: [f64; 12] = [
+    f64::from_bits(0x3ff20dd750429b6d),
+    f64::from_bits(0xbfd812746b0379e7),
+    f64::from_bits(0x3fbce2f21a042be2),
+    f64::from_bits(0xbf9b82ce31288b51),
+    f64::from_bits(0x3f7565bcd0e6a53f),
+    f64::from_bits(0xbf4c02db40040b86),
+    f64::from_bits(0x3f1f9a326f9b89b7),
+    f64::from_bits(0xbeef4d25c3e0c2eb),
+    f64::from_bits(0x3ebb9e6c9dc651a3),
+    f64::from_bits(0xbe85f742ec43e71a),
+    f64::from_bits(0x3e4fcc5720624c1c),
+    f64::from_bits(0xbe151d7181c5d36d),
+];
+
+/// `erf` on `[i/2, i/2 + ½)`, `i = 1..=7`, as its Taylor polynomial of
+/// degree 16 around `x₀ = i/2 + ¼`: `a_k = erf⁽ᵏ⁾(x₀)/k!` rounded to f64.
+const ERF_AT: [[f64; 17]; 7] = [
+    [
+        f64::from_bits(0x3fe6c1c9759d0e5f),
+        f64::from_bits(0x3fe492e42d78d2c5),
+        f64::from_bits(0xbfdedc5644353c27),
+        f64::from_bits(0x3f9b6e8591f66e5b),
+        f64::from_bits(0x3fc349b5eaa14598),
+        f64::from_bits(0xbfab42a1890ce411),
+        f64::from_bits(0xbf9b8477966b3381),
+        f64::from_bits(0x3f92e0afb0bb961e),
+        f64::from_bits(0x3f62db332f9e64d4),
+        f64::from_bits(0xbf704105cd6d527e),
+        f64::from_bits(0x3f286234ec3372d9),
+        f64::from_bits(0x3f44725abcb993b6),
+        f64::from_bits(0xbf1bd5eea735c608),
+        f64::from_bits(0xbf13db33dbe2237e),
+        f64::from_bits(0x3ef7313fb66f36f6),
+        f64::from_bits(0x3ede0eaec4d06fb6),
+        f64::from_bits(0xbecb482f6f2cbfb6),
+    ],
+    [
+        f64::from_bits(0x3fed8865d98abe01),
+        f64::from_bits(0x3fce4652fadcb6b2),
+        f64::from_bits(0xbfd2ebf3dcc9f22f),
+        f64::from_bits(0x3fc571d01c5c56be),
+        f64::from_bits(0xbf793a9a7bb7ed94),
+        f64::from_bits(0xbfa8281ce0b34fa4),
+        f64::from_bits(0x3f95d0003af70568),
+        f64::from_bits(0x3f6db43c97264485),
+        f64::from_bits(0xbf775672cebadac5),
+        f64::from_bits(0x3f4cc22555d6cd4e),
+        f64::from_bits(0x3f4a0074f860d925),
+        f64::from_bits(0xbf353b177f074426),
+        f64::from_bits(0xbf0ba66102895704),
+        f64::from_bits(0x3f0d4520093cdd9e),
+        f64::from_bits(0xbec94a53c645ccdb),
+        f64::from_bits(0xbedae23c1a269f29),
+        f64::from_bits(0x3eb6b412b613178b),
+    ],
+    [
+        f64::from_bits(0x3fef92d077f8d56d),
+        f64::from_bits(0x3fab055303221015),
+        f64::from_bits(0xbfb7a4a8a2bdce13),
+        f64::from_bits(0x3fb7148c3d57c312),
+        f64::from_bits(0xbfa8a0da54306154),
+        f64::from_bits(0x3f7b22257dd01249),
+        f64::from_bits(0x3f825b378c92a6c0),
+        f64::from_bits(0xbf78d10fb6b8006f),
+        f64::from_bits(0x3f47ec1d1d8d3387),
+        f64::from_bits(0x3f4d4cf0ad2e6ca3),
+        f64::from_bits(0xbf3d041eea2258ae),
+        f64::from_bits(0xbed6d70cffe71229),
+        f64::from_bits(0x3f12007a6d7935c6),
+        f64::from_bits(0xbef294d49e1a631d),
+        f64::from_bits(0xbed3668d56f09b00),
+        f64::from_bits(0x3ecb75406fd5ffd6),
+        f64::from_bits(0xbe87ac9620b78991),
+    ],
+    [
+        f64::from_bits(0x3feff404760319b4),
+        f64::from_bits(0x3f7d4143a9dfe965),
+        f64::from_bits(0xbf9074b60f8df349),
+        f64::from_bits(0x3f963ef61e824425),
+        f64::from_bits(0xbf938a98327890e6),
+        f64::from_bits(0x3f85d3b17bbe0f22),
+        f64::from_bits(0xbf67cae0d45b1a6a),
+        f64::from_bits(0xbf45f8313b6fdd59),
+        f64::from_bits(0x3f50602e33b9ef4a),
+        f64::from_bits(0xbf38352cd05696b8),
+        f64::from_bits(0xbee80c1330a27b22),
+        f64::from_bits(0x3f111321ce0dc8f3),
+        f64::from_bits(0xbef7ca5429a38511),
+        f64::from_bits(0xbeb65937983af9a4),
+        f64::from_bits(0x3eccb0718bc6dc96),
+        f64::from_bits(0xbeace4a65fe7584c),
+        f64::from_bits(0xbe850c6594c2253a),
+    ],
+    [
+        f64::from_bits(0x3fefff2cfb0453d9),
+        f64::from_bits(0x3f43360ccd23db3a),
+        f64::from_bits(0xbf5a6a519a114d70),
+        f64::from_bits(0x3f669cf466ccdf62),
+        f64::from_bits(0xbf6ab0c273ac263e),
+        f64::from_bits(0x3f66935960664d74),
+        f64::from_bits(0xbf5b2755bfd73556),
+        f64::from_bits(0x3f452b6263f0c0e7),
+        f64::from_bits(0xbf17557726380065),
+        f64::from_bits(0xbf12abb3cb37d67f),
+        f64::from_bits(0x3f0cd592454e7d28),
+        f64::from_bits(0xbef09d09f8254931),
+        f64::from_bits(0xbeb1f87c15445595),
+        f64::from_bits(0x3ec68b7ad440ba03),
+        f64::from_bits(0xbeaeb027532f1e9d),
+        f64::from_bits(0x3e26553f2333fb0b),
+        f64::from_bits(0x3e7c66fe8aad4da0),
+    ],
+    [
+        f64::from_bits(0x3feffff6f9f67e55),
+        f64::from_bits(0x3efe9b5e8d00ce77),
+        f64::from_bits(0xbf18de3cd290a7c0),
+        f64::from_bits(0x3f29aa489e3cad21),
+        f64::from_bits(0xbf32c7d5ef053eb0),
+        f64::from_bits(0x3f3490a4d230eab9),
+        f64::from_bits(0xbf3145464ea2872b),
+        f64::from_bits(0x3f2647f721c135eb),
+        f64::from_bits(0xbf1567479c97cce7),
+        f64::from_bits(0x3efb2c3201a66dd9),
+        f64::from_bits(0xbec38933c0f0c9fa),
+        f64::from_bits(0xbec8070948011d1b),
+        f64::from_bits(0x3ebff3236f426a50),
+        f64::from_bits(0xbea26552b63b3912),
+        f64::from_bits(0x3e2d56060892daf5),
+        f64::from_bits(0x3e71d2c62f6d64e1),
+        f64::from_bits(0xbe5d640778ed81c9),
+    ],
+    [
+        f64::from_bits(0x3fefffffc2f171e3),
+        f64::from_bits(0x3ead9371e2ff7c35),
+        f64::from_bits(0xbecbba3ac4cf8472),
+        f64::from_bits(0x3ee0b6a7b0f1b586),
+        f64::from_bits(0xbeed06f586093ea7),
+        f64::from_bits(0x3ef3436bc9fc46f6),
+        f64::from_bits(0xbef4357b5546e9f3),
+        f64::from_bits(0x3ef110de49c0acd0),
+        f64::from_bits(0xbee7566beee1bb2f),
+        f64::from_bits(0x3ed99f5c54c5ea75),
+        f64::from_bits(0xbec5d6903bb02d10),
+        f64::from_bits(0x3eaa0431133a7b2d),
+        f64::from_bits(0xbe7833324e429526),
+        f64::from_bits(0xbe6ec7d23a1cdfff),
+        f64::from_bits(0x3e66df3b136b9415),
+        f64::from_bits(0xbe4e8012ea5d94a8),
+        f64::from_bits(0x3e1cfcbfb76f6f4d),
+    ],
+];
+
+/// `erf x` (for the BERT family's exact GELU): odd, `±1` from `|x| ≥ 4`
+/// (where it rounds to 1); below ½ the series `x·Σ c_n x²ⁿ` (Horner in
+/// `x²`); else the Taylor polynomial of `x`'s half-unit interval in
+/// `t = |x| − x₀` (exact), Horner from `a₁₆`; one rounding to f32.
+pub fn erf(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    let a = x.abs();
+    if a < 0.5 {
+        let xd = f64::from(x);
+        let s = xd * xd;
+        let mut p = ERF_SERIES[11];
+        for &c in ERF_SERIES[..11].iter().rev() {
+            p = p * s + c;
+        }
+        return (xd * p) as f32;
+    }
+    let magnitude = if a >= 4.0 {
+        1.0
+    } else {
+        // a ∈ [0.5, 4): interval i = ⌊2a⌋ ∈ 1..=7, centre i/2 + ¼.
+        let i = (2.0 * a) as usize;
+        let t = f64::from(a) - (i as f64 * 0.5 + 0.25);
+        let c = &ERF_AT[i - 1];
+        let mut p = c[16];
+        for &ck in c[..16].iter().rev() {
+            p = p * t + ck;
+        }
+        p as f32
+    };
+    magnitude.copysign(x)
+}
+
 /// `1.5·2⁵²`: adding and subtracting it rounds an f64 of magnitude below
 /// 2⁵¹ to the nearest integer, ties to even (the ulp there is 1), and the
 /// sum's low mantissa bits then hold that integer.
@@ -268,10 +457,11 @@ mod tests {
     }
 
     #[test]
-    fn exp_ln_and_tanh_are_within_one_ulp_of_the_true_value() {
+    fn exp_ln_tanh_and_erf_are_within_one_ulp_of_the_true_value() {
         for x in sample() {
             let (e, l, t) = (exp(x), ln(x), tanh(x));
             let xd = f64::from(x);
+            assert!(ulps(erf(x), libm::erf(xd)) <= 1.0, "erf({x:e})");
             assert!(ulps(e, xd.exp()) <= 1.0, "exp({x:e}) = {e:e}");
             assert!(ulps(l, xd.ln()) <= 1.0, "ln({x:e}) = {l:e}");
             assert!(ulps(t, xd.tanh()) <= 1.0, "tanh({x:e}) = {t:e}");
@@ -300,6 +490,10 @@ mod tests {
         assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
         assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
         assert_eq!(tanh(1e-30), 1e-30);
+        assert_eq!(erf(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(erf(f32::INFINITY), 1.0);
+        assert_eq!(erf(-5.0), -1.0);
+        assert!(erf(f32::NAN).is_nan());
     }
 
     #[test]
