@@ -15,8 +15,9 @@ pub const PANEL: usize = 16;
 const KC: usize = 256;
 /// Row tiles per packed block of `x`: at most `KC × 8 × 16` floats (128 KB), in L2.
 const TILES_PER_BLOCK: usize = 16;
-/// Below this many multiply-adds a second thread costs more than it saves.
-const PARALLEL_MIN: usize = 1 << 16;
+/// Below this many multiply-adds (some 50 µs of one core's work) a second
+/// thread costs more than it saves.
+const PARALLEL_MIN: usize = 1 << 22;
 
 /// A weight matrix `[k, n]` packed once, at load, for [`matmul`]: column
 /// panel `p` holds columns `16p..16p+16` as `[k][16]`, contiguous, the
@@ -444,9 +445,9 @@ mod tests {
     }
 
     /// Shapes with edges in every direction: rows past a tile, columns past
-    /// a panel and past a pair of panels, k past a k-block, more panels than
-    /// row tiles (the column split) and the reverse.
-    const SHAPES: [(usize, usize, usize); 9] = [
+    /// a panel and past a pair of panels, k past a k-block, and products
+    /// large enough for threads, split by rows and by columns.
+    const SHAPES: [(usize, usize, usize); 11] = [
         (1, 1, 1),
         (3, 5, 7),
         (4, 16, 16),
@@ -456,6 +457,9 @@ mod tests {
         (9, 600, 100),
         (2, 257, 1030),
         (50, 3, 0),
+        // Past PARALLEL_MIN: split by rows, and by column panels.
+        (203, 300, 100),
+        (20, 200, 1100),
     ];
 
     #[test]

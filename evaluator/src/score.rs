@@ -77,7 +77,7 @@ pub fn default_metric(task: Task) -> Metric {
 }
 
 /// Rows scored per forward pass (bounds memory; results do not depend on it).
-const MLP_ROWS: usize = 512;
+const MLP_ROWS: usize = 4096;
 const GPT_SEQUENCES: usize = 32;
 
 /// Score `model` on `dataset` with `metric`.
