@@ -235,15 +235,6 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// Rows of `table` (`[rows, d]`) at `ids`.
-pub fn embedding(table: &[f32], d: usize, ids: &[usize]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(ids.len() * d);
-    for &i in ids {
-        out.extend_from_slice(&table[i * d..(i + 1) * d]);
-    }
-    out
-}
-
 per_vector_unit! {
     /// Causal self-attention for one sequence of `t` positions.
     /// `qkv` is `[t, 3·d]`: query in columns `0..d`, key in `d..2d`, value in
