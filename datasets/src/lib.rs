@@ -15,6 +15,7 @@ pub mod gz;
 pub mod idx;
 pub mod split;
 pub mod text;
+pub mod wordpiece;
 
 pub use error::DatasetError;
 pub use format::{Dataset, Summary, Tensor};
