@@ -2,7 +2,8 @@
 # The evaluator's cross-build, cross-CPU determinism check.
 #
 # Builds the evaluator twice (-C target-cpu=x86-64 and -C target-cpu=native),
-# scores a seeded mlp on digits and a seeded gpt on Shakespeare with 1, 2 and
+# scores a seeded mlp on digits, a seeded standardised mlp on breast-cancer
+# and a seeded gpt on Shakespeare with 1, 2 and
 # 8 threads, then runs the portable build under qemu-x86_64 as a CPU without
 # AVX (Nehalem) and one with AVX2 and FMA (Haswell). Every receipt must be the
 # same bytes. Then the numpy implementation of docs/determinism.md
@@ -28,6 +29,8 @@ native=target/det-native/release/evaluator
 target/det-portable/release/examples/synthetic_model mlp:64,32,10 determinism "$out/mlp.safetensors"
 target/det-portable/release/examples/synthetic_model \
   gpt:vocab=96,context=64,layers=2,width=32,heads=4 determinism "$out/gpt.safetensors"
+target/det-portable/release/examples/synthetic_model mlp:30,16,2+standardize determinism \
+  "$out/std.safetensors"
 
 score() { # LABEL THREADS COMMAND...
   local label=$1 threads=$2; shift 2
@@ -35,9 +38,12 @@ score() { # LABEL THREADS COMMAND...
     > "$out/mlp-$label.json"
   "$@" score --threads "$threads" --model "$out/gpt.safetensors" --dataset shakespeare:hidden \
     --limit "$gpt_limit" --json > "$out/gpt-$label.json"
-  printf '   %-22s mlp %s  gpt %s\n' "$label" \
+  "$@" score --threads "$threads" --model "$out/std.safetensors" --dataset breast-cancer:hidden \
+    --metric cross-entropy --json > "$out/std-$label.json"
+  printf '   %-22s mlp %s  gpt %s  std %s\n' "$label" \
     "$(grep -m1 '"score"' "$out/mlp-$label.json" | tr -dc '0-9')" \
-    "$(grep -m1 '"score"' "$out/gpt-$label.json" | tr -dc '0-9')"
+    "$(grep -m1 '"score"' "$out/gpt-$label.json" | tr -dc '0-9')" \
+    "$(grep -m1 '"score"' "$out/std-$label.json" | tr -dc '0-9')"
 }
 
 echo "== score (receipt score in millionths)"
@@ -54,7 +60,7 @@ else
 fi
 
 echo "== compare"
-for model in mlp gpt; do
+for model in mlp gpt std; do
   reference="$out/$model-portable-1threads.json"
   for f in "$out/$model"-*.json; do
     if ! cmp -s "$reference" "$f"; then
@@ -71,6 +77,7 @@ echo "== the numpy reference (scripts/reference_eval.py) gives the same receipts
 python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy
 cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack digits --out "$out" >/dev/null
 cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack shakespeare --out "$out" >/dev/null
+cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack breast-cancer --out "$out" >/dev/null
 reference() { # MODEL DATASET METRIC [LIMIT]
   local limit=()
   [ -n "${4:-}" ] && limit=(--limit "$4")
@@ -85,3 +92,5 @@ reference mlp digits accuracy
 reference mlp digits cross-entropy
 reference gpt shakespeare cross-entropy "$gpt_limit"
 reference gpt shakespeare accuracy "$gpt_limit"
+reference std breast-cancer cross-entropy
+reference std breast-cancer accuracy

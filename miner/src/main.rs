@@ -106,6 +106,12 @@ struct TrainArgs {
     /// defaults to a good one for a bundled dataset.
     #[arg(long)]
     arch: Option<String>,
+    /// Standardise an mlp's inputs: each feature's mean and standard deviation
+    /// over the training part, stored in the model file (`+standardize`) and
+    /// applied by the evaluator. `auto` does for tabular data (F32 features)
+    /// and not for pixels (U8, already scaled to 0..1).
+    #[arg(long, value_enum, default_value = "auto")]
+    standardize: StandardizeArg,
     /// Fine-tune from this model file (its architecture is used).
     #[arg(long)]
     base: Option<PathBuf>,
@@ -167,6 +173,35 @@ struct TrainArgs {
     /// Print one JSON object per event instead of a progress bar.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StandardizeArg {
+    Auto,
+    On,
+    Off,
+}
+
+/// `arch` with `+standardize` set as `--standardize` asks (an mlp only).
+fn with_standardize(
+    arch: Architecture,
+    arg: StandardizeArg,
+    data: &datasets::Dataset,
+) -> Result<Architecture> {
+    let Architecture::Mlp(mut m) = arch else {
+        if arg == StandardizeArg::On {
+            bail!("--standardize on is for the mlp family; {arch} is not one");
+        }
+        return Ok(arch);
+    };
+    m.standardize = match arg {
+        StandardizeArg::On => true,
+        StandardizeArg::Off => false,
+        StandardizeArg::Auto => {
+            m.standardize || data.inputs.dtype == bounties::tensorfile::Dtype::F32
+        }
+    };
+    Ok(Architecture::Mlp(m))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -354,11 +389,27 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
             {
                 bail!("the base model is {}, not {arch}", p.arch);
             }
+            if a.standardize == StandardizeArg::On
+                && !matches!(&p.arch, Architecture::Mlp(m) if m.standardize)
+            {
+                bail!(
+                    "the base model {} does not standardise its inputs, and fine-tuning keeps its architecture",
+                    p.arch
+                );
+            }
             p
         }
-        (None, arch) => Params::init(&chosen_arch(arch.as_deref(), &def)?, &a.seed, &dev)?,
+        (None, arch) => {
+            let arch = with_standardize(chosen_arch(arch.as_deref(), &def)?, a.standardize, &data)?;
+            Params::init(&arch, &a.seed, &dev)?
+        }
     };
     train::check_fit(&params.arch, &data)?;
+    if let (Architecture::Mlp(m), None) = (&params.arch, parent_hash)
+        && m.standardize
+    {
+        params.standardize_from(&data.inputs_f32(), m.widths[0] as usize)?;
+    }
     if let Some(m) = &bounty {
         miner::bounty::check_limits(&params.arch, &m.spec)?;
     }

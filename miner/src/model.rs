@@ -16,7 +16,9 @@
 
 use std::collections::BTreeMap;
 
-use bounties::arch::{ARCHITECTURE_TAG, Architecture, GptSpec, LAYER_NORM_EPS, MlpSpec};
+use bounties::arch::{
+    ARCHITECTURE_TAG, Architecture, GptSpec, INPUT_MEAN, INPUT_STD, LAYER_NORM_EPS, MlpSpec,
+};
 use bounties::seeded;
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use candle_core::{D, DType, Device, Tensor, Var};
@@ -51,7 +53,12 @@ impl Params {
             let n = spec.elements() as usize;
             let shape: Vec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
             let name = spec.name.as_str();
-            let values: Vec<f32> = if name.ends_with(".bias") {
+            // A standardised mlp starts as the identity (see `standardize_from`).
+            let values: Vec<f32> = if name == INPUT_MEAN {
+                vec![0.0; n]
+            } else if name == INPUT_STD {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") {
                 vec![0.0; n]
             } else if name.contains("ln") {
                 vec![1.0; n]
@@ -108,14 +115,63 @@ impl Params {
         Ok(Params { arch, vars })
     }
 
-    /// The trainable variables, in name order (the order the optimizer sees).
+    /// The trainable variables, in name order (the order the optimizer sees):
+    /// every tensor but a standardised mlp's input statistics.
     pub fn vars(&self) -> Vec<Var> {
-        self.vars.values().cloned().collect()
+        self.vars
+            .iter()
+            .filter(|(name, _)| trainable(name))
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
-    /// The names, in order.
+    /// The trainable variables' names, in the order of [`Params::vars`].
     pub fn names(&self) -> Vec<&str> {
-        self.vars.keys().map(String::as_str).collect()
+        self.vars
+            .keys()
+            .map(String::as_str)
+            .filter(|name| trainable(name))
+            .collect()
+    }
+
+    /// Set a standardised mlp's `input.mean` and `input.std` from training
+    /// inputs (`[rows, features]`): per feature, the mean and the population
+    /// standard deviation, summed in f64 in row order; a feature that does
+    /// not vary (or too little to divide by) keeps a standard deviation of 1.
+    pub fn standardize_from(&self, inputs: &[f32], features: usize) -> Result<(), ModelError> {
+        let (Some(mean_var), Some(std_var)) = (self.vars.get(INPUT_MEAN), self.vars.get(INPUT_STD))
+        else {
+            return Err(ModelError::File(format!(
+                "{} does not standardise its inputs",
+                self.arch
+            )));
+        };
+        let rows = inputs.len() / features.max(1);
+        let mut sum = vec![0f64; features];
+        for row in inputs.chunks_exact(features) {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += f64::from(*v);
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / rows.max(1) as f64).collect();
+        let mut squares = vec![0f64; features];
+        for row in inputs.chunks_exact(features) {
+            for ((q, v), m) in squares.iter_mut().zip(row).zip(&mean) {
+                *q += (f64::from(*v) - m).powi(2);
+            }
+        }
+        let std: Vec<f32> = squares
+            .iter()
+            .map(|q| {
+                let s = (q / rows.max(1) as f64).sqrt() as f32;
+                if s.is_finite() && s > 1e-12 { s } else { 1.0 }
+            })
+            .collect();
+        let mean: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
+        let device = mean_var.as_tensor().device().clone();
+        mean_var.set(&Tensor::from_vec(mean, features, &device)?)?;
+        std_var.set(&Tensor::from_vec(std, features, &device)?)?;
+        Ok(())
     }
 
     fn get(&self, name: &str) -> Tensor {
@@ -187,7 +243,12 @@ impl Params {
 
     fn forward_mlp(&self, spec: &MlpSpec, x: &Tensor) -> candle_core::Result<Tensor> {
         let layers = spec.widths.len() - 1;
-        let mut h = x.clone();
+        let mut h = if spec.standardize {
+            x.broadcast_sub(&self.get(INPUT_MEAN))?
+                .broadcast_div(&self.get(INPUT_STD))?
+        } else {
+            x.clone()
+        };
         for i in 0..layers {
             h = self.linear(&h, &format!("layers.{i}"), true)?;
             if i + 1 < layers {
@@ -245,6 +306,12 @@ impl Params {
         let x = self.layer_norm(&x, "ln_f")?;
         self.linear(&x, "head", false)
     }
+}
+
+/// Whether training changes a tensor (a standardised mlp's input statistics
+/// are set once from the data, not learned).
+fn trainable(name: &str) -> bool {
+    name != INPUT_MEAN && name != INPUT_STD
 }
 
 /// Causal multi-head self-attention from primitive ops: `[b, t, 3·d]`

@@ -195,3 +195,66 @@ fn bad_input_gets_one_clear_error() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Tabular features on very different scales: by default the miner
+/// standardises them (`+standardize`), and the evaluator scores the model
+/// well on the hidden part; `--standardize off` keeps the plain mlp.
+#[test]
+fn tabular_inputs_are_standardised_by_default() {
+    use bounties::arch::ARCHITECTURE_TAG;
+    use datasets::bundled::{self, DEFAULT_SEED};
+    use evaluator::model::{Limits, Model};
+
+    let dir = std::env::temp_dir().join(format!("miner-standardize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hidden = bundled::split("breast-cancer", DEFAULT_SEED)
+        .unwrap()
+        .hidden;
+    for (flag, arch) in [("auto", "mlp:30,64,2+standardize"), ("off", "mlp:30,64,2")] {
+        let out = dir.join(format!("{flag}.safetensors"));
+        let (ok, err) = miner(&[
+            "train",
+            "--dataset",
+            "breast-cancer",
+            "--arch",
+            "mlp:30,64,2",
+            "--standardize",
+            flag,
+            "--epochs",
+            "60",
+            "--threads",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let bytes = std::fs::read(&out).unwrap();
+        let file = bounties::tensorfile::TensorFile::parse(&bytes).unwrap();
+        assert_eq!(
+            file.metadata.get(ARCHITECTURE_TAG).map(String::as_str),
+            Some(arch)
+        );
+        if flag == "auto" {
+            let model = Model::from_bytes(&bytes, Limits::default()).unwrap();
+            let scored =
+                evaluator::score::score(&model, &hidden, bounties::spec::Metric::Accuracy, 1)
+                    .unwrap();
+            assert!(
+                scored.score.0 >= 900_000,
+                "hidden accuracy {}",
+                scored.score
+            );
+        }
+    }
+    let (ok, err) = miner(&[
+        "train",
+        "--dataset",
+        "shakespeare",
+        "--standardize",
+        "on",
+        "--out",
+        dir.join("x").to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("mlp family"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

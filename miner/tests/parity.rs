@@ -42,11 +42,25 @@ fn both(arch: &str, seed: &str) -> (Params, Model) {
 fn mlp_logits_match_candle() {
     let digits = bundled::load("digits").unwrap();
     let mnist = bundled::split("mnist", DEFAULT_SEED).unwrap().hidden;
-    for (arch, data) in [("mlp:64,128,10", &digits), ("mlp:784,256,128,10", &mnist)] {
-        let (params, model) = both(arch, "parity");
+    let cancer = bundled::split("breast-cancer", DEFAULT_SEED).unwrap();
+    for (arch, data) in [
+        ("mlp:64,128,10", &digits),
+        ("mlp:784,256,128,10", &mnist),
+        ("mlp:30,64,2+standardize", &cancer.hidden),
+    ] {
+        let (params, mut model) = both(arch, "parity");
         let n = data.examples() as usize;
         let x = data.inputs_f32();
         let width = x.len() / n;
+        if arch.ends_with("+standardize") {
+            // Statistics of the training part, applied to the hidden one.
+            params
+                .standardize_from(&cancer.train.inputs_f32(), width)
+                .unwrap();
+            let bytes = params.to_file(&BTreeMap::new()).unwrap();
+            model = Model::from_bytes(&bytes, Limits::default()).unwrap();
+        }
+        let classes = data.classes().unwrap() as usize;
         let ours = model.forward_mlp(&x, n, 2);
         let theirs = params
             .forward(&Tensor::from_vec(x, (n, width), &Device::Cpu).unwrap())
@@ -54,7 +68,7 @@ fn mlp_logits_match_candle() {
         let theirs: Vec<f32> = theirs.flatten_all().unwrap().to_vec1().unwrap();
         let err = relative_error(&ours, &theirs);
         assert!(err <= 1e-4, "{arch}: relative error {err}");
-        let agree = agreement(&ours, &theirs, 10);
+        let agree = agreement(&ours, &theirs, classes);
         assert!(agree >= 0.999, "{arch}: classes agree on {agree}");
     }
 }
