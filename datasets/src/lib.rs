@@ -13,6 +13,7 @@ pub mod error;
 pub mod format;
 pub mod gz;
 pub mod idx;
+pub mod labelled;
 pub mod split;
 pub mod text;
 pub mod wordpiece;
