@@ -2,7 +2,7 @@
 //! against f64 references (std's, and the `libm` crate's `erf`) over every
 //! f32 input (or a stride of them): the largest error in f32 ulps and how
 //! many results are not the nearest f32 to the reference. Then the vectorised forms the kernels run
-//! (`kernels::exp_in_place`, `tanh_in_place`, on this CPU's widest vector
+//! (`kernels::exp_in_place`, `tanh_in_place`, `erf_in_place`, on this CPU's widest vector
 //! unit) against the scalar ones over the same inputs: how many differ.
 //!
 //! `cargo run --release -p evaluator --example contract_ulps [-- STRIDE]`
@@ -122,9 +122,10 @@ fn main() {
     }
     println!();
     println!("{:<6} {:>12} {:>16}", "vector", "inputs", "differ (bits)");
-    let vectors: [VectorCase; 2] = [
+    let vectors: [VectorCase; 3] = [
         ("exp", kernels::exp_in_place, math::exp),
         ("tanh", kernels::tanh_in_place, math::tanh),
+        ("erf", kernels::erf_in_place, math::erf),
     ];
     for (name, vector, scalar) in vectors {
         let started = std::time::Instant::now();

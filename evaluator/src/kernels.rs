@@ -104,6 +104,33 @@ fn tanh_with<F: Fma>(x: &mut [f32]) {
 }
 
 per_vector_unit! {
+    /// `erf` of every value in place ([`math::erf`]'s bits, vectorised).
+    pub fn erf_in_place(x: &mut [f32]) = erf_with;
+}
+
+#[inline(always)]
+fn erf_with<F: Fma>(x: &mut [f32]) {
+    for v in x {
+        *v = math::erf_lane(*v);
+    }
+}
+
+per_vector_unit! {
+    /// GELU, erf form (the BERT family's), in place: `(0.5·u)·(1 + erf(u·R))`
+    /// with `R = 1/√2` as f32.
+    pub fn gelu_erf(x: &mut [f32]) = gelu_erf_with;
+}
+
+#[inline(always)]
+fn gelu_erf_with<F: Fma>(x: &mut [f32]) {
+    const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    for v in x {
+        let u = *v;
+        *v = (0.5 * u) * (1.0 + math::erf_lane(u * FRAC_1_SQRT_2));
+    }
+}
+
+per_vector_unit! {
     /// GELU, tanh approximation, in place: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`,
     /// as `(0.5·u)·(1 + tanh(c·fma(0.044715, (u·u)·u, u)))`.
     pub fn gelu(x: &mut [f32]) = gelu_with;
@@ -471,20 +498,28 @@ mod tests {
             let want = (0.5 * u) * (1.0 + math::tanh(0.797_884_6 * inner));
             assert_eq!(y.to_bits(), want.to_bits(), "gelu({u})");
         }
+        let mut exact = wide.clone();
+        gelu_erf(&mut exact);
+        for (u, y) in wide.iter().zip(&exact) {
+            let want = (0.5 * u) * (1.0 + math::erf(u * f32::from_bits(0x3f35_04f3)));
+            assert_eq!(y.to_bits(), want.to_bits(), "gelu_erf({u})");
+        }
     }
 
     #[test]
-    fn vectorised_exp_and_tanh_equal_the_scalar_forms() {
+    fn vectorised_exp_tanh_and_erf_equal_the_scalar_forms() {
         // Every 4099th bit pattern (about a million, every exponent and
         // sign, NaNs and infinities included), on the widest vector unit
         // here. `examples/contract_ulps.rs` checks all 2³² in release.
         let xs: Vec<f32> = (0..=u32::MAX).step_by(4099).map(f32::from_bits).collect();
-        let (mut e, mut t) = (xs.clone(), xs.clone());
+        let (mut e, mut t, mut r) = (xs.clone(), xs.clone(), xs.clone());
         exp_in_place(&mut e);
         tanh_in_place(&mut t);
-        for ((x, e), t) in xs.iter().zip(&e).zip(&t) {
+        erf_in_place(&mut r);
+        for (((x, e), t), r) in xs.iter().zip(&e).zip(&t).zip(&r) {
             assert_eq!(e.to_bits(), math::exp(*x).to_bits(), "exp({x:e})");
             assert_eq!(t.to_bits(), math::tanh(*x).to_bits(), "tanh({x:e})");
+            assert_eq!(r.to_bits(), math::erf(*x).to_bits(), "erf({x:e})");
         }
     }
 

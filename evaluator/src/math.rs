@@ -355,6 +355,31 @@ pub fn erf(x: f32) -> f32 {
     magnitude.copysign(x)
 }
 
+/// [`erf`] without branches (see [`exp_lane`]): both the series and the
+/// interval's polynomial are computed, the interval index clamped to 1..=7
+/// so that every lane reads a table row, and the result selected.
+#[inline(always)]
+pub(crate) fn erf_lane(x: f32) -> f32 {
+    let a = x.abs();
+    let xd = f64::from(x);
+    let s = xd * xd;
+    let mut p = ERF_SERIES[11];
+    for &c in ERF_SERIES[..11].iter().rev() {
+        p = p * s + c;
+    }
+    let near = (xd * p) as f32;
+    let i = ((2.0 * a) as usize).clamp(1, 7);
+    let t = f64::from(a) - (i as f64 * 0.5 + 0.25);
+    let c = &ERF_AT[i - 1];
+    let mut q = c[16];
+    for &ck in c[..16].iter().rev() {
+        q = q * t + ck;
+    }
+    let magnitude = if a >= 4.0 { 1.0 } else { q as f32 };
+    let r = if a < 0.5 { near } else { magnitude.copysign(x) };
+    if x.is_nan() { x } else { r }
+}
+
 /// `1.5·2⁵²`: adding and subtracting it rounds an f64 of magnitude below
 /// 2⁵¹ to the nearest integer, ties to even (the ulp there is 1), and the
 /// sum's low mantissa bits then hold that integer.
@@ -474,6 +499,7 @@ mod tests {
         for x in sample() {
             assert_eq!(exp_lane(x).to_bits(), exp(x).to_bits(), "exp({x:e})");
             assert_eq!(tanh_lane(x).to_bits(), tanh(x).to_bits(), "tanh({x:e})");
+            assert_eq!(erf_lane(x).to_bits(), erf(x).to_bits(), "erf({x:e})");
         }
     }
 
