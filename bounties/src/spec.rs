@@ -409,11 +409,7 @@ impl BountySpec {
                 task: self.task,
             });
         }
-        let family_fits = match self.architecture.family {
-            Family::Mlp => matches!(self.task, Task::Classification | Task::Regression),
-            Family::Gpt => self.task == Task::LanguageModel,
-        };
-        if !family_fits {
+        if !self.architecture.family.tasks().contains(&self.task) {
             return Err(SpecError::FamilyForTask {
                 family: self.architecture.family,
                 task: self.task,

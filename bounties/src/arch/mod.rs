@@ -2,21 +2,18 @@
 //!
 //! A spec fixes every tensor's name, dtype and shape, so a file the miner
 //! writes is exactly a file the evaluator reads. Specs travel in a model
-//! file's `Architecture` metadata tag as a short string:
-//!
-//! - `mlp:IN,H1,...,OUT`: dense layers `layers.{i}.weight` `[out, in]` and
-//!   `layers.{i}.bias` `[out]`, ReLU between layers, none after the last.
-//! - `gpt:vocab=V,context=T,layers=L,width=D,heads=H`: token and position
-//!   embeddings, `L` pre-norm blocks of causal self-attention and an MLP
-//!   (`4·D` hidden, GELU with the tanh approximation), a final layer norm
-//!   (eps `1e-5`) and an untied LM head without bias. The attention's
-//!   `qkv` output holds the query in columns `0..D`, the key in `D..2D` and the
-//!   value in `2D..3D`; head `h` uses columns `h·D/H..(h+1)·D/H` of each, and
-//!   scores are scaled by `1/√(D/H)`.
+//! file's `Architecture` metadata tag as a short string, `FAMILY:…`. Each
+//! family is one module behind the [`Spec`] trait (its string, its tensors,
+//! the tasks it does): [`mlp`] and [`gpt`]; [`Architecture`] is the closed
+//! set of them, and everything generic (parsing the family name, sorting and
+//! counting tensors, checking a file's tensors) lives here.
 //!
 //! Weights are stored `[out, in]` (as candle's and PyTorch's `Linear`).
 //!
 //! Dimensions come from untrusted files, so every count is checked.
+
+pub mod gpt;
+pub mod mlp;
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,7 +21,11 @@ use std::str::FromStr;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+use crate::spec::Task;
 use crate::tensorfile::{self, TensorInfo};
+
+pub use gpt::{GptSpec, LAYER_NORM_EPS};
+pub use mlp::{INPUT_MEAN, INPUT_STD, MlpSpec, STANDARDIZE_SUFFIX};
 
 /// The metadata tag of a model file that names its architecture.
 pub const ARCHITECTURE_TAG: &str = "Architecture";
@@ -33,8 +34,6 @@ pub const ARCHITECTURE_TAG: &str = "Architecture";
 pub const DIM_MAX: u32 = 1 << 20;
 /// The most layers a spec may name.
 pub const LAYERS_MAX: u32 = 256;
-/// The epsilon of every layer norm in the `gpt` family.
-pub const LAYER_NORM_EPS: f32 = 1e-5;
 
 /// An architecture family.
 #[derive(
@@ -56,6 +55,16 @@ pub enum Family {
     Mlp,
     /// A decoder-only transformer.
     Gpt,
+}
+
+impl Family {
+    /// The tasks a bounty for this family may judge.
+    pub fn tasks(self) -> &'static [Task] {
+        match self {
+            Family::Mlp => MlpSpec::TASKS,
+            Family::Gpt => GptSpec::TASKS,
+        }
+    }
 }
 
 impl fmt::Display for Family {
@@ -95,7 +104,7 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
-    fn f32(name: String, shape: &[u32]) -> TensorSpec {
+    pub(crate) fn f32(name: String, shape: &[u32]) -> TensorSpec {
         TensorSpec {
             name,
             dtype: Dtype::F32,
@@ -109,44 +118,18 @@ impl TensorSpec {
     }
 }
 
-/// A multi-layer perceptron: `widths[0]` inputs, `widths.last()` outputs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MlpSpec {
-    /// Input width, hidden widths, output width.
-    pub widths: Vec<u32>,
-    /// Inputs are standardised first, `(x − input.mean) / input.std` per
-    /// feature, with the two `[IN]` tensors stored in the file (written
-    /// `mlp:IN,…,OUT+standardize`).
-    pub standardize: bool,
-}
-
-/// The suffix of a standardised mlp's architecture string.
-pub const STANDARDIZE_SUFFIX: &str = "+standardize";
-/// A standardised mlp's per-feature means and standard deviations.
-pub const INPUT_MEAN: &str = "input.mean";
-/// See [`INPUT_MEAN`].
-pub const INPUT_STD: &str = "input.std";
-
-/// A decoder-only transformer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GptSpec {
-    /// Vocabulary size.
-    pub vocab: u32,
-    /// Context length (positions).
-    pub context: u32,
-    /// Number of blocks.
-    pub layers: u32,
-    /// Model width.
-    pub width: u32,
-    /// Attention heads; must divide `width`.
-    pub heads: u32,
-}
-
-impl GptSpec {
-    /// The MLP's hidden width.
-    pub fn mlp_width(&self) -> u32 {
-        self.width * 4
-    }
+/// One architecture family: the string after `FAMILY:` in its tag, the
+/// tensors it needs, and the tasks it does. A new family is a module that
+/// implements this, and a variant of [`Architecture`] and [`Family`].
+pub trait Spec: Sized + fmt::Display {
+    /// The family.
+    const FAMILY: Family;
+    /// The tasks a bounty for this family may judge.
+    const TASKS: &'static [Task];
+    /// Parse what follows `FAMILY:`; `syntax` is the error for a malformed string.
+    fn parse(rest: &str, syntax: &dyn Fn() -> ArchError) -> Result<Self, ArchError>;
+    /// Every tensor it needs, in any order.
+    fn tensors(&self) -> Vec<TensorSpec>;
 }
 
 /// An architecture: a family with its hyper-parameters.
@@ -190,7 +173,18 @@ pub enum ArchError {
     TooLarge,
 }
 
-fn dim(name: &'static str, value: u64, max: u32) -> Result<u32, ArchError> {
+/// Digits only, no sign, no leading zero: one spelling per architecture, so
+/// the tag in a file is exactly what `Display` writes.
+pub(crate) fn number(t: &str, syntax: &dyn Fn() -> ArchError) -> Result<u64, ArchError> {
+    let canonical =
+        !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && (t == "0" || !t.starts_with('0'));
+    if !canonical {
+        return Err(syntax());
+    }
+    t.parse::<u64>().map_err(|_| syntax())
+}
+
+pub(crate) fn dim(name: &'static str, value: u64, max: u32) -> Result<u32, ArchError> {
     if value == 0 || value > u64::from(max) {
         return Err(ArchError::Dimension { name, value });
     }
@@ -201,55 +195,24 @@ impl Architecture {
     /// The family.
     pub fn family(&self) -> Family {
         match self {
-            Architecture::Mlp(_) => Family::Mlp,
-            Architecture::Gpt(_) => Family::Gpt,
+            Architecture::Mlp(_) => MlpSpec::FAMILY,
+            Architecture::Gpt(_) => GptSpec::FAMILY,
         }
     }
 
     /// Every tensor, sorted by name (the order of the weights hash).
     pub fn tensors(&self) -> Vec<TensorSpec> {
-        let mut out = Vec::new();
-        match self {
-            Architecture::Mlp(m) => {
-                if m.standardize {
-                    out.push(TensorSpec::f32(INPUT_MEAN.into(), &[m.widths[0]]));
-                    out.push(TensorSpec::f32(INPUT_STD.into(), &[m.widths[0]]));
-                }
-                for (i, pair) in m.widths.windows(2).enumerate() {
-                    let (fan_in, fan_out) = (pair[0], pair[1]);
-                    out.push(TensorSpec::f32(
-                        format!("layers.{i}.weight"),
-                        &[fan_out, fan_in],
-                    ));
-                    out.push(TensorSpec::f32(format!("layers.{i}.bias"), &[fan_out]));
-                }
-            }
-            Architecture::Gpt(g) => {
-                let (d, h) = (g.width, g.mlp_width());
-                out.push(TensorSpec::f32("tok_emb.weight".into(), &[g.vocab, d]));
-                out.push(TensorSpec::f32("pos_emb.weight".into(), &[g.context, d]));
-                for i in 0..g.layers {
-                    let p = format!("blocks.{i}");
-                    out.push(TensorSpec::f32(format!("{p}.ln1.weight"), &[d]));
-                    out.push(TensorSpec::f32(format!("{p}.ln1.bias"), &[d]));
-                    out.push(TensorSpec::f32(format!("{p}.attn.qkv.weight"), &[3 * d, d]));
-                    out.push(TensorSpec::f32(format!("{p}.attn.qkv.bias"), &[3 * d]));
-                    out.push(TensorSpec::f32(format!("{p}.attn.proj.weight"), &[d, d]));
-                    out.push(TensorSpec::f32(format!("{p}.attn.proj.bias"), &[d]));
-                    out.push(TensorSpec::f32(format!("{p}.ln2.weight"), &[d]));
-                    out.push(TensorSpec::f32(format!("{p}.ln2.bias"), &[d]));
-                    out.push(TensorSpec::f32(format!("{p}.mlp.fc.weight"), &[h, d]));
-                    out.push(TensorSpec::f32(format!("{p}.mlp.fc.bias"), &[h]));
-                    out.push(TensorSpec::f32(format!("{p}.mlp.proj.weight"), &[d, h]));
-                    out.push(TensorSpec::f32(format!("{p}.mlp.proj.bias"), &[d]));
-                }
-                out.push(TensorSpec::f32("ln_f.weight".into(), &[d]));
-                out.push(TensorSpec::f32("ln_f.bias".into(), &[d]));
-                out.push(TensorSpec::f32("head.weight".into(), &[g.vocab, d]));
-            }
-        }
+        let mut out = match self {
+            Architecture::Mlp(m) => m.tensors(),
+            Architecture::Gpt(g) => g.tensors(),
+        };
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+
+    /// Whether a bounty for `task` can judge this architecture.
+    pub fn fits(&self, task: Task) -> bool {
+        self.family().tasks().contains(&task)
     }
 
     /// The number of parameters.
@@ -326,20 +289,8 @@ impl Architecture {
 impl fmt::Display for Architecture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Architecture::Mlp(m) => {
-                let widths: Vec<String> = m.widths.iter().map(u32::to_string).collect();
-                let suffix = if m.standardize {
-                    STANDARDIZE_SUFFIX
-                } else {
-                    ""
-                };
-                write!(f, "mlp:{}{suffix}", widths.join(","))
-            }
-            Architecture::Gpt(g) => write!(
-                f,
-                "gpt:vocab={},context={},layers={},width={},heads={}",
-                g.vocab, g.context, g.layers, g.width, g.heads
-            ),
+            Architecture::Mlp(m) => m.fmt(f),
+            Architecture::Gpt(g) => g.fmt(f),
         }
     }
 }
@@ -351,64 +302,10 @@ impl FromStr for Architecture {
         let syntax = || ArchError::Syntax {
             got: s.chars().take(120).collect(),
         };
-        // Digits only, no sign, no leading zero: one spelling per architecture,
-        // so the tag in a file is exactly what `Display` writes.
-        let number = |t: &str| {
-            let canonical = !t.is_empty()
-                && t.bytes().all(|b| b.is_ascii_digit())
-                && (t == "0" || !t.starts_with('0'));
-            if !canonical {
-                return Err(syntax());
-            }
-            t.parse::<u64>().map_err(|_| syntax())
-        };
         let (family, rest) = s.split_once(':').ok_or_else(syntax)?;
         match family {
-            "mlp" => {
-                let (rest, standardize) = match rest.strip_suffix(STANDARDIZE_SUFFIX) {
-                    Some(widths) => (widths, true),
-                    None => (rest, false),
-                };
-                let widths = rest
-                    .split(',')
-                    .map(|t| number(t).and_then(|v| dim("width", v, DIM_MAX)))
-                    .collect::<Result<Vec<u32>, _>>()?;
-                if widths.len() < 2 || widths.len() > LAYERS_MAX as usize + 1 {
-                    return Err(syntax());
-                }
-                Ok(Architecture::Mlp(MlpSpec {
-                    widths,
-                    standardize,
-                }))
-            }
-            "gpt" => {
-                let keys = ["vocab", "context", "layers", "width", "heads"];
-                let parts: Vec<&str> = rest.split(',').collect();
-                if parts.len() != keys.len() {
-                    return Err(syntax());
-                }
-                let mut values = [0u32; 5];
-                for ((part, key), value) in parts.iter().zip(keys).zip(values.iter_mut()) {
-                    let (k, v) = part.split_once('=').ok_or_else(syntax)?;
-                    if k != key {
-                        return Err(syntax());
-                    }
-                    let max = if key == "layers" { LAYERS_MAX } else { DIM_MAX };
-                    *value = dim(key, number(v)?, max)?;
-                }
-                let [vocab, context, layers, width, heads] = values;
-                if width % heads != 0 {
-                    return Err(ArchError::Heads { width, heads });
-                }
-                // 4·width and 3·width must stay within u32 and DIM_MAX·4.
-                Ok(Architecture::Gpt(GptSpec {
-                    vocab,
-                    context,
-                    layers,
-                    width,
-                    heads,
-                }))
-            }
+            "mlp" => MlpSpec::parse(rest, &syntax).map(Architecture::Mlp),
+            "gpt" => GptSpec::parse(rest, &syntax).map(Architecture::Gpt),
             _ => Err(syntax()),
         }
     }
@@ -432,29 +329,14 @@ mod tests {
     }
 
     #[test]
-    fn parameter_counts_match_hand_counts() {
-        let mlp: Architecture = "mlp:64,128,10".parse().unwrap();
-        assert_eq!(mlp.parameter_count(), 64 * 128 + 128 + 128 * 10 + 10);
-        let standardized: Architecture = "mlp:64,128,10+standardize".parse().unwrap();
-        assert_eq!(
-            standardized.parameter_count(),
-            mlp.parameter_count() + 2 * 64
-        );
-        let gpt: Architecture = "gpt:vocab=65,context=64,layers=2,width=64,heads=4"
+    fn families_say_which_tasks_they_do() {
+        let mlp: Architecture = "mlp:4,2".parse().unwrap();
+        let gpt: Architecture = "gpt:vocab=5,context=4,layers=1,width=8,heads=2"
             .parse()
             .unwrap();
-        let (v, t, d) = (65u64, 64u64, 64u64);
-        let block = 2 * d
-            + (3 * d * d + 3 * d)
-            + (d * d + d)
-            + 2 * d
-            + (4 * d * d + 4 * d)
-            + (4 * d * d + d);
-        assert_eq!(
-            gpt.parameter_count(),
-            v * d + t * d + 2 * block + 2 * d + v * d
-        );
-        assert_eq!(gpt.tensors().len(), 2 + 2 * 12 + 3);
+        assert!(mlp.fits(Task::Classification) && mlp.fits(Task::Regression));
+        assert!(!mlp.fits(Task::LanguageModel));
+        assert!(gpt.fits(Task::LanguageModel) && !gpt.fits(Task::Classification));
     }
 
     #[test]
