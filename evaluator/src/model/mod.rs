@@ -1,18 +1,21 @@
 //! Models read from untrusted safetensors files, checked against the shared
-//! architecture specs, and their deterministic forward passes.
+//! architecture specs, and their deterministic forward passes: what every
+//! family shares (the checks, dense layers, row splitting) here, each
+//! family's network in its own module ([`mlp`], [`gpt`]).
 //!
 //! Input convention shared with the miner: U8 inputs are divided by the
 //! dataset's `Input-Max` (an f32 division); F32 inputs are used as they are.
 
 use bounties::Hash32;
 pub use bounties::arch::ARCHITECTURE_TAG;
-use bounties::arch::{
-    ArchError, Architecture, Family, GptSpec, INPUT_MEAN, INPUT_STD, LAYER_NORM_EPS, TensorMismatch,
-};
+use bounties::arch::{ArchError, Architecture, Family, INPUT_STD, TensorMismatch};
 use bounties::message::Unscorable;
 use bounties::tensorfile::{Dtype, TensorFile, TensorFileError, TensorHeader, header_len};
 
-use crate::kernels::{self, Packed, matmul};
+use crate::kernels::{Packed, matmul};
+
+mod gpt;
+mod mlp;
 
 /// What a bounty allows.
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,48 +140,23 @@ fn check_limits(
 
 /// A dense layer, its weights packed once at load for the matmul kernels.
 #[derive(Clone, Debug)]
-struct Dense {
+pub(super) struct Dense {
     w: Packed,
     b: Option<Vec<f32>>,
 }
 
 impl Dense {
-    fn apply(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
+    pub(super) fn apply(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
         matmul(x, &self.w, self.b.as_deref(), rows, threads)
     }
 }
 
-#[derive(Clone, Debug)]
-struct Block {
-    ln1: (Vec<f32>, Vec<f32>),
-    qkv: Dense,
-    proj: Dense,
-    ln2: (Vec<f32>, Vec<f32>),
-    fc: Dense,
-    fc_proj: Dense,
-}
-
-#[derive(Clone, Debug)]
-struct Gpt {
-    spec: GptSpec,
-    tok: Vec<f32>,
-    pos: Vec<f32>,
-    blocks: Vec<Block>,
-    ln_f: (Vec<f32>, Vec<f32>),
-    head: Dense,
-}
-
-#[derive(Clone, Debug)]
-struct Mlp {
-    /// Per-feature (mean, standard deviation), for `+standardize`.
-    standardize: Option<(Vec<f32>, Vec<f32>)>,
-    layers: Vec<Dense>,
-}
-
+/// A model's network, one variant per family (each family's module loads
+/// and runs its own).
 #[derive(Clone, Debug)]
 enum Net {
-    Mlp(Mlp),
-    Gpt(Box<Gpt>),
+    Mlp(mlp::Mlp),
+    Gpt(Box<gpt::Gpt>),
 }
 
 /// A checked model, ready to run.
@@ -192,17 +170,17 @@ pub struct Model {
 }
 
 /// The tensors of a checked file, by name, as f32.
-struct Weights<'a> {
+pub(super) struct Weights<'a> {
     file: TensorFile<'a>,
 }
 
 impl Weights<'_> {
-    fn get(&self, name: &str) -> Vec<f32> {
+    pub(super) fn get(&self, name: &str) -> Vec<f32> {
         let info = self.file.tensor(name).expect("checked against the spec");
         self.file.f32_values(info).expect("checked to be F32")
     }
 
-    fn dense(&self, prefix: &str, bias: bool) -> Dense {
+    pub(super) fn dense(&self, prefix: &str, bias: bool) -> Dense {
         let info = self
             .file
             .tensor(&format!("{prefix}.weight"))
@@ -214,7 +192,7 @@ impl Weights<'_> {
         }
     }
 
-    fn norm(&self, prefix: &str) -> (Vec<f32>, Vec<f32>) {
+    pub(super) fn norm(&self, prefix: &str) -> (Vec<f32>, Vec<f32>) {
         (
             self.get(&format!("{prefix}.weight")),
             self.get(&format!("{prefix}.bias")),
@@ -282,43 +260,8 @@ impl Model {
         let weights_hash = file.weights_hash();
         let w = Weights { file };
         let net = match &arch {
-            Architecture::Mlp(m) => {
-                let standardize = if m.standardize {
-                    let std = w.get(INPUT_STD);
-                    if let Some(index) = std.iter().position(|v| *v <= 0.0) {
-                        return Err(ModelError::NonPositiveStd { index });
-                    }
-                    Some((w.get(INPUT_MEAN), std))
-                } else {
-                    None
-                };
-                Net::Mlp(Mlp {
-                    standardize,
-                    layers: (0..m.widths.len() - 1)
-                        .map(|i| w.dense(&format!("layers.{i}"), true))
-                        .collect(),
-                })
-            }
-            Architecture::Gpt(g) => Net::Gpt(Box::new(Gpt {
-                spec: g.clone(),
-                tok: w.get("tok_emb.weight"),
-                pos: w.get("pos_emb.weight"),
-                blocks: (0..g.layers)
-                    .map(|i| {
-                        let p = format!("blocks.{i}");
-                        Block {
-                            ln1: w.norm(&format!("{p}.ln1")),
-                            qkv: w.dense(&format!("{p}.attn.qkv"), true),
-                            proj: w.dense(&format!("{p}.attn.proj"), true),
-                            ln2: w.norm(&format!("{p}.ln2")),
-                            fc: w.dense(&format!("{p}.mlp.fc"), true),
-                            fc_proj: w.dense(&format!("{p}.mlp.proj"), true),
-                        }
-                    })
-                    .collect(),
-                ln_f: w.norm("ln_f"),
-                head: w.dense("head", false),
-            })),
+            Architecture::Mlp(m) => Net::Mlp(mlp::Mlp::load(m, &w)?),
+            Architecture::Gpt(g) => Net::Gpt(Box::new(gpt::Gpt::load(g, &w))),
         };
         Ok(Model {
             arch,
@@ -332,27 +275,7 @@ impl Model {
         let Net::Mlp(mlp) = &self.net else {
             panic!("forward_mlp on a gpt")
         };
-        // `+standardize`: `(x − mean) / std` per feature, two f32 roundings.
-        let standardized: Option<Vec<f32>> = mlp.standardize.as_ref().map(|(mean, std)| {
-            let width = mean.len();
-            x.chunks(width)
-                .flat_map(|row| {
-                    row.iter()
-                        .zip(mean.iter().zip(std))
-                        .map(|(v, (m, s))| (*v - *m) / *s)
-                })
-                .collect()
-        });
-        let x = standardized.as_deref().unwrap_or(x);
-        let layers = &mlp.layers;
-        let mut h = Vec::new();
-        for (i, layer) in layers.iter().enumerate() {
-            h = layer.apply(if i == 0 { x } else { &h }, rows, threads);
-            if i + 1 < layers.len() {
-                kernels::relu(&mut h);
-            }
-        }
-        h
+        mlp.forward(x, rows, threads)
     }
 
     /// GPT logits (`[sequences · t, vocab]`) for token ids `[sequences, t]`.
@@ -360,39 +283,14 @@ impl Model {
         let Net::Gpt(g) = &self.net else {
             panic!("forward_gpt on an mlp")
         };
-        let d = g.spec.width as usize;
-        let rows = ids.len();
-        let sequences = rows / t;
-        let mut x = Vec::with_capacity(rows * d);
-        for (i, &id) in ids.iter().enumerate() {
-            let p = i % t;
-            let (tok, pos) = (&g.tok[usize::from(id) * d..][..d], &g.pos[p * d..][..d]);
-            x.extend(tok.iter().zip(pos).map(|(a, b)| a + b));
-        }
-        let norm = |x: &[f32], (gain, bias): &(Vec<f32>, Vec<f32>)| {
-            let mut h = vec![0f32; x.len()];
-            split_rows(x, &mut h, d, d, threads, |xs, hs| {
-                kernels::layer_norm(xs, gain, bias, d, LAYER_NORM_EPS, hs);
-            });
-            h
-        };
-        for block in &g.blocks {
-            let qkv = block.qkv.apply(&norm(&x, &block.ln1), rows, threads);
-            let att = attention(&qkv, sequences, t, d, g.spec.heads as usize, threads);
-            kernels::add_in_place(&mut x, &block.proj.apply(&att, rows, threads));
-            let mut f = block.fc.apply(&norm(&x, &block.ln2), rows, threads);
-            let width = f.len() / rows.max(1);
-            split_rows(&[], &mut f, 0, width, threads, |_, fs| kernels::gelu(fs));
-            kernels::add_in_place(&mut x, &block.fc_proj.apply(&f, rows, threads));
-        }
-        g.head.apply(&norm(&x, &g.ln_f), rows, threads)
+        g.forward(ids, t, threads)
     }
 }
 
 /// Run a row kernel over `out` (rows of `out_width`, with the matching rows
 /// of `input`, of `in_width`) in one piece per thread. A row kernel's bits do
 /// not depend on which rows share a call, so neither do these.
-fn split_rows(
+pub(super) fn split_rows(
     input: &[f32],
     out: &mut [f32],
     in_width: usize,
@@ -417,27 +315,4 @@ fn split_rows(
             s.spawn(move || kernel(input, o));
         }
     });
-}
-
-/// Causal attention for every sequence; sequences are split across threads.
-fn attention(
-    qkv: &[f32],
-    sequences: usize,
-    t: usize,
-    d: usize,
-    heads: usize,
-    threads: usize,
-) -> Vec<f32> {
-    let mut out = vec![0f32; sequences * t * d];
-    let per = sequences.div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        for (q, o) in qkv.chunks(per * t * 3 * d).zip(out.chunks_mut(per * t * d)) {
-            s.spawn(move || {
-                for (qs, os) in q.chunks(t * 3 * d).zip(o.chunks_mut(t * d)) {
-                    os.copy_from_slice(&kernels::causal_attention(qs, t, d, heads));
-                }
-            });
-        }
-    });
-    out
 }
