@@ -10,18 +10,24 @@
 //!   that do (the max subtracted for stability is detached, which leaves the
 //!   gradient unchanged since softmax is invariant to it).
 //!
+//! Each family's forward pass is its own module ([`mlp`], [`gpt`]).
+//!
 //! On the CPU, `crate::fused` ops with their own backward passes stand in for
 //! the primitive chains (bias add, layer norm, attention, GELU); the primitive
 //! versions run on other devices and are what the fused ops are tested against.
 
 use std::collections::BTreeMap;
 
-use bounties::arch::{
-    ARCHITECTURE_TAG, Architecture, GptSpec, INPUT_MEAN, INPUT_STD, LAYER_NORM_EPS, MlpSpec,
-};
+use bounties::arch::{ARCHITECTURE_TAG, Architecture, INPUT_MEAN, INPUT_STD};
 use bounties::seeded;
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use candle_core::{D, DType, Device, Tensor, Var};
+
+mod gpt;
+mod mlp;
+
+#[cfg(test)]
+pub(crate) use gpt::attention;
 use rand_core::RngCore;
 
 /// Why a model could not be built or read.
@@ -134,46 +140,6 @@ impl Params {
             .collect()
     }
 
-    /// Set a standardised mlp's `input.mean` and `input.std` from training
-    /// inputs (`[rows, features]`): per feature, the mean and the population
-    /// standard deviation, summed in f64 in row order; a feature that does
-    /// not vary (or too little to divide by) keeps a standard deviation of 1.
-    pub fn standardize_from(&self, inputs: &[f32], features: usize) -> Result<(), ModelError> {
-        let (Some(mean_var), Some(std_var)) = (self.vars.get(INPUT_MEAN), self.vars.get(INPUT_STD))
-        else {
-            return Err(ModelError::File(format!(
-                "{} does not standardise its inputs",
-                self.arch
-            )));
-        };
-        let rows = inputs.len() / features.max(1);
-        let mut sum = vec![0f64; features];
-        for row in inputs.chunks_exact(features) {
-            for (s, v) in sum.iter_mut().zip(row) {
-                *s += f64::from(*v);
-            }
-        }
-        let mean: Vec<f64> = sum.iter().map(|s| s / rows.max(1) as f64).collect();
-        let mut squares = vec![0f64; features];
-        for row in inputs.chunks_exact(features) {
-            for ((q, v), m) in squares.iter_mut().zip(row).zip(&mean) {
-                *q += (f64::from(*v) - m).powi(2);
-            }
-        }
-        let std: Vec<f32> = squares
-            .iter()
-            .map(|q| {
-                let s = (q / rows.max(1) as f64).sqrt() as f32;
-                if s.is_finite() && s > 1e-12 { s } else { 1.0 }
-            })
-            .collect();
-        let mean: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
-        let device = mean_var.as_tensor().device().clone();
-        mean_var.set(&Tensor::from_vec(mean, features, &device)?)?;
-        std_var.set(&Tensor::from_vec(std, features, &device)?)?;
-        Ok(())
-    }
-
     fn get(&self, name: &str) -> Tensor {
         self.vars
             .get(name)
@@ -240,112 +206,12 @@ impl Params {
         };
         y.reshape(dims)
     }
-
-    fn forward_mlp(&self, spec: &MlpSpec, x: &Tensor) -> candle_core::Result<Tensor> {
-        let layers = spec.widths.len() - 1;
-        let mut h = if spec.standardize {
-            x.broadcast_sub(&self.get(INPUT_MEAN))?
-                .broadcast_div(&self.get(INPUT_STD))?
-        } else {
-            x.clone()
-        };
-        for i in 0..layers {
-            h = self.linear(&h, &format!("layers.{i}"), true)?;
-            if i + 1 < layers {
-                h = h.relu()?;
-            }
-        }
-        Ok(h)
-    }
-
-    fn layer_norm(&self, x: &Tensor, prefix: &str) -> candle_core::Result<Tensor> {
-        let (w, b) = (
-            self.get(&format!("{prefix}.weight")),
-            self.get(&format!("{prefix}.bias")),
-        );
-        if x.device().is_cpu() {
-            return crate::fused::layer_norm(x, &w, &b, LAYER_NORM_EPS);
-        }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        centred
-            .broadcast_div(&(var + f64::from(LAYER_NORM_EPS))?.sqrt()?)?
-            .broadcast_mul(&w)?
-            .broadcast_add(&b)
-    }
-
-    fn forward_gpt(&self, g: &GptSpec, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        let (d, heads) = (g.width as usize, g.heads as usize);
-        let tok = self
-            .get("tok_emb.weight")
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, d))?;
-        let pos = self.get("pos_emb.weight").narrow(0, 0, t)?;
-        let mut x = tok.broadcast_add(&pos)?;
-        for i in 0..g.layers {
-            let p = format!("blocks.{i}");
-            let h = self.layer_norm(&x, &format!("{p}.ln1"))?;
-            let qkv = self.linear(&h, &format!("{p}.attn.qkv"), true)?;
-            let y = if qkv.device().is_cpu() {
-                crate::fused::causal_attention(&qkv, heads)?
-            } else {
-                attention(&qkv, heads)?
-            };
-            x = (x + self.linear(&y, &format!("{p}.attn.proj"), true)?)?;
-            let h = self.layer_norm(&x, &format!("{p}.ln2"))?;
-            let f = self.linear(&h, &format!("{p}.mlp.fc"), true)?;
-            let f = if f.device().is_cpu() {
-                crate::fused::gelu(&f)?
-            } else {
-                f.gelu()?
-            };
-            x = (x + self.linear(&f, &format!("{p}.mlp.proj"), true)?)?;
-        }
-        let x = self.layer_norm(&x, "ln_f")?;
-        self.linear(&x, "head", false)
-    }
 }
 
 /// Whether training changes a tensor (a standardised mlp's input statistics
 /// are set once from the data, not learned).
 fn trainable(name: &str) -> bool {
     name != INPUT_MEAN && name != INPUT_STD
-}
-
-/// Causal multi-head self-attention from primitive ops: `[b, t, 3·d]`
-/// queries, keys and values to `[b, t, d]`.
-pub(crate) fn attention(qkv: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
-    let (b, t, d3) = qkv.dims3()?;
-    let mask = causal_mask(t, qkv.device())?;
-    let (d, dh) = (d3 / 3, d3 / 3 / heads);
-    let split = |k: usize| -> candle_core::Result<Tensor> {
-        qkv.narrow(2, k * d, d)?
-            .reshape((b, t, heads, dh))?
-            .transpose(1, 2)?
-            .contiguous()
-    };
-    let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-    let att = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(&mask)?;
-    softmax(&att)?
-        .matmul(&v)?
-        .transpose(1, 2)?
-        .reshape((b, t, d))
-}
-
-/// `[t, t]` with 0 on and below the diagonal and −∞ above it.
-fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let values: Vec<f32> = (0..t * t)
-        .map(|i| {
-            if i % t > i / t {
-                f32::NEG_INFINITY
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    Tensor::from_vec(values, (t, t), device)
 }
 
 /// Softmax over the last dimension from primitive ops (with a backward pass).
