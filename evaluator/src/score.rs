@@ -12,7 +12,7 @@
 //! `(prediction − target)²` of the single output.
 
 use bounties::Score;
-use bounties::arch::Family;
+use bounties::arch::{Architecture, GptSpec, MlpSpec};
 use bounties::spec::{Metric, Task};
 use bounties::tensorfile::Dtype;
 use datasets::Dataset;
@@ -88,108 +88,126 @@ pub fn score(
     threads: usize,
 ) -> Result<Scored, ScoreError> {
     let task = dataset.task();
-    let mismatch = |s: String| ScoreError::Mismatch(s);
-    let per_example = match (model.arch.family(), task) {
-        (Family::Mlp, Task::Classification | Task::Regression) => {
-            let bounties::arch::Architecture::Mlp(spec) = &model.arch else {
-                unreachable!()
-            };
-            let (features, outputs) = (
-                spec.widths[0] as usize,
-                *spec.widths.last().expect("2+") as usize,
-            );
-            let width = dataset.inputs.shape[1] as usize;
-            if features != width {
-                return Err(mismatch(format!(
-                    "the model takes {features} inputs, the dataset has {width} features"
-                )));
-            }
-            let expected = if task == Task::Regression {
-                1
-            } else {
-                dataset.classes().unwrap_or(0) as usize
-            };
-            if outputs != expected {
-                return Err(mismatch(format!(
-                    "the model has {outputs} outputs, the dataset needs {expected}"
-                )));
-            }
-            if task == Task::Regression && metric != Metric::Mse
-                || task == Task::Classification && metric == Metric::Mse
-            {
-                return Err(mismatch(format!(
-                    "metric {metric:?} does not fit task {task:?}"
-                )));
-            }
-            let inputs = dataset.inputs_f32();
-            let n = dataset.examples() as usize;
-            let mut out = Vec::with_capacity(n);
-            for start in (0..n).step_by(MLP_ROWS) {
-                let rows = MLP_ROWS.min(n - start);
-                let logits = model.forward_mlp(
-                    &inputs[start * width..(start + rows) * width],
-                    rows,
-                    threads,
-                );
-                for (r, row) in logits.chunks(outputs).enumerate() {
-                    out.push(example_score(metric, row, dataset, start + r));
-                }
-            }
-            out
-        }
-        (Family::Gpt, Task::LanguageModel) => {
-            let bounties::arch::Architecture::Gpt(spec) = &model.arch else {
-                unreachable!()
-            };
-            let vocab = dataset.vocabulary().map_or(0, |v| v.len());
-            if spec.vocab as usize != vocab {
-                return Err(mismatch(format!(
-                    "the model's vocabulary is {}, the dataset's {vocab}",
-                    spec.vocab
-                )));
-            }
-            let t = dataset.inputs.shape[1] as usize;
-            if t > spec.context as usize {
-                return Err(mismatch(format!(
-                    "sequences of {t} exceed the model's context {}",
-                    spec.context
-                )));
-            }
-            if metric == Metric::Mse {
-                return Err(mismatch("MSE does not fit a language model".into()));
-            }
-            let n = dataset.examples() as usize;
-            let (ids, targets) = (&dataset.inputs.data, &dataset.targets.data);
-            let v = spec.vocab as usize;
-            let mut out = Vec::with_capacity(n);
-            for start in (0..n).step_by(GPT_SEQUENCES) {
-                let seqs = GPT_SEQUENCES.min(n - start);
-                let logits = model.forward_gpt(&ids[start * t..(start + seqs) * t], t, threads);
-                for s in 0..seqs {
-                    let mut loss = 0f64;
-                    let mut right = 0i64;
-                    for p in 0..t {
-                        let row = &logits[(s * t + p) * v..(s * t + p + 1) * v];
-                        let target = usize::from(targets[(start + s) * t + p]);
-                        match metric {
-                            Metric::Accuracy => right += i64::from(kernels::argmax(row) == target),
-                            _ => loss += f64::from(-kernels::log_softmax(row)[target]),
-                        }
-                    }
-                    out.push(match metric {
-                        Metric::Accuracy => {
-                            div_half_even(i128::from(right * Score::SCALE), t as i128)
-                        }
-                        _ => to_fixed(loss / t as f64),
-                    });
-                }
-            }
-            out
-        }
-        (family, task) => return Err(mismatch(format!("a {family:?} model cannot do {task:?}"))),
+    if !model.arch.fits(task) {
+        let family = model.arch.family();
+        return Err(ScoreError::Mismatch(format!(
+            "a {family:?} model cannot do {task:?}"
+        )));
+    }
+    let per_example = match &model.arch {
+        Architecture::Mlp(spec) => score_mlp(model, spec, dataset, task, metric, threads)?,
+        Architecture::Gpt(spec) => score_gpt(model, spec, dataset, metric, threads)?,
     };
     let score = mean_fixed(&per_example);
     Ok(Scored { per_example, score })
+}
+
+/// Per-example scores of an mlp on a classification or regression dataset.
+fn score_mlp(
+    model: &Model,
+    spec: &MlpSpec,
+    dataset: &Dataset,
+    task: Task,
+    metric: Metric,
+    threads: usize,
+) -> Result<Vec<i64>, ScoreError> {
+    let (features, outputs) = (
+        spec.widths[0] as usize,
+        *spec.widths.last().expect("2+") as usize,
+    );
+    let width = dataset.inputs.shape[1] as usize;
+    if features != width {
+        return Err(ScoreError::Mismatch(format!(
+            "the model takes {features} inputs, the dataset has {width} features"
+        )));
+    }
+    let expected = if task == Task::Regression {
+        1
+    } else {
+        dataset.classes().unwrap_or(0) as usize
+    };
+    if outputs != expected {
+        return Err(ScoreError::Mismatch(format!(
+            "the model has {outputs} outputs, the dataset needs {expected}"
+        )));
+    }
+    if task == Task::Regression && metric != Metric::Mse
+        || task == Task::Classification && metric == Metric::Mse
+    {
+        return Err(ScoreError::Mismatch(format!(
+            "metric {metric:?} does not fit task {task:?}"
+        )));
+    }
+    let inputs = dataset.inputs_f32();
+    let n = dataset.examples() as usize;
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(MLP_ROWS) {
+        let rows = MLP_ROWS.min(n - start);
+        let logits = model.forward_mlp(
+            &inputs[start * width..(start + rows) * width],
+            rows,
+            threads,
+        );
+        for (r, row) in logits.chunks(outputs).enumerate() {
+            out.push(example_score(metric, row, dataset, start + r));
+        }
+    }
+    Ok(out)
+}
+
+/// Per-example scores of a gpt on a language-model dataset: each sequence's
+/// mean token loss (or accuracy).
+fn score_gpt(
+    model: &Model,
+    spec: &GptSpec,
+    dataset: &Dataset,
+    metric: Metric,
+    threads: usize,
+) -> Result<Vec<i64>, ScoreError> {
+    let vocab = dataset.vocabulary().map_or(0, |v| v.len());
+    if spec.vocab as usize != vocab {
+        return Err(ScoreError::Mismatch(format!(
+            "the model's vocabulary is {}, the dataset's {vocab}",
+            spec.vocab
+        )));
+    }
+    let t = dataset.inputs.shape[1] as usize;
+    if t > spec.context as usize {
+        return Err(ScoreError::Mismatch(format!(
+            "sequences of {t} exceed the model's context {}",
+            spec.context
+        )));
+    }
+    if metric == Metric::Mse {
+        return Err(ScoreError::Mismatch(
+            "MSE does not fit a language model".into(),
+        ));
+    }
+    let n = dataset.examples() as usize;
+    let (ids, targets) = (&dataset.inputs.data, &dataset.targets.data);
+    let v = spec.vocab as usize;
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(GPT_SEQUENCES) {
+        let seqs = GPT_SEQUENCES.min(n - start);
+        let logits = model.forward_gpt(&ids[start * t..(start + seqs) * t], t, threads);
+        for s in 0..seqs {
+            let mut loss = 0f64;
+            let mut right = 0i64;
+            for p in 0..t {
+                let row = &logits[(s * t + p) * v..(s * t + p + 1) * v];
+                let target = usize::from(targets[(start + s) * t + p]);
+                match metric {
+                    Metric::Accuracy => right += i64::from(kernels::argmax(row) == target),
+                    _ => loss += f64::from(-kernels::log_softmax(row)[target]),
+                }
+            }
+            out.push(match metric {
+                Metric::Accuracy => div_half_even(i128::from(right * Score::SCALE), t as i128),
+                _ => to_fixed(loss / t as f64),
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn example_score(metric: Metric, logits: &[f32], dataset: &Dataset, i: usize) -> i64 {
