@@ -225,7 +225,11 @@ fn run(cli: Cli) -> Result<()> {
                 {
                     println!("digest    {example_digest}");
                 }
-                println!("build     {}", signed.receipt.evaluator_build);
+                println!(
+                    "build     {} ({})",
+                    signed.receipt.evaluator_build,
+                    receipt::build_description()
+                );
                 if let Some(who) = signed.evaluator {
                     println!("signed by {who}");
                 }

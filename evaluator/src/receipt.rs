@@ -11,15 +11,22 @@ use crate::score::Scored;
 /// Bump when a kernel's arithmetic changes: it changes the build id.
 pub const KERNELS_REVISION: &str = "kernels-v3";
 
-/// The evaluator build id: the crate version and the kernels' revision.
-pub fn build_id() -> Hash32 {
-    sha256(
-        format!(
-            "model-bounties evaluator {} {KERNELS_REVISION}",
-            env!("CARGO_PKG_VERSION")
-        )
-        .as_bytes(),
+/// The backend that computes scores: the CPU kernels of this crate (a GPU
+/// backend following the same contract would name itself here).
+pub const BACKEND: &str = "cpu";
+
+/// What the build id is the SHA-256 of: the crate version, the kernels'
+/// revision and the backend.
+pub fn build_description() -> String {
+    format!(
+        "model-bounties evaluator {} {KERNELS_REVISION} backend={BACKEND}",
+        env!("CARGO_PKG_VERSION")
     )
+}
+
+/// The evaluator build id, `sha256(build_description())`.
+pub fn build_id() -> Hash32 {
+    sha256(build_description().as_bytes())
 }
 
 const DOMAIN_RECEIPT: &[u8] = b"model-bounties/receipt/v2";
