@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | classification | `[n, features]` U8 (with `Input-Max`) or F32 | `[n]` I64 class index `< Classes` |
 //! | regression | `[n, features]` U8 or F32 | `[n]` F32 |
-//! | language-model | `[n, Context]` U8 token ids `< len(Vocabulary)` | `[n, Context]` U8, the inputs shifted by one |
+//! | language-model | `[n, Context]` token ids `< len(Vocabulary)`: U8 for up to 256 symbols, U16 (little-endian) above | `[n, Context]`, the same dtype, the inputs shifted by one |
 //!
 //! `__metadata__` (written in key order, so the same data gives the same
 //! bytes): `Name`, `Task`, `License`, `Source`, and as the task needs
@@ -63,6 +63,9 @@ pub struct Tensor {
     pub data: Vec<u8>,
 }
 
+/// The most symbols a language-model vocabulary may have (U16 token ids).
+pub const VOCABULARY_MAX: usize = 1 << 16;
+
 impl Tensor {
     /// A tensor from `u8` values.
     pub fn u8(shape: Vec<u64>, values: Vec<u8>) -> Tensor {
@@ -70,6 +73,34 @@ impl Tensor {
             dtype: Dtype::U8,
             shape,
             data: values,
+        }
+    }
+
+    /// Token ids: U8 when every id fits (a vocabulary of at most 256), else
+    /// U16, so a dataset has one encoding.
+    pub fn tokens(shape: Vec<u64>, values: &[u16], vocabulary: usize) -> Tensor {
+        if vocabulary <= 256 {
+            Tensor::u8(shape, values.iter().map(|&v| v as u8).collect())
+        } else {
+            Tensor {
+                dtype: Dtype::U16,
+                shape,
+                data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            }
+        }
+    }
+
+    /// Token ids of a U8 or U16 tensor, widened; `None` for other dtypes.
+    pub fn token_ids(&self) -> Option<Vec<u32>> {
+        match self.dtype {
+            Dtype::U8 => Some(self.data.iter().map(|&v| u32::from(v)).collect()),
+            Dtype::U16 => Some(
+                self.data
+                    .chunks_exact(2)
+                    .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+                    .collect(),
+            ),
+            _ => None,
         }
     }
 
@@ -445,12 +476,23 @@ impl Dataset {
                 }
             }
             Task::LanguageModel => {
-                if i.dtype != Dtype::U8 || t.dtype != Dtype::U8 || i.shape != t.shape {
-                    return Err("language-model inputs and targets must be U8 of one shape".into());
-                }
                 let vocab = self.vocabulary().ok_or("metadata lacks Vocabulary")?;
-                if vocab.is_empty() || vocab.len() > 256 {
-                    return Err("the vocabulary must have 1 to 256 symbols".into());
+                if vocab.is_empty() || vocab.len() > VOCABULARY_MAX {
+                    return Err(format!(
+                        "the vocabulary must have 1 to {VOCABULARY_MAX} symbols"
+                    ));
+                }
+                // One encoding per dataset: U8 ids up to 256 symbols, U16 above.
+                let dtype = if vocab.len() <= 256 {
+                    Dtype::U8
+                } else {
+                    Dtype::U16
+                };
+                if i.dtype != dtype || t.dtype != dtype || i.shape != t.shape {
+                    return Err(format!(
+                        "a {}-symbol vocabulary needs inputs and targets of {dtype} and one shape",
+                        vocab.len()
+                    ));
                 }
                 let context: u64 = self
                     .get(key::CONTEXT)
@@ -462,11 +504,14 @@ impl Dataset {
                         i.shape[1]
                     ));
                 }
-                if let Some(v) = i
-                    .data
+                let (ids, next) = (
+                    i.token_ids().expect("U8 or U16"),
+                    t.token_ids().expect("U8 or U16"),
+                );
+                if let Some(v) = ids
                     .iter()
-                    .chain(&t.data)
-                    .find(|&&v| usize::from(v) >= vocab.len())
+                    .chain(&next)
+                    .find(|&&v| v as usize >= vocab.len())
                 {
                     return Err(format!(
                         "token {v} is outside the {}-symbol vocabulary",

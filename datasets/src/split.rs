@@ -118,7 +118,7 @@ pub fn split_text(
         start += len;
     }
     let part = |want_hidden: bool, label: &str| -> Result<Dataset, DatasetError> {
-        let joined: Vec<u8> = token_ranges
+        let joined: Vec<u16> = token_ranges
             .iter()
             .zip(&hidden)
             .filter(|(_, h)| **h == want_hidden)

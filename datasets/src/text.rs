@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::DatasetError;
-use crate::format::{Dataset, Tensor, key};
+use crate::format::{Dataset, Tensor, VOCABULARY_MAX, key};
 
 /// `'\n'` and the printable ASCII characters: the bundled texts' shared
 /// vocabulary, so a model pre-trained on one can be fine-tuned on another.
@@ -69,18 +69,19 @@ pub fn blocks(text: &str, marker: &BlockMarker) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// Token ids of `text` under `vocabulary` (at most 256 symbols); a character
-/// outside it is an error naming its line and byte offset.
-pub fn encode(text: &str, vocabulary: &[char], origin: &str) -> Result<Vec<u8>, DatasetError> {
-    if vocabulary.is_empty() || vocabulary.len() > 256 {
-        return Err(DatasetError::Options(
-            "a vocabulary has 1 to 256 symbols".into(),
-        ));
+/// Token ids of `text` under `vocabulary` (at most
+/// [`VOCABULARY_MAX`] symbols); a character outside it is an error naming
+/// its line and byte offset.
+pub fn encode(text: &str, vocabulary: &[char], origin: &str) -> Result<Vec<u16>, DatasetError> {
+    if vocabulary.is_empty() || vocabulary.len() > VOCABULARY_MAX {
+        return Err(DatasetError::Options(format!(
+            "a vocabulary has 1 to {VOCABULARY_MAX} symbols"
+        )));
     }
-    let lookup: BTreeMap<char, u8> = vocabulary
+    let lookup: BTreeMap<char, u16> = vocabulary
         .iter()
         .enumerate()
-        .map(|(i, &c)| (c, i as u8))
+        .map(|(i, &c)| (c, i as u16))
         .collect();
     let mut line = 1u64;
     let mut out = Vec::with_capacity(text.len());
@@ -123,7 +124,7 @@ pub struct TextOptions {
 }
 
 /// Non-overlapping windows of `context + 1` tokens as a language-model dataset.
-pub fn windows(tokens: &[u8], opts: &TextOptions, origin: &str) -> Result<Dataset, DatasetError> {
+pub fn windows(tokens: &[u16], opts: &TextOptions, origin: &str) -> Result<Dataset, DatasetError> {
     let t = opts.context as usize;
     if t == 0 {
         return Err(DatasetError::Options("context must be positive".into()));
@@ -158,10 +159,11 @@ pub fn windows(tokens: &[u8], opts: &TextOptions, origin: &str) -> Result<Datase
         (key::CONTEXT.to_owned(), t.to_string()),
     ]);
     let shape = vec![n as u64, t as u64];
+    let symbols = opts.vocabulary.chars().count();
     let dataset = Dataset {
         meta,
-        inputs: Tensor::u8(shape.clone(), inputs),
-        targets: Tensor::u8(shape, targets),
+        inputs: Tensor::tokens(shape.clone(), &inputs, symbols),
+        targets: Tensor::tokens(shape, &targets, symbols),
     };
     dataset
         .check()

@@ -444,3 +444,48 @@ fn blocks_start_at_marker_lines() {
     assert_eq!(meta[key::VOCABULARY], ascii_vocabulary());
     let _ = parse_idx(&idx_labels(3), "l").unwrap();
 }
+
+/// A vocabulary of more than 256 symbols takes U16 token ids; the format
+/// holds one encoding per dataset, so U8 ids for it (or U16 ids for a small
+/// one) are refused.
+#[test]
+fn wide_vocabularies_take_u16_token_ids() {
+    use bounties::tensorfile::Dtype;
+    let symbols: String = (0x100u32..0x100 + 300).filter_map(char::from_u32).collect();
+    let text: String = symbols.chars().cycle().take(2_000).collect();
+    let opts = TextOptions {
+        context: 8,
+        vocabulary: symbols.clone(),
+        ..text_opts()
+    };
+    let d = text::load_text(text.as_bytes(), "wide.txt", &opts).unwrap();
+    assert_eq!((d.inputs.dtype, d.targets.dtype), (Dtype::U16, Dtype::U16));
+    let ids = d.inputs.token_ids().unwrap();
+    assert_eq!(&ids[..3], &[0, 1, 2]);
+    assert_eq!(ids[299..302], [299, 0, 1], "ids above 255 survive");
+    let back = Dataset::from_bytes(&d.to_bytes(), "wide").unwrap();
+    assert_eq!(back, d);
+
+    // U8 ids under a 300-symbol vocabulary, U16 ids under a small one.
+    let mut narrowed = d.clone();
+    narrowed.inputs = datasets::Tensor::u8(d.inputs.shape.clone(), vec![0; ids.len()]);
+    let e = Dataset::from_bytes(&narrowed.to_bytes(), "narrowed").unwrap_err();
+    assert!(
+        e.to_string().contains("needs inputs and targets of U16"),
+        "{e}"
+    );
+    let small = text::load_text(b"abc abc abc\n", "small.txt", &text_opts()).unwrap();
+    let mut widened = small.clone();
+    let (a, b) = (
+        small.inputs.token_ids().unwrap(),
+        small.targets.token_ids().unwrap(),
+    );
+    let as_u16 = |v: &[u32]| v.iter().map(|&x| x as u16).collect::<Vec<u16>>();
+    widened.inputs = datasets::Tensor::tokens(small.inputs.shape.clone(), &as_u16(&a), 300);
+    widened.targets = datasets::Tensor::tokens(small.inputs.shape.clone(), &as_u16(&b), 300);
+    let e = Dataset::from_bytes(&widened.to_bytes(), "widened").unwrap_err();
+    assert!(
+        e.to_string().contains("needs inputs and targets of U8"),
+        "{e}"
+    );
+}

@@ -184,7 +184,10 @@ fn score_gpt(
         ));
     }
     let n = dataset.examples() as usize;
-    let (ids, targets) = (&dataset.inputs.data, &dataset.targets.data);
+    let (ids, targets) = (
+        dataset.inputs.token_ids().expect("validated token ids"),
+        dataset.targets.token_ids().expect("validated token ids"),
+    );
     let v = spec.vocab as usize;
     let mut out = Vec::with_capacity(n);
     for start in (0..n).step_by(GPT_SEQUENCES) {
@@ -195,7 +198,7 @@ fn score_gpt(
             let mut right = 0i64;
             for p in 0..t {
                 let row = &logits[(s * t + p) * v..(s * t + p + 1) * v];
-                let target = usize::from(targets[(start + s) * t + p]);
+                let target = targets[(start + s) * t + p] as usize;
                 match metric {
                     Metric::Accuracy => right += i64::from(kernels::argmax(row) == target),
                     _ => loss += f64::from(-kernels::log_softmax(row)[target]),

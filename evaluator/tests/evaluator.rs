@@ -478,3 +478,29 @@ fn hostile_model_files_are_refused_with_their_reason() {
     // And the untouched file is accepted.
     Model::from_bytes(&mutated(arch, |_| {}), limits).unwrap();
 }
+
+/// A gpt over a vocabulary of more than 256 symbols reads U16 token ids:
+/// the same receipt bits on 1 and 2 threads, and a loss near ln(300) for
+/// random weights (every id reaches its embedding row).
+#[test]
+fn wide_vocabularies_score_from_u16_token_ids() {
+    use datasets::text::{TextOptions, load_text};
+    let symbols: String = (0x100u32..0x100 + 300).filter_map(char::from_u32).collect();
+    let text: String = symbols.chars().cycle().take(3_001).collect();
+    let opts = TextOptions {
+        context: 8,
+        vocabulary: symbols,
+        name: "wide".into(),
+        licence: "CC0-1.0".into(),
+        source: "test".into(),
+    };
+    let data = load_text(text.as_bytes(), "wide.txt", &opts).unwrap();
+    assert_eq!(data.inputs.dtype, bounties::tensorfile::Dtype::U16);
+    let m = model("gpt:vocab=300,context=8,layers=1,width=16,heads=2", "wide");
+    let one = score::score(&m, &data, Metric::CrossEntropy, 1).unwrap();
+    let two = score::score(&m, &data, Metric::CrossEntropy, 2).unwrap();
+    assert_eq!(one, two);
+    assert_eq!(one.per_example.len(), 375);
+    let nats = one.score.0 as f64 / 1e6;
+    assert!((nats - 300f64.ln()).abs() < 1.0, "{nats} nats");
+}

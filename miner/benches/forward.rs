@@ -179,13 +179,8 @@ fn main() {
             (ours, theirs, rows as f64, "examples/s", "mlp")
         } else {
             let text = bundled::split("shakespeare", DEFAULT_SEED).unwrap().hidden;
-            let ids = &text.inputs.data[..sequences * 64];
-            let idt = Tensor::from_vec(
-                ids.iter().map(|&i| u32::from(i)).collect::<Vec<u32>>(),
-                (sequences, 64),
-                &dev,
-            )
-            .unwrap();
+            let ids = &text.inputs.token_ids().unwrap()[..sequences * 64];
+            let idt = Tensor::from_vec(ids.to_vec(), (sequences, 64), &dev).unwrap();
             let ours = best(3, || {
                 std::hint::black_box(model.forward_gpt(ids, 64, threads));
             });

@@ -202,8 +202,8 @@ impl Data {
         let task = d.task();
         let (x, y, units) = match task {
             Task::LanguageModel => {
-                let ids: Vec<u32> = d.inputs.data.iter().map(|&v| u32::from(v)).collect();
-                let tg: Vec<u32> = d.targets.data.iter().map(|&v| u32::from(v)).collect();
+                let ids = d.inputs.token_ids().expect("validated token ids");
+                let tg = d.targets.token_ids().expect("validated token ids");
                 (
                     Tensor::from_vec(ids, (rows, width), device)?,
                     Tensor::from_vec(tg, (rows, width), device)?,

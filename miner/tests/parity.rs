@@ -77,18 +77,13 @@ fn mlp_logits_match_candle() {
 fn gpt_logits_match_candle() {
     let text = bundled::split("shakespeare", DEFAULT_SEED).unwrap().hidden;
     let (b, t) = (6usize, 64usize);
-    let ids = &text.inputs.data[..b * t];
+    let ids = &text.inputs.token_ids().unwrap()[..b * t];
     let (params, model) = both(
         "gpt:vocab=96,context=64,layers=2,width=64,heads=4",
         "parity",
     );
     let ours = model.forward_gpt(ids, t, 2);
-    let idt = Tensor::from_vec(
-        ids.iter().map(|&i| u32::from(i)).collect::<Vec<u32>>(),
-        (b, t),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let idt = Tensor::from_vec(ids.to_vec(), (b, t), &Device::Cpu).unwrap();
     let theirs: Vec<f32> = params
         .forward(&idt)
         .unwrap()

@@ -53,17 +53,14 @@ impl Gpt {
     }
 
     /// Logits (`[sequences · t, vocab]`) for token ids `[sequences, t]`.
-    pub(super) fn forward(&self, ids: &[u8], t: usize, threads: usize) -> Vec<f32> {
+    pub(super) fn forward(&self, ids: &[u32], t: usize, threads: usize) -> Vec<f32> {
         let d = self.spec.width as usize;
         let rows = ids.len();
         let sequences = rows / t;
         let mut x = Vec::with_capacity(rows * d);
         for (i, &id) in ids.iter().enumerate() {
             let p = i % t;
-            let (tok, pos) = (
-                &self.tok[usize::from(id) * d..][..d],
-                &self.pos[p * d..][..d],
-            );
+            let (tok, pos) = (&self.tok[id as usize * d..][..d], &self.pos[p * d..][..d]);
             x.extend(tok.iter().zip(pos).map(|(a, b)| a + b));
         }
         let norm = |x: &[f32], (gain, bias): &(Vec<f32>, Vec<f32>)| {

@@ -279,7 +279,7 @@ impl Model {
     }
 
     /// GPT logits (`[sequences · t, vocab]`) for token ids `[sequences, t]`.
-    pub fn forward_gpt(&self, ids: &[u8], t: usize, threads: usize) -> Vec<f32> {
+    pub fn forward_gpt(&self, ids: &[u32], t: usize, threads: usize) -> Vec<f32> {
         let Net::Gpt(g) = &self.net else {
             panic!("forward_gpt on an mlp")
         };
