@@ -495,7 +495,7 @@ fn wide_vocabularies_score_from_u16_token_ids() {
         source: "test".into(),
     };
     let data = load_text(text.as_bytes(), "wide.txt", &opts).unwrap();
-    assert_eq!(data.inputs.dtype, bounties::tensorfile::Dtype::U16);
+    assert_eq!(data.inputs.dtype, Dtype::U16);
     let m = model("gpt:vocab=300,context=8,layers=1,width=16,heads=2", "wide");
     let one = score::score(&m, &data, Metric::CrossEntropy, 1).unwrap();
     let two = score::score(&m, &data, Metric::CrossEntropy, 2).unwrap();
