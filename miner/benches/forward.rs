@@ -23,6 +23,9 @@ use evaluator::model::{Limits, Model};
 use evaluator::score;
 use miner::model::Params;
 
+#[path = "support/torch.rs"]
+mod torch;
+
 fn best(rounds: usize, mut f: impl FnMut()) -> f64 {
     (0..rounds)
         .map(|_| {
@@ -54,16 +57,7 @@ fn torch_figures(
     rows: usize,
     sequences: usize,
 ) -> BTreeMap<String, f64> {
-    let script = [
-        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/torch_forward.py"),
-        "miner/scripts/torch_forward.py",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
-    .unwrap_or("miner/scripts/torch_forward.py");
-    let python = std::env::var("TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(python)
-        .arg(script)
+    let out = torch::command("torch_forward.py")
         .arg(threads.to_string())
         .arg(mlp)
         .arg(gpt)

@@ -10,7 +10,6 @@
 // A bench is a shell: it reads the clock and runs a process.
 #![allow(clippy::disallowed_methods)]
 
-use std::process::Command;
 use std::time::Instant;
 
 use bounties::spec::Task;
@@ -18,6 +17,9 @@ use candle_core::{Device, Tensor};
 use miner::model::Params;
 use miner::optim::AdamW;
 use miner::train::step;
+
+#[path = "support/torch.rs"]
+mod torch;
 
 /// As in the `miner` binary.
 #[global_allocator]
@@ -69,19 +71,8 @@ fn main() {
         16 * 64,
     );
 
-    // The source tree's script, or one beside the working directory when the
-    // bench binary was carried to another machine.
-    let script = [
-        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/torch_bench.py"),
-        "miner/scripts/torch_bench.py",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
-    .unwrap_or("miner/scripts/torch_bench.py");
-    // TORCH_PYTHON names an interpreter with torch (a virtual environment's).
-    let python = std::env::var("TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let torch = Command::new(python)
-        .args([script, &threads.to_string()])
+    let torch = torch::command("torch_bench.py")
+        .arg(threads.to_string())
         .output();
     let (t_mlp, t_gpt) = match torch {
         Ok(out) if out.status.success() => {
