@@ -382,10 +382,11 @@ pub fn add_in_place(a: &mut [f32], b: &[f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn data(n: usize, seed: u32) -> Vec<f32> {
+    /// Test inputs for every kernel's tests (`matmul`'s too).
+    pub(crate) fn data(n: usize, seed: u32) -> Vec<f32> {
         // A cheap deterministic generator: values in about -1..1 with varied exponents.
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
         (0..n)
@@ -411,7 +412,7 @@ mod tests {
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
     }
 
-    fn bits(y: &[f32]) -> Vec<u32> {
+    pub(crate) fn bits(y: &[f32]) -> Vec<u32> {
         y.iter().map(|v| v.to_bits()).collect()
     }
 

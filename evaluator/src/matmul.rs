@@ -426,23 +426,7 @@ pub fn matmul_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(n: usize, seed: u32) -> Vec<f32> {
-        // A cheap deterministic generator: values in about -1..1 with varied exponents.
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32 - 0.5) * 2.0
-            })
-            .collect()
-    }
-
-    fn bits(y: &[f32]) -> Vec<u32> {
-        y.iter().map(|v| v.to_bits()).collect()
-    }
+    use crate::kernels::tests::{bits, data};
 
     /// Shapes with edges in every direction: rows past a tile, columns past
     /// a panel and past a pair of panels, k past a k-block, and products
