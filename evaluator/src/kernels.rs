@@ -205,15 +205,11 @@ fn layer_norm_with<F: Fma>(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32, 
     }
 }
 
-/// Softmax of one row in place: subtract the max, `exp`, sum in order, divide.
-pub fn softmax(row: &mut [f32]) {
-    softmax_row(row);
-}
-
-/// [`softmax`], inlined into each vector unit's compilation of its caller:
-/// the `exp`s vectorise, the sum stays one chain in order.
+/// Softmax of one row in place: subtract the max, `exp`, sum in order,
+/// divide. Inlined into each vector unit's compilation of its caller: the
+/// `exp`s vectorise, the sum stays one chain in order.
 #[inline(always)]
-fn softmax_row(row: &mut [f32]) {
+pub fn softmax(row: &mut [f32]) {
     // The largest value does not depend on the order it is looked for in
     // (`max` ignores NaN, and ±0 give the same differences), so lanes may.
     let mut lanes = [f32::NEG_INFINITY; LANES];
@@ -328,7 +324,7 @@ fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) 
                 for v in s.iter_mut() {
                     *v *= scale;
                 }
-                softmax_row(s);
+                softmax(s);
             }
             for c0 in (0..dh).step_by(LANES) {
                 let mut a = [[0f32; LANES]; QUERY_ROWS];

@@ -240,9 +240,12 @@ fn drive<const R: usize, const V: usize>(
     }
     let m = out.len() / stride;
     if k == 0 {
+        // An empty sum: the bias alone.
         for row in out.chunks_exact_mut(stride) {
-            let b = bias.map(|b| &b[panels.start * PANEL..][..stride]);
-            row.copy_from_slice(b.unwrap_or(&vec![0.0; stride]));
+            match bias {
+                Some(b) => row.copy_from_slice(&b[panels.start * PANEL..][..stride]),
+                None => row.fill(0.0),
+            }
         }
         return;
     }
