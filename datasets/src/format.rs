@@ -5,13 +5,15 @@
 //! | task | `inputs` | `targets` |
 //! | --- | --- | --- |
 //! | classification | `[n, features]` U8 (with `Input-Max`) or F32 | `[n]` I64 class index `< Classes` |
+//! | classification of texts | `[n, Sequence-Length]` U16 token ids of the `Tokenizer`, each row a sequence then `Pad-Id` to the end | `[n]` I64 class index `< Classes` |
 //! | regression | `[n, features]` U8 or F32 | `[n]` F32 |
 //! | language-model | `[n, Context]` token ids `< len(Vocabulary)`: U8 for up to 256 symbols, U16 (little-endian) above | `[n, Context]`, the same dtype, the inputs shifted by one |
 //!
 //! `__metadata__` (written in key order, so the same data gives the same
 //! bytes): `Name`, `Task`, `License`, `Source`, and as the task needs
 //! `Classes`, `Input-Max`, `Vocabulary` (the characters in token order),
-//! `Context`, `Split`. A dataset's id is its tensor hash, computed by the same
+//! `Context`, `Split`, `Tokenizer` (the SHA-256 of the `tokenizer.json` the
+//! texts were tokenised with), `Pad-Id`, `Sequence-Length`. A dataset's id is its tensor hash, computed by the same
 //! code as a model's weights hash, so metadata edits do not change it.
 
 use std::collections::BTreeMap;
@@ -50,6 +52,12 @@ pub mod key {
     pub const CONTEXT: &str = "Context";
     /// Which part of a split this is, and its seed.
     pub const SPLIT: &str = "Split";
+    /// The SHA-256 (hex) of the tokenizer file of token-id inputs (texts).
+    pub const TOKENIZER: &str = "Tokenizer";
+    /// The id that pads token-id rows (texts) after their sequence.
+    pub const PAD_ID: &str = "Pad-Id";
+    /// The width of token-id rows (texts): the longest sequence, padding included.
+    pub const SEQUENCE_LENGTH: &str = "Sequence-Length";
 }
 
 /// A tensor owned in memory: raw little-endian bytes with a dtype and shape.
@@ -272,6 +280,26 @@ impl Dataset {
         self.get(key::VOCABULARY).map(|v| v.chars().collect())
     }
 
+    /// Texts' token sequences (classification of texts): each row without
+    /// its padding, the `Pad-Id`s after its last other token; `None` for
+    /// feature inputs.
+    pub fn sequences(&self) -> Option<Vec<Vec<u32>>> {
+        if self.inputs.dtype != Dtype::U16 {
+            return None;
+        }
+        let pad: u32 = self.get(key::PAD_ID)?.parse().ok()?;
+        let width = self.inputs.shape.get(1).copied()? as usize;
+        let ids = self.inputs.token_ids()?;
+        Some(
+            ids.chunks(width.max(1))
+                .map(|row| {
+                    let len = row.iter().rposition(|&v| v != pad).map_or(0, |i| i + 1);
+                    row[..len].to_vec()
+                })
+                .collect(),
+        )
+    }
+
     /// The dataset id: the tensor hash (metadata ignored).
     pub fn id(&self) -> Hash32 {
         let t = |name, t: &Tensor| (name, t.dtype.as_str(), t.shape.clone());
@@ -449,6 +477,7 @@ impl Dataset {
             ));
         }
         match task {
+            Task::Classification if i.dtype == Dtype::U16 => self.check_sequences()?,
             Task::Classification | Task::Regression => {
                 if !matches!(i.dtype, Dtype::U8 | Dtype::F32) {
                     return Err(format!("inputs must be U8 or F32, got {}", i.dtype));
@@ -538,6 +567,41 @@ impl Dataset {
                 }
             }
             Task::LanguageModel => {}
+        }
+        Ok(())
+    }
+
+    /// The checks of token-id inputs (classification of texts).
+    fn check_sequences(&self) -> Result<(), String> {
+        let tokenizer = self
+            .get(key::TOKENIZER)
+            .ok_or("token-id inputs need the Tokenizer's SHA-256")?;
+        if tokenizer.len() != 64 || !tokenizer.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("Tokenizer {tokenizer:?} is not a SHA-256 in hex"));
+        }
+        let pad: u16 = self
+            .get(key::PAD_ID)
+            .and_then(|p| p.parse().ok())
+            .ok_or("token-id inputs need a Pad-Id below 65 536")?;
+        let width = self.inputs.shape[1];
+        let length: u64 = self
+            .get(key::SEQUENCE_LENGTH)
+            .and_then(|c| c.parse().ok())
+            .ok_or("token-id inputs need a Sequence-Length")?;
+        if width != length || width == 0 {
+            return Err(format!(
+                "rows are {width} tokens wide but Sequence-Length is {length}"
+            ));
+        }
+        if self.targets.shape.len() != 1 {
+            return Err(format!(
+                "targets must be [examples], got {:?}",
+                self.targets.shape
+            ));
+        }
+        let sequences = self.sequences().expect("U16 with a Pad-Id");
+        if let Some(row) = sequences.iter().position(Vec::is_empty) {
+            return Err(format!("row {row} holds only Pad-Id {pad}"));
         }
         Ok(())
     }

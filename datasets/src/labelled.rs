@@ -6,14 +6,18 @@
 //! of the given class names (or, without any, the sorted distinct labels,
 //! so that two files with the same labels agree). A malformed row, an
 //! unknown label or a file with no rows is refused with its line, and
-//! nothing is produced. Tokenising and truncating to a bounty's maximum
-//! sequence length come later, with the bounty's tokenizer.
+//! nothing is produced. [`tokenise`] turns them into a dataset file with
+//! the bounty's tokenizer, each text cut to the bounty's sequence length.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use bounties::encoding::sha256;
 
 use crate::error::DatasetError;
+use crate::format::{Dataset, Tensor, key};
 use crate::gz::maybe_gunzip;
 use crate::text::utf8;
+use crate::wordpiece::WordPiece;
 
 /// The most bytes one text may have (a snippet, a review: not a book).
 pub const TEXT_BYTES_MAX: usize = 64 * 1024;
@@ -54,6 +58,80 @@ pub struct LabelledTexts {
     pub labels: Vec<u32>,
     /// The class names, by id.
     pub classes: Vec<String>,
+}
+
+/// The shortest sequence length a text dataset may have: `[CLS]`, one
+/// token, `[SEP]`.
+pub const SEQUENCE_LENGTH_MIN: usize = 3;
+
+/// Where a text dataset comes from and under which licence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    /// The dataset's name.
+    pub name: String,
+    /// The data's licence.
+    pub license: String,
+    /// Where it came from.
+    pub source: String,
+}
+
+/// Labelled texts as a dataset file (classification of texts): each text
+/// `[CLS] tokens [SEP]` by `tokenizer` (whose file's bytes are
+/// `tokenizer_file`, hashed into the metadata), its tokens cut so that the
+/// whole is at most `sequence_length`, and `[PAD]` to the end of the row.
+pub fn tokenise(
+    texts: &LabelledTexts,
+    tokenizer: &WordPiece,
+    tokenizer_file: &[u8],
+    sequence_length: usize,
+    provenance: &Provenance,
+) -> Result<Dataset, DatasetError> {
+    let origin = &provenance.name;
+    if !(SEQUENCE_LENGTH_MIN..=usize::from(u16::MAX)).contains(&sequence_length) {
+        return Err(DatasetError::Options(format!(
+            "sequence length {sequence_length} is outside {SEQUENCE_LENGTH_MIN}..=65535"
+        )));
+    }
+    if tokenizer.vocab_size() > 1 << 16 {
+        return Err(DatasetError::invalid(
+            origin,
+            format!(
+                "the tokenizer has {} tokens; text datasets hold U16 ids",
+                tokenizer.vocab_size()
+            ),
+        ));
+    }
+    let pad = tokenizer.pad_id() as u16;
+    let mut ids = Vec::with_capacity(texts.texts.len() * sequence_length);
+    for text in &texts.texts {
+        let row = tokenizer.encode(text, sequence_length);
+        ids.extend(row.iter().map(|&id| id as u16));
+        ids.resize(ids.len() + sequence_length - row.len(), pad);
+    }
+    let n = texts.texts.len() as u64;
+    let meta: BTreeMap<String, String> = [
+        (key::NAME, provenance.name.clone()),
+        (key::TASK, "classification".to_owned()),
+        (key::LICENSE, provenance.license.clone()),
+        (key::SOURCE, provenance.source.clone()),
+        (key::CLASSES, texts.classes.len().to_string()),
+        (key::TOKENIZER, sha256(tokenizer_file).to_hex()),
+        (key::PAD_ID, pad.to_string()),
+        (key::SEQUENCE_LENGTH, sequence_length.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let labels: Vec<i64> = texts.labels.iter().map(|&l| i64::from(l)).collect();
+    let dataset = Dataset {
+        meta,
+        inputs: Tensor::tokens(vec![n, sequence_length as u64], &ids, 1 << 16),
+        targets: Tensor::i64(vec![n], &labels),
+    };
+    dataset
+        .check()
+        .map_err(|detail| DatasetError::invalid(origin, detail))?;
+    Ok(dataset)
 }
 
 /// Read a labelled-text file; `origin` names it in errors.

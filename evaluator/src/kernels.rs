@@ -259,10 +259,28 @@ pub fn argmax(row: &[f32]) -> usize {
 }
 
 per_vector_unit! {
-    /// Causal self-attention for one sequence of `t` positions.
+    /// Causal self-attention for one sequence of `t` positions (position `i`
+    /// attends to `0..=i`).
     /// `qkv` is `[t, 3·d]`: query in columns `0..d`, key in `d..2d`, value in
     /// `2d..3d`; head `h` uses columns `h·dh..(h+1)·dh` of each. Returns `[t, d]`.
     pub fn causal_attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> = causal_attention_with;
+}
+
+per_vector_unit! {
+    /// Bidirectional self-attention for one sequence of `t` positions (every
+    /// position attends to all `t`), the encoder's; `qkv` as for
+    /// [`causal_attention`].
+    pub fn attention(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> = bidirectional_attention_with;
+}
+
+#[inline(always)]
+fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    attention_with::<F>(qkv, t, d, heads, true)
+}
+
+#[inline(always)]
+fn bidirectional_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    attention_with::<F>(qkv, t, d, heads, false)
 }
 
 /// Query rows attention computes together: four independent chains per
@@ -276,8 +294,9 @@ const QUERY_ROWS: usize = 4;
 /// scores are computed 16 keys at a time and their outputs 16 columns at a
 /// time, in registers. Lanes past a row's last key or past the head's width
 /// are computed and dropped; they never enter a kept element's chain.
+/// Causal, row `i` attends to keys `0..=i`; otherwise to all `t`.
 #[inline(always)]
-fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+fn attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize, causal: bool) -> Vec<f32> {
     assert_eq!(qkv.len(), t * 3 * d, "attention: qkv is not [t, 3d]");
     let dh = d / heads;
     let scale = 1.0 / (dh as f32).sqrt();
@@ -302,7 +321,9 @@ fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) 
             for (r, q) in q.iter_mut().enumerate().take(rows) {
                 *q = &qkv[(i0 + r) * 3 * d + off..(i0 + r) * 3 * d + off + dh];
             }
-            for j0 in (0..=last).step_by(LANES) {
+            // The keys any row of the group attends to, and each row's.
+            let keys_of = |i: usize| if causal { i + 1 } else { t };
+            for j0 in (0..keys_of(last)).step_by(LANES) {
                 let mut a = [[0f32; LANES]; QUERY_ROWS];
                 for c in 0..dh {
                     let kv: &[f32; LANES] = keys[c * tp + j0..c * tp + j0 + LANES]
@@ -320,7 +341,7 @@ fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) 
                 }
             }
             for r in 0..rows {
-                let s = &mut scores[r * tp..r * tp + i0 + r + 1];
+                let s = &mut scores[r * tp..r * tp + keys_of(i0 + r)];
                 for v in s.iter_mut() {
                     *v *= scale;
                 }
@@ -328,9 +349,9 @@ fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) 
             }
             for c0 in (0..dh).step_by(LANES) {
                 let mut a = [[0f32; LANES]; QUERY_ROWS];
-                // Keys every row of the group attends to, then the last
-                // few that only the later rows do (row i0 + r: keys 0..=i0 + r).
-                for j in 0..=i0 {
+                // Keys every row of the group attends to, then (causal) the
+                // last few that only the later rows do (row i0 + r: keys 0..=i0 + r).
+                for j in 0..keys_of(i0) {
                     let v: &[f32; LANES] = values[j * dp + c0..j * dp + c0 + LANES]
                         .try_into()
                         .expect("padded values");
@@ -341,7 +362,7 @@ fn causal_attention_with<F: Fma>(qkv: &[f32], t: usize, d: usize, heads: usize) 
                         }
                     }
                 }
-                for j in i0 + 1..=last {
+                for j in keys_of(i0)..keys_of(last) {
                     let v: &[f32; LANES] = values[j * dp + c0..j * dp + c0 + LANES]
                         .try_into()
                         .expect("padded values");
@@ -414,7 +435,13 @@ pub(crate) mod tests {
 
     /// Attention as the contract states it: one dot product per pair, the
     /// scalar `exp`, the software FMA.
-    fn attention_reference(qkv: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    fn attention_reference(
+        qkv: &[f32],
+        t: usize,
+        d: usize,
+        heads: usize,
+        causal: bool,
+    ) -> Vec<f32> {
         let dh = d / heads;
         let scale = 1.0 / (dh as f32).sqrt();
         let mut out = vec![0f32; t * d];
@@ -422,7 +449,7 @@ pub(crate) mod tests {
             let off = h * dh;
             for i in 0..t {
                 let q = &qkv[i * 3 * d + off..][..dh];
-                let mut s: Vec<f32> = (0..=i)
+                let mut s: Vec<f32> = (0..if causal { i + 1 } else { t })
                     .map(|j| {
                         let k = &qkv[j * 3 * d + d + off..][..dh];
                         let dot = q
@@ -455,7 +482,7 @@ pub(crate) mod tests {
         // multiple of the query rows or of a vector.
         for (t, d, heads) in [(37, 64, 4), (9, 40, 4), (70, 96, 2), (1, 8, 1)] {
             let qkv = data(t * 3 * d, 11);
-            let reference = attention_reference(&qkv, t, d, heads);
+            let reference = attention_reference(&qkv, t, d, heads, true);
             let what = format!("attention t={t} d={d} heads={heads}");
             assert_eq!(
                 bits(&causal_attention(&qkv, t, d, heads)),
@@ -466,6 +493,17 @@ pub(crate) mod tests {
                 bits(&causal_attention_with::<Software>(&qkv, t, d, heads)),
                 bits(&reference),
                 "{what}, portable"
+            );
+            let reference = attention_reference(&qkv, t, d, heads, false);
+            assert_eq!(
+                bits(&attention(&qkv, t, d, heads)),
+                bits(&reference),
+                "bidirectional {what}"
+            );
+            assert_eq!(
+                bits(&bidirectional_attention_with::<Software>(&qkv, t, d, heads)),
+                bits(&reference),
+                "bidirectional {what}, portable"
             );
             let x = data(t * d, 12);
             let (g, b) = (data(d, 13), data(d, 14));

@@ -12,7 +12,7 @@
 //! `(prediction − target)²` of the single output.
 
 use bounties::Score;
-use bounties::arch::{Architecture, GptSpec, MlpSpec};
+use bounties::arch::{Architecture, BertSpec, GptSpec, MlpSpec};
 use bounties::spec::{Metric, Task};
 use bounties::tensorfile::Dtype;
 use datasets::Dataset;
@@ -79,6 +79,8 @@ pub fn default_metric(task: Task) -> Metric {
 /// Rows scored per forward pass (bounds memory; results do not depend on it).
 const MLP_ROWS: usize = 4096;
 const GPT_SEQUENCES: usize = 32;
+/// Texts per forward pass of a bert (each runs at its own length).
+const BERT_SEQUENCES: usize = 256;
 
 /// Score `model` on `dataset` with `metric`.
 pub fn score(
@@ -97,6 +99,7 @@ pub fn score(
     let per_example = match &model.arch {
         Architecture::Mlp(spec) => score_mlp(model, spec, dataset, task, metric, threads)?,
         Architecture::Gpt(spec) => score_gpt(model, spec, dataset, metric, threads)?,
+        Architecture::Bert(spec) => score_bert(model, spec, dataset, metric, threads)?,
     };
     let score = mean_fixed(&per_example);
     Ok(Scored { per_example, score })
@@ -115,6 +118,11 @@ fn score_mlp(
         spec.widths[0] as usize,
         *spec.widths.last().expect("2+") as usize,
     );
+    if dataset.sequences().is_some() {
+        return Err(ScoreError::Mismatch(
+            "an mlp reads features, the dataset holds texts".into(),
+        ));
+    }
     let width = dataset.inputs.shape[1] as usize;
     if features != width {
         return Err(ScoreError::Mismatch(format!(
@@ -208,6 +216,51 @@ fn score_gpt(
                 Metric::Accuracy => div_half_even(i128::from(right * Score::SCALE), t as i128),
                 _ => to_fixed(loss / t as f64),
             });
+        }
+    }
+    Ok(out)
+}
+
+/// Per-example scores of a bert on a dataset of texts.
+fn score_bert(
+    model: &Model,
+    spec: &BertSpec,
+    dataset: &Dataset,
+    metric: Metric,
+    threads: usize,
+) -> Result<Vec<i64>, ScoreError> {
+    let sequences = dataset.sequences().ok_or_else(|| {
+        ScoreError::Mismatch("a bert reads texts, the dataset holds features".into())
+    })?;
+    let classes = dataset.classes().unwrap_or(0);
+    if u64::from(spec.classes) != classes {
+        return Err(ScoreError::Mismatch(format!(
+            "the model has {} classes, the dataset {classes}",
+            spec.classes
+        )));
+    }
+    if metric == Metric::Mse {
+        return Err(ScoreError::Mismatch(
+            "MSE does not fit classification".into(),
+        ));
+    }
+    let all: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+    model
+        .check_bert_input(&all)
+        .map_err(|e| ScoreError::Mismatch(e.to_string()))?;
+    let c = spec.classes as usize;
+    let mut out = Vec::with_capacity(sequences.len());
+    for (chunk, texts) in all.chunks(BERT_SEQUENCES).enumerate() {
+        let logits = model
+            .forward_bert(texts, threads)
+            .map_err(|e| ScoreError::Mismatch(e.to_string()))?;
+        for (r, row) in logits.chunks(c).enumerate() {
+            out.push(example_score(
+                metric,
+                row,
+                dataset,
+                chunk * BERT_SEQUENCES + r,
+            ));
         }
     }
     Ok(out)

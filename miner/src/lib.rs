@@ -2,6 +2,7 @@
 
 pub mod bounty;
 pub mod fused;
+pub mod import;
 pub mod model;
 pub mod optim;
 pub mod runtime;

@@ -4,7 +4,7 @@
 //! writes is exactly a file the evaluator reads. Specs travel in a model
 //! file's `Architecture` metadata tag as a short string, `FAMILY:…`. Each
 //! family is one module behind the [`Spec`] trait (its string, its tensors,
-//! the tasks it does): [`mlp`] and [`gpt`]; [`Architecture`] is the closed
+//! the tasks it does): [`mlp`], [`gpt`] and [`bert`]; [`Architecture`] is the closed
 //! set of them, and everything generic (parsing the family name, sorting and
 //! counting tensors, checking a file's tensors) lives here.
 //!
@@ -12,6 +12,7 @@
 //!
 //! Dimensions come from untrusted files, so every count is checked.
 
+pub mod bert;
 pub mod gpt;
 pub mod mlp;
 
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::spec::Task;
 use crate::tensorfile::{self, TensorInfo};
 
+pub use bert::{BERT_LAYER_NORM_EPS, BertSpec, Pooling};
 pub use gpt::{GptSpec, LAYER_NORM_EPS};
 pub use mlp::{INPUT_MEAN, INPUT_STD, MlpSpec, STANDARDIZE_SUFFIX};
 
@@ -55,6 +57,8 @@ pub enum Family {
     Mlp,
     /// A decoder-only transformer.
     Gpt,
+    /// A transformer encoder with a classification head.
+    Bert,
 }
 
 impl Family {
@@ -63,6 +67,7 @@ impl Family {
         match self {
             Family::Mlp => MlpSpec::TASKS,
             Family::Gpt => GptSpec::TASKS,
+            Family::Bert => BertSpec::TASKS,
         }
     }
 }
@@ -72,6 +77,7 @@ impl fmt::Display for Family {
         f.write_str(match self {
             Family::Mlp => "mlp",
             Family::Gpt => "gpt",
+            Family::Bert => "bert",
         })
     }
 }
@@ -139,6 +145,8 @@ pub enum Architecture {
     Mlp(MlpSpec),
     /// See [`GptSpec`].
     Gpt(GptSpec),
+    /// See [`BertSpec`].
+    Bert(BertSpec),
 }
 
 /// Why an architecture string was refused.
@@ -146,7 +154,7 @@ pub enum Architecture {
 pub enum ArchError {
     /// The string does not parse.
     #[error(
-        "architecture {got:?} is not of the form `mlp:IN,H,...,OUT` (optionally `+standardize`) or `gpt:vocab=V,context=T,layers=L,width=D,heads=H`"
+        "architecture {got:?} is not of the form `mlp:IN,H,...,OUT` (optionally `+standardize`) , `gpt:vocab=V,context=T,layers=L,width=D,heads=H` or `bert:vocab=V,positions=P,types=T,layers=L,width=D,heads=H,ffn=F,classes=C,pool=mean|cls`"
     )]
     Syntax {
         /// The string.
@@ -161,7 +169,7 @@ pub enum ArchError {
         value: u64,
     },
     /// Heads do not divide the width.
-    #[error("gpt width {width} is not a multiple of heads {heads}")]
+    #[error("width {width} is not a multiple of heads {heads}")]
     Heads {
         /// Width.
         width: u32,
@@ -197,6 +205,7 @@ impl Architecture {
         match self {
             Architecture::Mlp(_) => MlpSpec::FAMILY,
             Architecture::Gpt(_) => GptSpec::FAMILY,
+            Architecture::Bert(_) => BertSpec::FAMILY,
         }
     }
 
@@ -205,6 +214,7 @@ impl Architecture {
         let mut out = match self {
             Architecture::Mlp(m) => m.tensors(),
             Architecture::Gpt(g) => g.tensors(),
+            Architecture::Bert(b) => b.tensors(),
         };
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
@@ -218,7 +228,7 @@ impl Architecture {
     /// The number of parameters.
     pub fn parameter_count(&self) -> u64 {
         // Dimensions are capped at parse time (DIM_MAX, LAYERS_MAX), so the
-        // sum fits u64: at most 12·2^40 elements per tensor and 3k tensors.
+        // sum fits u64: at most 2^40 elements per tensor and 4k tensors.
         self.tensors().iter().map(TensorSpec::elements).sum()
     }
 }
@@ -291,6 +301,7 @@ impl fmt::Display for Architecture {
         match self {
             Architecture::Mlp(m) => m.fmt(f),
             Architecture::Gpt(g) => g.fmt(f),
+            Architecture::Bert(b) => b.fmt(f),
         }
     }
 }
@@ -306,6 +317,7 @@ impl FromStr for Architecture {
         match family {
             "mlp" => MlpSpec::parse(rest, &syntax).map(Architecture::Mlp),
             "gpt" => GptSpec::parse(rest, &syntax).map(Architecture::Gpt),
+            "bert" => BertSpec::parse(rest, &syntax).map(Architecture::Bert),
             _ => Err(syntax()),
         }
     }

@@ -1,7 +1,7 @@
 //! Models read from untrusted safetensors files, checked against the shared
 //! architecture specs, and their deterministic forward passes: what every
 //! family shares (the checks, dense layers, row splitting) here, each
-//! family's network in its own module ([`mlp`], [`gpt`]).
+//! family's network in its own module ([`mlp`], [`gpt`], [`bert`]).
 //!
 //! Input convention shared with the miner: U8 inputs are divided by the
 //! dataset's `Input-Max` (an f32 division); F32 inputs are used as they are.
@@ -14,6 +14,7 @@ use bounties::tensorfile::{Dtype, TensorFile, TensorFileError, TensorHeader, hea
 
 use crate::kernels::{Packed, matmul};
 
+mod bert;
 mod gpt;
 mod mlp;
 
@@ -157,6 +158,7 @@ impl Dense {
 enum Net {
     Mlp(mlp::Mlp),
     Gpt(Box<gpt::Gpt>),
+    Bert(Box<bert::Bert>),
 }
 
 /// A checked model, ready to run.
@@ -189,6 +191,22 @@ impl Weights<'_> {
         Dense {
             w: Packed::from_out_in(&self.get(&format!("{prefix}.weight")), fan_out, fan_in),
             b: bias.then(|| self.get(&format!("{prefix}.bias"))),
+        }
+    }
+
+    /// Dense layers with the same input stacked into one: their weights'
+    /// rows (outputs) one after another, and their biases.
+    pub(super) fn stacked(&self, prefixes: &[&str]) -> Dense {
+        let (mut w, mut b, mut fan_in) = (Vec::new(), Vec::new(), 0);
+        for prefix in prefixes {
+            let name = format!("{prefix}.weight");
+            fan_in = self.file.tensor(&name).expect("checked").shape[1] as usize;
+            w.extend(self.get(&name));
+            b.extend(self.get(&format!("{prefix}.bias")));
+        }
+        Dense {
+            w: Packed::from_out_in(&w, b.len(), fan_in),
+            b: Some(b),
         }
     }
 
@@ -262,6 +280,7 @@ impl Model {
         let net = match &arch {
             Architecture::Mlp(m) => Net::Mlp(mlp::Mlp::load(m, &w)?),
             Architecture::Gpt(g) => Net::Gpt(Box::new(gpt::Gpt::load(g, &w))),
+            Architecture::Bert(b) => Net::Bert(Box::new(bert::Bert::load(b, &w))),
         };
         Ok(Model {
             arch,
@@ -284,6 +303,89 @@ impl Model {
             panic!("forward_gpt on an mlp")
         };
         g.forward(ids, t, threads)
+    }
+
+    /// BERT logits (`[sequences, classes]`), each sequence at its own length.
+    pub fn forward_bert(
+        &self,
+        sequences: &[&[u32]],
+        threads: usize,
+    ) -> Result<Vec<f32>, SequenceError> {
+        self.check_bert_input(sequences)?;
+        Ok(self.bert("forward_bert")?.forward(sequences, threads))
+    }
+
+    /// Check that every sequence fits a BERT: 1 to `positions` ids, each below `vocab`.
+    pub fn check_bert_input(&self, sequences: &[&[u32]]) -> Result<(), SequenceError> {
+        let bert = self.bert("a bert input")?;
+        for (index, ids) in sequences.iter().enumerate() {
+            check_sequence(bert.spec(), index, ids)?;
+        }
+        Ok(())
+    }
+
+    /// A BERT's sentence vector (`[width]`) for one sequence: what the head reads.
+    pub fn bert_pooled(&self, ids: &[u32]) -> Result<Vec<f32>, SequenceError> {
+        let bert = self.bert("bert_pooled")?;
+        check_sequence(bert.spec(), 0, ids)?;
+        Ok(bert.pooled(ids))
+    }
+
+    fn bert(&self, what: &'static str) -> Result<&bert::Bert, SequenceError> {
+        match &self.net {
+            Net::Bert(b) => Ok(b),
+            _ => Err(SequenceError::NotBert(what)),
+        }
+    }
+}
+
+/// Why a token sequence cannot go through a model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SequenceError {
+    /// The model is not of the `bert` family.
+    #[error("{0} needs a bert model")]
+    NotBert(&'static str),
+    /// A sequence is empty or longer than the model's positions.
+    #[error("sequence {index} has {len} tokens, the model reads 1..={max}")]
+    Length {
+        /// Which sequence.
+        index: usize,
+        /// Its length.
+        len: usize,
+        /// The model's positions.
+        max: u32,
+    },
+    /// A token id is outside the model's vocabulary.
+    #[error("sequence {index} has token id {id}, the model's vocabulary has {vocab}")]
+    Token {
+        /// Which sequence.
+        index: usize,
+        /// The id.
+        id: u32,
+        /// The vocabulary's size.
+        vocab: u32,
+    },
+}
+
+fn check_sequence(
+    spec: &bounties::arch::BertSpec,
+    index: usize,
+    ids: &[u32],
+) -> Result<(), SequenceError> {
+    if ids.is_empty() || ids.len() > spec.positions as usize {
+        return Err(SequenceError::Length {
+            index,
+            len: ids.len(),
+            max: spec.positions,
+        });
+    }
+    match ids.iter().find(|&&id| id >= spec.vocab) {
+        Some(&id) => Err(SequenceError::Token {
+            index,
+            id,
+            vocab: spec.vocab,
+        }),
+        None => Ok(()),
     }
 }
 

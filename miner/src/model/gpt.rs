@@ -2,26 +2,13 @@
 //! GELU MLP; fused CPU ops where they exist, primitive ops elsewhere.
 
 use bounties::arch::{GptSpec, LAYER_NORM_EPS};
-use candle_core::{D, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::{Params, softmax};
 
 impl Params {
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> candle_core::Result<Tensor> {
-        let (w, b) = (
-            self.get(&format!("{prefix}.weight")),
-            self.get(&format!("{prefix}.bias")),
-        );
-        if x.device().is_cpu() {
-            return crate::fused::layer_norm(x, &w, &b, LAYER_NORM_EPS);
-        }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        centred
-            .broadcast_div(&(var + f64::from(LAYER_NORM_EPS))?.sqrt()?)?
-            .broadcast_mul(&w)?
-            .broadcast_add(&b)
+        self.norm_eps(x, prefix, LAYER_NORM_EPS)
     }
 
     pub(super) fn forward_gpt(&self, g: &GptSpec, ids: &Tensor) -> candle_core::Result<Tensor> {

@@ -1,4 +1,4 @@
-//! candle implementations of the shared `mlp` and `gpt` architectures.
+//! candle implementations of the shared `mlp`, `gpt` and `bert` architectures.
 //!
 //! Parameters live in a name-ordered map of `Var`s with exactly the tensor
 //! names, dtypes and shapes of `bounties::arch`, so a trained model is a file
@@ -10,7 +10,7 @@
 //!   that do (the max subtracted for stability is detached, which leaves the
 //!   gradient unchanged since softmax is invariant to it).
 //!
-//! Each family's forward pass is its own module ([`mlp`], [`gpt`]).
+//! Each family's forward pass is its own module ([`mlp`], [`gpt`], [`bert`]).
 //!
 //! On the CPU, `crate::fused` ops with their own backward passes stand in for
 //! the primitive chains (bias add, layer norm, attention, GELU); the primitive
@@ -23,8 +23,11 @@ use bounties::seeded;
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use candle_core::{D, DType, Device, Tensor, Var};
 
+mod bert;
 mod gpt;
 mod mlp;
+
+pub use bert::NO_TOKEN;
 
 #[cfg(test)]
 pub(crate) use gpt::attention;
@@ -66,7 +69,7 @@ impl Params {
                 vec![1.0; n]
             } else if name.ends_with(".bias") {
                 vec![0.0; n]
-            } else if name.contains("ln") {
+            } else if name.contains("ln") || name.ends_with("LayerNorm.weight") {
                 vec![1.0; n]
             } else {
                 let bound = if name.contains("_emb") {
@@ -180,12 +183,33 @@ impl Params {
     }
 
     /// Outputs: `[n, outputs]` for an mlp on `[n, features]` f32 inputs;
-    /// `[b, t, vocab]` logits for a gpt on `[b, t]` u32 token ids.
+    /// `[b, t, vocab]` logits for a gpt on `[b, t]` u32 token ids; `[b, classes]`
+    /// for a bert on `[b, t]` u32 token ids ([`NO_TOKEN`] after each sequence).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         Ok(match &self.arch {
             Architecture::Mlp(m) => self.forward_mlp(m, x)?,
             Architecture::Gpt(g) => self.forward_gpt(g, x)?,
+            Architecture::Bert(b) => self.forward_bert(b, x)?,
         })
+    }
+
+    /// Layer norm over the last dimension with the tensors `{prefix}.weight`
+    /// and `{prefix}.bias`: the fused op on the CPU, primitive ops elsewhere.
+    fn norm_eps(&self, x: &Tensor, prefix: &str, eps: f32) -> candle_core::Result<Tensor> {
+        let (w, b) = (
+            self.get(&format!("{prefix}.weight")),
+            self.get(&format!("{prefix}.bias")),
+        );
+        if x.device().is_cpu() {
+            return crate::fused::layer_norm(x, &w, &b, eps);
+        }
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        centred
+            .broadcast_div(&(var + f64::from(eps))?.sqrt()?)?
+            .broadcast_mul(&w)?
+            .broadcast_add(&b)
     }
 
     /// `x·Wᵀ + b` over the last dimension, as one 2-D product (a broadcast

@@ -1,0 +1,78 @@
+//! The `bert` family in candle: embeddings, post-norm encoder blocks of
+//! bidirectional attention over each sequence's own tokens (a key mask hides
+//! the padding of a batch), erf GELU, mean or `[CLS]` pooling, and the head.
+//! Every op has a backward pass (layer norm: the fused CPU op or primitive
+//! ops; softmax: primitive ops), so every tensor trains.
+
+use bounties::arch::{BERT_LAYER_NORM_EPS, BertSpec, Pooling};
+use candle_core::{DType, Tensor};
+
+use super::{Params, softmax};
+
+/// The token id of a position past its sequence's end in a batch: such
+/// positions are masked out of attention and pooling.
+pub const NO_TOKEN: u32 = u32::MAX;
+
+impl Params {
+    /// Logits `[b, classes]` for token ids `[b, t]` (`NO_TOKEN` after each
+    /// sequence's end; every sequence at least one token).
+    pub(super) fn forward_bert(&self, s: &BertSpec, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let (d, heads) = (s.width as usize, s.heads as usize);
+        let present = ids.ne(NO_TOKEN)?;
+        let mask = present.to_dtype(DType::F32)?;
+        let ids = present.where_cond(ids, &ids.zeros_like()?)?;
+        let word = self
+            .get("embeddings.word_embeddings.weight")
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, d))?;
+        let token_type = self
+            .get("embeddings.token_type_embeddings.weight")
+            .narrow(0, 0, 1)?;
+        let position = self
+            .get("embeddings.position_embeddings.weight")
+            .narrow(0, 0, t)?;
+        let x = word.broadcast_add(&token_type)?.broadcast_add(&position)?;
+        let mut x = self.norm_eps(&x, "embeddings.LayerNorm", BERT_LAYER_NORM_EPS)?;
+        // 0 for a real key, −∞ for padding: `[b, 1, 1, t]` over the scores.
+        let key_bias = ((mask.clone() - 1.0)? * 1e30)?.reshape((b, 1, 1, t))?;
+        for i in 0..s.layers {
+            let p = format!("encoder.layer.{i}");
+            let heads_of = |name: &str| -> candle_core::Result<Tensor> {
+                self.linear(&x, &format!("{p}.attention.self.{name}"), true)?
+                    .reshape((b, t, heads, d / heads))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let (q, k, v) = (heads_of("query")?, heads_of("key")?, heads_of("value")?);
+            let scores = (q.matmul(&k.t()?)? / ((d / heads) as f64).sqrt())?;
+            let att = softmax(&scores.broadcast_add(&key_bias)?)?
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, t, d))?;
+            let a = (self.linear(&att, &format!("{p}.attention.output.dense"), true)? + &x)?;
+            x = self.norm_eps(
+                &a,
+                &format!("{p}.attention.output.LayerNorm"),
+                BERT_LAYER_NORM_EPS,
+            )?;
+            let h = self
+                .linear(&x, &format!("{p}.intermediate.dense"), true)?
+                .gelu_erf()?;
+            let o = (self.linear(&h, &format!("{p}.output.dense"), true)? + &x)?;
+            x = self.norm_eps(&o, &format!("{p}.output.LayerNorm"), BERT_LAYER_NORM_EPS)?;
+        }
+        let pooled = match s.pool {
+            Pooling::Mean => {
+                let counts = mask.sum_keepdim(1)?;
+                x.broadcast_mul(&mask.unsqueeze(2)?)?
+                    .sum(1)?
+                    .broadcast_div(&counts)?
+            }
+            Pooling::Cls => self
+                .linear(&x.narrow(1, 0, 1)?.squeeze(1)?, "pooler.dense", true)?
+                .tanh()?,
+        };
+        self.linear(&pooled, "classifier", true)
+    }
+}
