@@ -33,6 +33,43 @@ enum Command {
     Submit(SubmitArgs),
     /// Your balance and your submissions: scores, ranks, payouts.
     Status(StatusArgs),
+    /// Turn a pretrained BERT-family folder (config.json, model.safetensors,
+    /// tokenizer.json) into a licensed `bert` model file with a fresh head.
+    Import(ImportArgs),
+}
+
+#[derive(Parser, Debug)]
+struct ImportArgs {
+    /// The folder with config.json, model.safetensors and tokenizer.json
+    /// (e.g. target/models/all-minilm-l6-v2 from scripts/fetch-minilm.py).
+    dir: PathBuf,
+    /// Classes of the new classification head (its weights start at zero).
+    #[arg(long)]
+    classes: u32,
+    /// How the head reads a sequence: the mean of its tokens, or [CLS] through the pooler.
+    #[arg(long, value_enum, default_value = "mean")]
+    pool: PoolArg,
+    /// The weights' licence (all-MiniLM-L6-v2: Apache-2.0, per its model card).
+    #[arg(long)]
+    license: String,
+    /// Where the weights came from.
+    #[arg(long)]
+    source: String,
+    /// Commercial-Use tag.
+    #[arg(long, default_value = "allowed")]
+    commercial_use: String,
+    /// Derivation tag.
+    #[arg(long, default_value = "allowed")]
+    derivation: String,
+    /// Where to write the model file.
+    #[arg(long, default_value = "base.safetensors")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PoolArg {
+    Mean,
+    Cls,
 }
 
 /// Where the coordinator is and who you are.
@@ -307,7 +344,37 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_command(*args),
         Command::Submit(args) => submit_command(args),
         Command::Status(args) => status_command(args),
+        Command::Import(args) => import_command(args),
     }
+}
+
+fn import_command(a: ImportArgs) -> Result<()> {
+    use bounties::arch::Pooling;
+    let opts = miner::import::ImportOptions {
+        classes: a.classes,
+        pool: match a.pool {
+            PoolArg::Mean => Pooling::Mean,
+            PoolArg::Cls => Pooling::Cls,
+        },
+        tags: BTreeMap::from([
+            ("License".to_owned(), a.license),
+            ("Source".to_owned(), a.source),
+            ("Commercial-Use".to_owned(), a.commercial_use),
+            ("Derivation".to_owned(), a.derivation),
+        ]),
+    };
+    let imported = miner::import::import_dir(&a.dir, &opts)
+        .with_context(|| format!("importing {}", a.dir.display()))?;
+    let tmp = a.out.with_extension("partial");
+    std::fs::write(&tmp, &imported.bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    println!("wrote {}", a.out.display());
+    println!("architecture {}", imported.arch);
+    println!("parameters   {}", imported.arch.parameter_count());
+    println!("tokenizer    {}", imported.tokenizer);
+    println!("weights hash {}", imported.weights_hash);
+    println!("file hash    {}", sha256(&imported.bytes));
+    Ok(())
 }
 
 fn train_command(mut a: TrainArgs) -> Result<()> {

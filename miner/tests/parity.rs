@@ -1,5 +1,6 @@
-//! The miner's candle models and the evaluator's kernels agree on the same weights,
-//! and every parameter of the candle models receives a gradient.
+//! The miner's candle models and the evaluator's kernels agree on the same weights
+//! (the bert's padded batches included), and every parameter of the candle
+//! models receives a gradient.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use datasets::bundled::{self, DEFAULT_SEED};
 use evaluator::kernels::argmax;
 use evaluator::model::{Limits, Model};
-use miner::model::{Params, log_softmax};
+use miner::model::{NO_TOKEN, Params, log_softmax};
 
 /// Largest |a − b| over the largest |b|: the relative error of a whole tensor.
 fn relative_error(a: &[f32], b: &[f32]) -> f32 {
@@ -96,6 +97,54 @@ fn gpt_logits_match_candle() {
     assert!(agreement(&ours, &theirs, 96) >= 0.999);
 }
 
+/// Three sequences of different lengths (16, 5, 9) in one padded batch.
+fn bert_batch() -> (Vec<Vec<u32>>, Tensor) {
+    let seqs: Vec<Vec<u32>> = [16usize, 5, 9]
+        .iter()
+        .enumerate()
+        .map(|(s, &len)| {
+            (0..len as u32)
+                .map(|i| (i * 7 + s as u32 * 3) % 50)
+                .collect()
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for seq in &seqs {
+        ids.extend(seq.iter().copied());
+        ids.resize(ids.len() + 16 - seq.len(), NO_TOKEN);
+    }
+    let batch = Tensor::from_vec(ids, (3, 16), &Device::Cpu).unwrap();
+    (seqs, batch)
+}
+
+const SMALL_BERT: &str =
+    "bert:vocab=50,positions=16,types=2,layers=2,width=32,heads=4,ffn=64,classes=3,pool=mean";
+
+#[test]
+fn bert_logits_match_candle_with_padding_masked() {
+    let (seqs, batch) = bert_batch();
+    for arch in [
+        SMALL_BERT.to_owned(),
+        SMALL_BERT.replace("pool=mean", "pool=cls"),
+    ] {
+        let (params, model) = both(&arch, "parity");
+        let views: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let ours = model.forward_bert(&views, 2).unwrap();
+        // Candle reads the padded batch; the evaluator each sequence alone.
+        let theirs: Vec<f32> = params
+            .forward(&batch)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let err = relative_error(&ours, &theirs);
+        assert!(err <= 1e-4, "{arch}: relative error {err}");
+        // The same logits, bit for bit, on any thread count.
+        assert_eq!(model.forward_bert(&views, 1).unwrap(), ours);
+    }
+}
+
 #[test]
 fn every_parameter_receives_a_gradient() {
     for (arch, input) in [
@@ -116,6 +165,11 @@ fn every_parameter_receives_a_gradient() {
                 &Device::Cpu,
             )
             .unwrap(),
+        ),
+        (SMALL_BERT, bert_batch().1),
+        (
+            "bert:vocab=50,positions=16,types=2,layers=2,width=32,heads=4,ffn=64,classes=3,pool=cls",
+            bert_batch().1,
         ),
     ] {
         let (params, _) = both(arch, "grad");

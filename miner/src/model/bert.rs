@@ -4,10 +4,10 @@
 //! Every op has a backward pass (layer norm: the fused CPU op or primitive
 //! ops; softmax: primitive ops), so every tensor trains.
 
-use bounties::arch::{BERT_LAYER_NORM_EPS, BertSpec, Pooling};
+use bounties::arch::{Architecture, BERT_LAYER_NORM_EPS, BertSpec, Pooling};
 use candle_core::{DType, Tensor};
 
-use super::{Params, softmax};
+use super::{ModelError, Params, softmax};
 
 /// The token id of a position past its sequence's end in a batch: such
 /// positions are masked out of attention and pooling.
@@ -17,6 +17,21 @@ impl Params {
     /// Logits `[b, classes]` for token ids `[b, t]` (`NO_TOKEN` after each
     /// sequence's end; every sequence at least one token).
     pub(super) fn forward_bert(&self, s: &BertSpec, ids: &Tensor) -> candle_core::Result<Tensor> {
+        self.linear(&self.pooled(s, ids)?, "classifier", true)
+    }
+
+    /// A bert's sentence vectors `[b, width]` (what its head reads) for
+    /// token ids `[b, t]` as [`Params::forward`] takes them.
+    pub fn bert_pooled(&self, ids: &Tensor) -> Result<Tensor, ModelError> {
+        match &self.arch {
+            Architecture::Bert(s) => Ok(self.pooled(s, ids)?),
+            other => Err(ModelError::File(format!(
+                "bert_pooled needs a bert, this is {other}"
+            ))),
+        }
+    }
+
+    fn pooled(&self, s: &BertSpec, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let (d, heads) = (s.width as usize, s.heads as usize);
         let present = ids.ne(NO_TOKEN)?;
@@ -62,17 +77,16 @@ impl Params {
             let o = (self.linear(&h, &format!("{p}.output.dense"), true)? + &x)?;
             x = self.norm_eps(&o, &format!("{p}.output.LayerNorm"), BERT_LAYER_NORM_EPS)?;
         }
-        let pooled = match s.pool {
+        match s.pool {
             Pooling::Mean => {
                 let counts = mask.sum_keepdim(1)?;
                 x.broadcast_mul(&mask.unsqueeze(2)?)?
                     .sum(1)?
-                    .broadcast_div(&counts)?
+                    .broadcast_div(&counts)
             }
             Pooling::Cls => self
                 .linear(&x.narrow(1, 0, 1)?.squeeze(1)?, "pooler.dense", true)?
-                .tanh()?,
-        };
-        self.linear(&pooled, "classifier", true)
+                .tanh(),
+        }
     }
 }
