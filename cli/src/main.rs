@@ -151,9 +151,20 @@ enum DatasetCmd {
         /// CSV: regression targets instead of class labels.
         #[arg(long)]
         regression: bool,
-        /// CSV: the data's licence.
+        /// CSV or texts: the data's licence.
         #[arg(long, default_value = "unspecified")]
         license: String,
+        /// Read SOURCE as labelled texts (TSV, or CSV by its name; columns
+        /// `text` and `label`), tokenised with this `tokenizer.json` (WordPiece).
+        #[arg(long, value_name = "TOKENIZER_JSON", conflicts_with = "csv_label")]
+        texts: Option<PathBuf>,
+        /// Texts: the longest sequence, [CLS] and [SEP] included; longer texts are cut.
+        #[arg(long, default_value_t = 128, requires = "texts")]
+        sequence_length: usize,
+        /// Write the whole dataset as NAME.safetensors instead of splitting it
+        /// (a second hidden set, such as another domain's texts).
+        #[arg(long)]
+        whole: bool,
     },
     /// Describe a dataset file or a bundled dataset.
     Inspect {
@@ -349,9 +360,48 @@ fn run(cli: Cli) -> Result<()> {
             csv_label,
             regression,
             license,
+            texts,
+            sequence_length,
+            whole,
         }) => {
-            let data = match csv_label {
-                Some(label) => {
+            let name_of = |source: &str| {
+                Path::new(source)
+                    .file_name()
+                    .map_or("data".into(), |s| s.to_string_lossy().into_owned())
+                    .split('.')
+                    .next()
+                    .unwrap_or("data")
+                    .to_owned()
+            };
+            let data = match (csv_label, texts) {
+                (_, Some(tokenizer)) => {
+                    let bytes =
+                        std::fs::read(&source).with_context(|| format!("reading {source}"))?;
+                    let labelled = datasets::labelled::load_labelled(
+                        &bytes,
+                        &source,
+                        &datasets::labelled::LabelledOptions::for_file(&source),
+                    )?;
+                    let json = std::fs::read(&tokenizer)
+                        .with_context(|| format!("reading {}", tokenizer.display()))?;
+                    let wordpiece = datasets::wordpiece::WordPiece::from_json(
+                        &json,
+                        &tokenizer.display().to_string(),
+                    )?;
+                    let provenance = datasets::labelled::Provenance {
+                        name: name_of(&source),
+                        license: license.clone(),
+                        source: source.clone(),
+                    };
+                    Some(datasets::labelled::tokenise(
+                        &labelled,
+                        &wordpiece,
+                        &json,
+                        sequence_length,
+                        &provenance,
+                    )?)
+                }
+                (Some(label), None) => {
                     let bytes =
                         std::fs::read(&source).with_context(|| format!("reading {source}"))?;
                     let name = Path::new(&source)
@@ -374,13 +424,26 @@ fn run(cli: Cli) -> Result<()> {
                     };
                     Some(datasets::csv::load_csv(&bytes, &source, &opts)?)
                 }
-                None => None,
+                (None, None) => None,
             };
-            let (name, split) = split_source(&source, data, &seed)?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let parts = if whole {
+                let d = match data {
+                    Some(d) => d,
+                    None => datasets::bundled::resolve(&source, datasets::bundled::Part::Train)?,
+                };
+                let name = d.get(datasets::format::key::NAME).unwrap_or("data").to_owned();
+                vec![(name, "whole", d)]
+            } else {
+                let (name, split) = split_source(&source, data, &seed)?;
+                vec![
+                    (format!("{name}-train"), "train", split.train),
+                    (format!("{name}-hidden"), "hidden", split.hidden),
+                ]
+            };
             let mut files = Vec::new();
-            for (part, d) in [("train", &split.train), ("hidden", &split.hidden)] {
-                let path = out.join(format!("{name}-{part}.safetensors"));
+            for (file, part, d) in &parts {
+                let path = out.join(format!("{file}.safetensors"));
                 d.write_file(&path)?;
                 files.push(json!({"part": part, "file": path, "sha256": sha256_file(&path)?, "examples": d.examples()}));
             }

@@ -52,8 +52,9 @@ pub mod key {
     pub const CONTEXT: &str = "Context";
     /// Which part of a split this is, and its seed.
     pub const SPLIT: &str = "Split";
-    /// The SHA-256 (hex) of the tokenizer file of token-id inputs (texts).
-    pub const TOKENIZER: &str = "Tokenizer";
+    /// The SHA-256 (hex) of the tokenizer file of token-id inputs (texts);
+    /// a model's tag of the same name must match it.
+    pub const TOKENIZER: &str = bounties::arch::TOKENIZER_TAG;
     /// The id that pads token-id rows (texts) after their sequence.
     pub const PAD_ID: &str = "Pad-Id";
     /// The width of token-id rows (texts): the longest sequence, padding included.
@@ -223,6 +224,15 @@ impl fmt::Display for Summary {
                 "vocab     {} symbols, context {}",
                 v.chars().count(),
                 get(key::CONTEXT)
+            )?;
+        }
+        if let Some(tokenizer) = self.meta.get(key::TOKENIZER) {
+            writeln!(
+                f,
+                "texts     tokenizer {}, sequence length {}, pad {}",
+                tokenizer.get(..8).unwrap_or(tokenizer),
+                get(key::SEQUENCE_LENGTH),
+                get(key::PAD_ID)
             )?;
         }
         if let Some(split) = self.meta.get(key::SPLIT) {

@@ -15,15 +15,12 @@ use std::path::Path;
 
 use bounties::Hash32;
 use bounties::arch::{
-    ARCHITECTURE_TAG, ArchError, Architecture, BertSpec, Pooling, Spec, TensorSpec,
+    ARCHITECTURE_TAG, ArchError, Architecture, BertSpec, Pooling, Spec, TOKENIZER_TAG, TensorSpec,
 };
 use bounties::encoding::sha256;
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use datasets::wordpiece::WordPiece;
 use serde::Deserialize;
-
-/// The metadata tag holding the SHA-256 (hex) of a model's `tokenizer.json`.
-pub const TOKENIZER_TAG: &str = "Tokenizer";
 
 /// Why a pretrained model could not be imported.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bounties::arch::Architecture;
+use bounties::arch::{Architecture, TOKENIZER_TAG};
 use bounties::encoding::sha256;
 use bounties::keys::SecretKey;
 use bounties::tensorfile::TensorFile;
@@ -423,7 +423,6 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     let data = datasets::bundled::resolve(&dataset, datasets::bundled::Part::Train)?;
     // Defaults follow the data: a bundled name, or the Name a dataset file carries.
     let def = defaults(data.get(datasets::format::key::NAME).unwrap_or(&dataset));
-    let validation = a.validation.unwrap_or(def.validation);
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -432,13 +431,26 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
         .build_global()
         .context("starting the thread pool")?;
     // The base model, read once: its parameters and its weights hash (the lineage).
+    let mut base_tokenizer = None;
     let base = match &a.base {
         Some(p) => {
             let bytes =
                 std::fs::read(p).with_context(|| format!("reading base model {}", p.display()))?;
             let params = Params::from_file(&bytes, &dev)
                 .with_context(|| format!("{} is not an acceptable base model", p.display()))?;
-            Some((params, TensorFile::parse(&bytes)?.weights_hash()))
+            let file = TensorFile::parse(&bytes)?;
+            // A model that reads texts reads them in its tokenizer's ids only.
+            let tokenizer = file.metadata.get(TOKENIZER_TAG).cloned();
+            let data_tokenizer = data.get(datasets::format::key::TOKENIZER);
+            if data_tokenizer.is_some() && data_tokenizer != tokenizer.as_deref() {
+                bail!(
+                    "the dataset was tokenised with tokenizer {}, the base model reads {}",
+                    data_tokenizer.unwrap_or("-"),
+                    tokenizer.as_deref().unwrap_or("no tokenizer")
+                );
+            }
+            base_tokenizer = tokenizer;
+            Some((params, file.weights_hash()))
         }
         None => None,
     };
@@ -472,6 +484,20 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
         }
     };
     train::check_fit(&params.arch, &data)?;
+    // Fine-tuning a pretrained encoder wants small steps and few passes.
+    let def = if params.arch.family() == bounties::arch::Family::Bert {
+        Defaults {
+            arch: None,
+            epochs: 3,
+            lr: 5e-5,
+            batch: 32,
+            weight_decay: 0.01,
+            validation: 0.1,
+        }
+    } else {
+        def
+    };
+    let validation = a.validation.unwrap_or(def.validation);
     if let (Architecture::Mlp(m), None) = (&params.arch, parent_hash)
         && m.standardize
     {
@@ -623,6 +649,12 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     }
     if let Some(parent) = parent_hash {
         meta.insert("Parent-Weights-Hash".into(), parent.to_hex());
+    }
+    // A text model keeps the tokenizer it reads: its base's, or (trained
+    // from scratch) its dataset's.
+    let data_tokenizer = data.get(datasets::format::key::TOKENIZER).map(str::to_owned);
+    if let Some(tokenizer) = base_tokenizer.or(data_tokenizer) {
+        meta.insert(TOKENIZER_TAG.into(), tokenizer);
     }
     let bytes = params.to_file(&meta)?;
     let tmp = a.out.with_extension("partial");

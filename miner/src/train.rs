@@ -17,7 +17,7 @@ use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use candle_core::{D, DType, Device, Tensor};
 use datasets::Dataset;
 
-use crate::model::{ModelError, Params, log_softmax};
+use crate::model::{ModelError, NO_TOKEN, Params, log_softmax};
 use crate::optim::AdamW;
 
 /// How to train.
@@ -176,6 +176,33 @@ pub fn check_fit(arch: &Architecture, data: &Dataset) -> Result<(), TrainError> 
                 ));
             }
         }
+        (Architecture::Bert(b), Task::Classification) => {
+            let sequences = data.sequences().ok_or_else(|| {
+                TrainError::Mismatch(format!(
+                    "{arch} reads texts; the dataset holds features (pack texts with `bounty dataset pack --texts`)"
+                ))
+            })?;
+            let classes = data.classes().unwrap_or(0);
+            if u64::from(b.classes) != classes {
+                return mismatch(format!(
+                    "{arch} has {} classes; the dataset needs {classes}",
+                    b.classes
+                ));
+            }
+            let width = data.inputs.shape[1];
+            if width > u64::from(b.positions) {
+                return mismatch(format!(
+                    "the dataset's sequences of {width} exceed {arch}'s {} positions",
+                    b.positions
+                ));
+            }
+            if let Some(id) = sequences.iter().flatten().find(|&&id| id >= b.vocab) {
+                return mismatch(format!(
+                    "token id {id} is outside the model's vocabulary of {}",
+                    b.vocab
+                ));
+            }
+        }
         (arch, task) => {
             return mismatch(format!(
                 "a {:?} model cannot learn a {task:?} dataset",
@@ -193,6 +220,8 @@ struct Data {
     task: Task,
     /// Units per row for throughput (1, or tokens per sequence).
     units: usize,
+    /// Texts: each row's sequence length (a batch is cut to its longest).
+    lengths: Option<Vec<usize>>,
 }
 
 impl Data {
@@ -200,6 +229,28 @@ impl Data {
         let rows = d.examples() as usize;
         let width = d.inputs.shape[1] as usize;
         let task = d.task();
+        if let Some(sequences) = d.sequences() {
+            // Texts: the ids, `NO_TOKEN` after each sequence's end.
+            let mut ids = Vec::with_capacity(rows * width);
+            for seq in &sequences {
+                ids.extend(seq.iter().copied());
+                ids.resize(ids.len() + width - seq.len(), NO_TOKEN);
+            }
+            let labels: Vec<u32> = d
+                .targets
+                .as_i64()
+                .expect("checked")
+                .iter()
+                .map(|&l| l as u32)
+                .collect();
+            return Ok(Data {
+                x: Tensor::from_vec(ids, (rows, width), device)?,
+                y: Tensor::from_vec(labels, rows, device)?,
+                task,
+                units: 1,
+                lengths: Some(sequences.iter().map(Vec::len).collect()),
+            });
+        }
         let (x, y, units) = match task {
             Task::LanguageModel => {
                 let ids = d.inputs.token_ids().expect("validated token ids");
@@ -233,12 +284,27 @@ impl Data {
                 )
             }
         };
-        Ok(Data { x, y, task, units })
+        Ok(Data {
+            x,
+            y,
+            task,
+            units,
+            lengths: None,
+        })
     }
 
     fn batch(&self, idx: &[u32]) -> candle_core::Result<(Tensor, Tensor)> {
         let i = Tensor::from_vec(idx.to_vec(), idx.len(), self.x.device())?;
-        Ok((self.x.index_select(&i, 0)?, self.y.index_select(&i, 0)?))
+        let x = self.x.index_select(&i, 0)?;
+        let x = match &self.lengths {
+            // Padding every row shares is work for nothing.
+            Some(lengths) => {
+                let longest = idx.iter().map(|&r| lengths[r as usize]).max().unwrap_or(1);
+                x.narrow(1, 0, longest)?
+            }
+            None => x,
+        };
+        Ok((x, self.y.index_select(&i, 0)?))
     }
 }
 

@@ -31,6 +31,9 @@ pub use mlp::{INPUT_MEAN, INPUT_STD, MlpSpec, STANDARDIZE_SUFFIX};
 
 /// The metadata tag of a model file that names its architecture.
 pub const ARCHITECTURE_TAG: &str = "Architecture";
+/// The metadata tag of a model that reads texts: the SHA-256 (hex) of its
+/// `tokenizer.json` (a text dataset's `Tokenizer` must be the same).
+pub const TOKENIZER_TAG: &str = "Tokenizer";
 
 /// The largest single dimension a spec may name.
 pub const DIM_MAX: u32 = 1 << 20;
