@@ -432,7 +432,10 @@ fn run(cli: Cli) -> Result<()> {
                     Some(d) => d,
                     None => datasets::bundled::resolve(&source, datasets::bundled::Part::Train)?,
                 };
-                let name = d.get(datasets::format::key::NAME).unwrap_or("data").to_owned();
+                let name = d
+                    .get(datasets::format::key::NAME)
+                    .unwrap_or("data")
+                    .to_owned();
                 vec![(name, "whole", d)]
             } else {
                 let (name, split) = split_source(&source, data, &seed)?;

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use datasets::labelled::{LabelledOptions, load_labelled};
+use bounties::encoding::sha256;
+use datasets::format::key;
+use datasets::labelled::{LabelledOptions, Provenance, load_labelled, tokenise};
 use datasets::wordpiece::WordPiece;
 
 fn fetched(relative: &str, script: &str) -> Vec<u8> {
@@ -48,4 +50,42 @@ fn the_movie_snippets_load_and_tokenize() {
     );
     // [CLS] + the longest snippet + [SEP] fits a 128-token limit.
     assert!(longest <= 128, "the longest snippet is {longest} tokens");
+}
+
+#[test]
+fn labelled_texts_become_a_text_dataset_cut_to_the_sequence_length() {
+    let fixture = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.tsv"),
+    )
+    .unwrap();
+    let texts = load_labelled(
+        &fixture,
+        "sentiment.tsv",
+        &LabelledOptions::for_file("sentiment.tsv"),
+    )
+    .unwrap();
+    let json = fetched("models/all-minilm-l6-v2/tokenizer.json", "fetch-minilm.py");
+    let wordpiece = WordPiece::from_json(&json, "tokenizer.json").unwrap();
+    let provenance = Provenance {
+        name: "sentiment".into(),
+        license: "CC0-1.0".into(),
+        source: "datasets/tests/fixtures/sentiment.tsv".into(),
+    };
+    let d = tokenise(&texts, &wordpiece, &json, 12, &provenance).unwrap();
+    assert_eq!(d.inputs.shape, [32, 12]);
+    assert_eq!(d.get(key::TOKENIZER), Some(sha256(&json).to_hex().as_str()));
+    assert_eq!(d.class_counts(), Some(vec![16, 16]));
+    let sequences = d.sequences().unwrap();
+    for (text, seq) in texts.texts.iter().zip(&sequences) {
+        // Each row is the text's encoding, cut to 12 with [SEP] kept last.
+        assert_eq!(seq, &wordpiece.encode(text, 12), "{text:?}");
+    }
+    assert!(sequences.iter().any(|s| s.len() == 12) && sequences.iter().any(|s| s.len() < 12));
+    // The file round-trips, and its id is the tensors'.
+    let back = datasets::Dataset::from_bytes(&d.to_bytes(), "round trip").unwrap();
+    assert_eq!((back.id(), back.sequences()), (d.id(), Some(sequences)));
+    for bad in [0, 2, 70_000] {
+        let e = tokenise(&texts, &wordpiece, &json, bad, &provenance).unwrap_err();
+        assert!(e.to_string().contains("sequence length"), "{e}");
+    }
 }

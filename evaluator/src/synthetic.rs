@@ -21,7 +21,8 @@ pub fn model_file(arch: &Architecture, seed: &str) -> Vec<u8> {
         .map(|spec| {
             let n = spec.elements() as usize;
             let fan_in = spec.shape.last().copied().unwrap_or(1).max(1) as f32;
-            let is_gain = spec.name.contains("ln") && spec.name.ends_with(".weight");
+            let is_gain = (spec.name.contains("ln") || spec.name.contains("LayerNorm"))
+                && spec.name.ends_with(".weight");
             let is_std = spec.name == INPUT_STD;
             (0..n)
                 .flat_map(|_| {

@@ -652,7 +652,9 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     }
     // A text model keeps the tokenizer it reads: its base's, or (trained
     // from scratch) its dataset's.
-    let data_tokenizer = data.get(datasets::format::key::TOKENIZER).map(str::to_owned);
+    let data_tokenizer = data
+        .get(datasets::format::key::TOKENIZER)
+        .map(str::to_owned);
     if let Some(tokenizer) = base_tokenizer.or(data_tokenizer) {
         meta.insert(TOKENIZER_TAG.into(), tokenizer);
     }

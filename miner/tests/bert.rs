@@ -174,3 +174,126 @@ fn broken_folders_are_refused() {
     let e = import_bert(&config, &weights, b"{}", &opts).unwrap_err();
     assert!(matches!(e, ImportError::Tokenizer(_)), "{e}");
 }
+
+/// The journey of a text model through the binaries: import the base, pack
+/// labelled texts with its tokenizer, fine-tune, and the evaluator scores the
+/// result; a dataset tokenised by another tokenizer is refused.
+#[test]
+fn a_text_model_fine_tunes_from_an_imported_base() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("miner-bert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |exe: &str, args: &[&str]| {
+        let out = Command::new(exe).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let path = |name: &str| dir.join(name).display().to_string();
+    let folder_arg = folder().display().to_string();
+    let (ok, log) = run(
+        env!("CARGO_BIN_EXE_miner"),
+        &[
+            "import",
+            &folder_arg,
+            "--classes",
+            "2",
+            "--license",
+            "Apache-2.0",
+            "--source",
+            "test",
+            "--out",
+            &path("base.safetensors"),
+        ],
+    );
+    assert!(ok, "{log}");
+    assert!(log.contains("tokenizer    be50c362"), "{log}");
+    // The fixture as a text dataset (the `bounty dataset pack --texts` path).
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/tests/fixtures/sentiment.tsv");
+    let texts = datasets::labelled::load_labelled(
+        &std::fs::read(&fixture).unwrap(),
+        "sentiment.tsv",
+        &datasets::labelled::LabelledOptions::for_file("sentiment.tsv"),
+    )
+    .unwrap();
+    let json = std::fs::read(folder().join("tokenizer.json")).unwrap();
+    let wordpiece = WordPiece::from_json(&json, "tokenizer.json").unwrap();
+    let provenance = datasets::labelled::Provenance {
+        name: "sentiment".into(),
+        license: "CC0-1.0".into(),
+        source: "fixture".into(),
+    };
+    let data = datasets::labelled::tokenise(&texts, &wordpiece, &json, 16, &provenance).unwrap();
+    data.write_file(&dir.join("texts.safetensors")).unwrap();
+    let train = |dataset: &str| {
+        run(
+            env!("CARGO_BIN_EXE_miner"),
+            &[
+                "train",
+                "--base",
+                &path("base.safetensors"),
+                "--dataset",
+                dataset,
+                "--epochs",
+                "2",
+                "--batch",
+                "16",
+                "--warmup",
+                "1",
+                "--lr",
+                "1e-4",
+                "--validation",
+                "0",
+                "--json",
+                "--out",
+                &path("tuned.safetensors"),
+            ],
+        )
+    };
+    let (ok, log) = train(&path("texts.safetensors"));
+    assert!(ok, "{log}");
+    let tuned = std::fs::read(dir.join("tuned.safetensors")).unwrap();
+    let file = bounties::tensorfile::TensorFile::parse(&tuned).unwrap();
+    assert_eq!(
+        file.metadata
+            .get(bounties::arch::TOKENIZER_TAG)
+            .map(String::as_str),
+        Some(bounties::encoding::sha256(&json).to_hex().as_str()),
+        "the tokenizer tag is carried to the fine-tuned file"
+    );
+    let base = std::fs::read(dir.join("base.safetensors")).unwrap();
+    assert_eq!(
+        file.metadata.get("Parent-Weights-Hash"),
+        Some(
+            &bounties::tensorfile::TensorFile::parse(&base)
+                .unwrap()
+                .weights_hash()
+                .to_hex()
+        )
+    );
+    let model = Model::from_bytes(&tuned, Limits::default()).unwrap();
+    let scored =
+        evaluator::score::score(&model, &data, bounties::spec::Metric::Accuracy, 2).unwrap();
+    // Two small steps from a zero head already separate the training texts
+    // better than chance.
+    assert!(
+        scored.score.0 > 600_000,
+        "training accuracy {}",
+        scored.score.0
+    );
+
+    let mut other = data.clone();
+    other
+        .meta
+        .insert(datasets::format::key::TOKENIZER.into(), "cd".repeat(32));
+    other.write_file(&dir.join("other.safetensors")).unwrap();
+    let (ok, log) = train(&path("other.safetensors"));
+    assert!(
+        !ok && log.contains("the dataset was tokenised with tokenizer cdcd"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
