@@ -2,8 +2,9 @@
 # The evaluator's cross-build, cross-CPU determinism check.
 #
 # Builds the evaluator twice (-C target-cpu=x86-64 and -C target-cpu=native),
-# scores a seeded mlp on digits, a seeded standardised mlp on breast-cancer
-# and a seeded gpt on Shakespeare with 1, 2 and
+# scores a seeded mlp on digits, a seeded standardised mlp on breast-cancer,
+# a seeded gpt on Shakespeare and a seeded bert on the sentiment fixture
+# (tokenised with MiniLM's tokenizer, fetched by scripts/test.sh) with 1, 2 and
 # 8 threads, then runs the portable build under qemu-x86_64 as a CPU without
 # AVX (Nehalem) and one with AVX2 and FMA (Haswell). Every receipt must be the
 # same bytes. Then the numpy implementation of docs/determinism.md
@@ -31,6 +32,12 @@ target/det-portable/release/examples/synthetic_model \
   gpt:vocab=96,context=64,layers=2,width=32,heads=4 determinism "$out/gpt.safetensors"
 target/det-portable/release/examples/synthetic_model mlp:30,16,2+standardize determinism \
   "$out/std.safetensors"
+target/det-portable/release/examples/synthetic_model \
+  bert:vocab=30522,positions=32,types=2,layers=2,width=32,heads=4,ffn=64,classes=2,pool=mean \
+  determinism "$out/bert.safetensors"
+cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack datasets/tests/fixtures/sentiment.tsv \
+  --whole --texts target/models/all-minilm-l6-v2/tokenizer.json --sequence-length 32 \
+  --license CC0-1.0 --out "$out" >/dev/null
 
 score() { # LABEL THREADS COMMAND...
   local label=$1 threads=$2; shift 2
@@ -40,10 +47,13 @@ score() { # LABEL THREADS COMMAND...
     --limit "$gpt_limit" --json > "$out/gpt-$label.json"
   "$@" score --threads "$threads" --model "$out/std.safetensors" --dataset breast-cancer:hidden \
     --metric cross-entropy --json > "$out/std-$label.json"
-  printf '   %-22s mlp %s  gpt %s  std %s\n' "$label" \
+  "$@" score --threads "$threads" --model "$out/bert.safetensors" \
+    --dataset "$out/sentiment.safetensors" --metric cross-entropy --json > "$out/bert-$label.json"
+  printf '   %-22s mlp %s  gpt %s  std %s  bert %s\n' "$label" \
     "$(grep -m1 '"score"' "$out/mlp-$label.json" | tr -dc '0-9')" \
     "$(grep -m1 '"score"' "$out/gpt-$label.json" | tr -dc '0-9')" \
-    "$(grep -m1 '"score"' "$out/std-$label.json" | tr -dc '0-9')"
+    "$(grep -m1 '"score"' "$out/std-$label.json" | tr -dc '0-9')" \
+    "$(grep -m1 '"score"' "$out/bert-$label.json" | tr -dc '0-9')"
 }
 
 echo "== score (receipt score in millionths)"
@@ -60,7 +70,7 @@ else
 fi
 
 echo "== compare"
-for model in mlp gpt std; do
+for model in mlp gpt std bert; do
   reference="$out/$model-portable-1threads.json"
   for f in "$out/$model"-*.json; do
     if ! cmp -s "$reference" "$f"; then

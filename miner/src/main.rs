@@ -14,7 +14,7 @@ use bounties::tensorfile::TensorFile;
 use candle_core::Device;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use miner::model::Params;
+use miner::model::{Params, Trainable};
 use miner::train::{self, Event, Stop, TrainConfig};
 
 /// Train models for bounties and write them as licensed safetensors files.
@@ -152,6 +152,9 @@ struct TrainArgs {
     /// Fine-tune from this model file (its architecture is used).
     #[arg(long)]
     base: Option<PathBuf>,
+    /// What trains: every tensor, or (a bert) its head alone on the frozen encoder.
+    #[arg(long, value_enum, default_value = "all")]
+    train: TrainArg,
     /// Passes over the data.
     #[arg(long)]
     epochs: Option<u32>,
@@ -210,6 +213,12 @@ struct TrainArgs {
     /// Print one JSON object per event instead of a progress bar.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TrainArg {
+    All,
+    Head,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -484,12 +493,18 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
         }
     };
     train::check_fit(&params.arch, &data)?;
+    params.set_trainable(match a.train {
+        TrainArg::All => Trainable::All,
+        TrainArg::Head => Trainable::Head,
+    })?;
     // Fine-tuning a pretrained encoder wants small steps and few passes.
+    // A fresh head on a frozen encoder wants larger steps and more passes.
+    let head_only = a.train == TrainArg::Head;
     let def = if params.arch.family() == bounties::arch::Family::Bert {
         Defaults {
             arch: None,
-            epochs: 3,
-            lr: 5e-5,
+            epochs: if head_only { 5 } else { 3 },
+            lr: if head_only { 1e-3 } else { 5e-5 },
             batch: 32,
             weight_decay: 0.01,
             validation: 0.1,

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use datasets::bundled::{self, DEFAULT_SEED};
 use evaluator::kernels::argmax;
 use evaluator::model::{Limits, Model};
-use miner::model::{NO_TOKEN, Params, log_softmax};
+use miner::model::{NO_TOKEN, Params, Trainable, log_softmax};
 
 /// Largest |a − b| over the largest |b|: the relative error of a whole tensor.
 fn relative_error(a: &[f32], b: &[f32]) -> f32 {
@@ -210,4 +210,22 @@ fn every_parameter_receives_a_gradient() {
             assert!(norm > 0.0, "{arch}: {name} has a zero gradient");
         }
     }
+}
+
+#[test]
+fn a_frozen_encoder_gives_gradients_to_the_head_alone() {
+    let (mut params, _) = both(SMALL_BERT, "grad");
+    params.set_trainable(Trainable::Head).unwrap();
+    assert_eq!(params.names(), ["classifier.bias", "classifier.weight"]);
+    let logits = params.forward(&bert_batch().1).unwrap();
+    let grads = logits.sum_all().unwrap().backward().unwrap();
+    // The same tensors, all of them: only the head's have gradients (the
+    // encoder's entered the forward pass detached).
+    params.set_trainable(Trainable::All).unwrap();
+    for (name, var) in params.names().into_iter().zip(params.vars()) {
+        let head = name.starts_with("classifier.");
+        assert_eq!(grads.get(var.as_tensor()).is_some(), head, "{name}");
+    }
+    let mlp = both("mlp:4,2", "x").0;
+    assert!(mlp.clone().set_trainable(Trainable::Head).is_err());
 }

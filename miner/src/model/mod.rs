@@ -50,6 +50,18 @@ pub struct Params {
     /// The architecture.
     pub arch: Architecture,
     vars: BTreeMap<String, Var>,
+    /// Only the head trains (a frozen pretrained encoder): the other tensors
+    /// enter the forward pass detached, so backward stops at the head.
+    head_only: bool,
+}
+
+/// Which tensors training changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trainable {
+    /// Every tensor (a full fine-tune, or training from scratch).
+    All,
+    /// A bert's head (`classifier`, and `pooler` for `pool=cls`) only.
+    Head,
 }
 
 impl Params {
@@ -91,6 +103,7 @@ impl Params {
         Ok(Params {
             arch: arch.clone(),
             vars,
+            head_only: false,
         })
     }
 
@@ -121,15 +134,32 @@ impl Params {
                 Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?,
             );
         }
-        Ok(Params { arch, vars })
+        Ok(Params {
+            arch,
+            vars,
+            head_only: false,
+        })
+    }
+
+    /// Train only what `which` says; `Head` is for the bert family.
+    pub fn set_trainable(&mut self, which: Trainable) -> Result<(), ModelError> {
+        if which == Trainable::Head && !matches!(self.arch, Architecture::Bert(_)) {
+            return Err(ModelError::File(format!(
+                "training the head alone is for the bert family; {} is not one",
+                self.arch
+            )));
+        }
+        self.head_only = which == Trainable::Head;
+        Ok(())
     }
 
     /// The trainable variables, in name order (the order the optimizer sees):
-    /// every tensor but a standardised mlp's input statistics.
+    /// every tensor but a standardised mlp's input statistics (and, head
+    /// only, every tensor but the head's).
     pub fn vars(&self) -> Vec<Var> {
         self.vars
             .iter()
-            .filter(|(name, _)| trainable(name))
+            .filter(|(name, _)| self.trainable(name))
             .map(|(_, v)| v.clone())
             .collect()
     }
@@ -139,16 +169,29 @@ impl Params {
         self.vars
             .keys()
             .map(String::as_str)
-            .filter(|name| trainable(name))
+            .filter(|name| self.trainable(name))
             .collect()
     }
 
+    /// Whether training changes a tensor: a standardised mlp's input
+    /// statistics are set once from the data, not learned; with the head
+    /// only, nothing before the head is.
+    fn trainable(&self, name: &str) -> bool {
+        let head = name.starts_with("classifier.") || name.starts_with("pooler.");
+        name != INPUT_MEAN && name != INPUT_STD && (!self.head_only || head)
+    }
+
     fn get(&self, name: &str) -> Tensor {
-        self.vars
+        let t = self
+            .vars
             .get(name)
             .unwrap_or_else(|| panic!("parameter {name} exists by construction"))
-            .as_tensor()
-            .clone()
+            .as_tensor();
+        if self.trainable(name) {
+            t.clone()
+        } else {
+            t.detach()
+        }
     }
 
     /// The model file: tensors in name order, `metadata` (plus the
@@ -230,12 +273,6 @@ impl Params {
         };
         y.reshape(dims)
     }
-}
-
-/// Whether training changes a tensor (a standardised mlp's input statistics
-/// are set once from the data, not learned).
-fn trainable(name: &str) -> bool {
-    name != INPUT_MEAN && name != INPUT_STD
 }
 
 /// Softmax over the last dimension from primitive ops (with a backward pass).
