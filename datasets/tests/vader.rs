@@ -68,7 +68,7 @@ fn labelled_texts_become_a_text_dataset_cut_to_the_sequence_length() {
     let wordpiece = WordPiece::from_json(&json, "tokenizer.json").unwrap();
     let provenance = Provenance {
         name: "sentiment".into(),
-        license: "CC0-1.0".into(),
+        license: "MIT OR Apache-2.0".into(),
         source: "datasets/tests/fixtures/sentiment.tsv".into(),
     };
     let d = tokenise(&texts, &wordpiece, &json, 12, &provenance).unwrap();

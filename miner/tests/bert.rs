@@ -223,7 +223,7 @@ fn a_text_model_fine_tunes_from_an_imported_base() {
     let wordpiece = WordPiece::from_json(&json, "tokenizer.json").unwrap();
     let provenance = datasets::labelled::Provenance {
         name: "sentiment".into(),
-        license: "CC0-1.0".into(),
+        license: "MIT OR Apache-2.0".into(),
         source: "fixture".into(),
     };
     let data = datasets::labelled::tokenise(&texts, &wordpiece, &json, 16, &provenance).unwrap();
