@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(arch.to_string(), MINILM);
         for bad in [
             MINILM.replace("pool=mean", "pool=max"),
-            MINILM.replace("pool=mean,", ""),
+            MINILM.replace(",pool=mean", ""),
             MINILM.replace("heads=12", "heads=7"),
             MINILM.replace("classes=2", "classes=0"),
             MINILM.replace("vocab=30522,positions=512", "positions=512,vocab=30522"),

@@ -14,6 +14,7 @@
 
 pub mod bert;
 pub mod gpt;
+pub mod lora;
 pub mod mlp;
 
 use std::fmt;
