@@ -270,33 +270,41 @@ impl Architecture {
     /// Check that `tensors` (a file's, in name order) are exactly this
     /// architecture's: every name, F32, every shape, and nothing else.
     pub fn check_tensors(&self, tensors: &[TensorInfo]) -> Result<(), TensorMismatch> {
-        let specs = self.tensors();
-        for spec in &specs {
-            let info = tensors
-                .binary_search_by(|t| t.name.as_str().cmp(&spec.name))
-                .map(|i| &tensors[i])
-                .map_err(|_| TensorMismatch::Missing(spec.name.clone()))?;
-            if info.dtype != tensorfile::Dtype::F32 {
-                return Err(TensorMismatch::WrongDtype {
-                    name: spec.name.clone(),
-                    got: info.dtype,
-                });
-            }
-            if info.shape != spec.shape {
-                return Err(TensorMismatch::WrongShape {
-                    name: spec.name.clone(),
-                    expected: spec.shape.clone(),
-                    got: info.shape.clone(),
-                });
-            }
+        check_tensor_specs(&self.tensors(), tensors)
+    }
+}
+
+/// Check that `tensors` (a file's, in name order) are exactly `specs` (in
+/// name order): every name, F32, every shape, and nothing else.
+pub fn check_tensor_specs(
+    specs: &[TensorSpec],
+    tensors: &[TensorInfo],
+) -> Result<(), TensorMismatch> {
+    for spec in specs {
+        let info = tensors
+            .binary_search_by(|t| t.name.as_str().cmp(&spec.name))
+            .map(|i| &tensors[i])
+            .map_err(|_| TensorMismatch::Missing(spec.name.clone()))?;
+        if info.dtype != tensorfile::Dtype::F32 {
+            return Err(TensorMismatch::WrongDtype {
+                name: spec.name.clone(),
+                got: info.dtype,
+            });
         }
-        match tensors
-            .iter()
-            .find(|t| specs.binary_search_by(|s| s.name.cmp(&t.name)).is_err())
-        {
-            Some(extra) => Err(TensorMismatch::Unexpected(extra.name.clone())),
-            None => Ok(()),
+        if info.shape != spec.shape {
+            return Err(TensorMismatch::WrongShape {
+                name: spec.name.clone(),
+                expected: spec.shape.clone(),
+                got: info.shape.clone(),
+            });
         }
+    }
+    match tensors
+        .iter()
+        .find(|t| specs.binary_search_by(|s| s.name.cmp(&t.name)).is_err())
+    {
+        Some(extra) => Err(TensorMismatch::Unexpected(extra.name.clone())),
+        None => Ok(()),
     }
 }
 

@@ -8,15 +8,22 @@
 
 use bounties::Hash32;
 pub use bounties::arch::ARCHITECTURE_TAG;
-use bounties::arch::{ArchError, Architecture, Family, INPUT_STD, TensorMismatch};
+use bounties::arch::{
+    ArchError, Architecture, Family, INPUT_STD, TensorMismatch, TensorSpec, check_tensor_specs,
+};
 use bounties::message::Unscorable;
-use bounties::tensorfile::{Dtype, TensorFile, TensorFileError, TensorHeader, header_len};
+use bounties::tensorfile::{
+    Dtype, TensorFile, TensorFileError, TensorHeader, TensorInfo, header_len,
+};
 
 use crate::kernels::{Packed, matmul};
 
+mod adapter;
 mod bert;
 mod gpt;
 mod mlp;
+
+pub use adapter::{AdapterError, AdapterLimits};
 
 /// What a bounty allows.
 #[derive(Clone, Copy, Debug, Default)]
@@ -93,6 +100,9 @@ pub enum ModelError {
         /// Where.
         index: usize,
     },
+    /// An adapter that does not fit the base or the bounty.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
     /// The file could not be read.
     #[error("reading the model: {0}")]
     Io(String),
@@ -104,9 +114,11 @@ impl ModelError {
     /// which says nothing about the file.
     pub fn unscorable(&self) -> Option<Unscorable> {
         match self {
-            ModelError::WrongFamily { .. } | ModelError::TooManyParameters { .. } => {
-                Some(Unscorable::OverLimits)
-            }
+            ModelError::WrongFamily { .. }
+            | ModelError::TooManyParameters { .. }
+            | ModelError::Adapter(
+                AdapterError::RankOverLimit { .. } | AdapterError::TooManyTrainable { .. },
+            ) => Some(Unscorable::OverLimits),
             ModelError::Io(_) => None,
             _ => Some(Unscorable::Malformed),
         }
@@ -137,6 +149,24 @@ fn check_limits(
         return Err(ModelError::TooManyParameters { count, max });
     }
     Ok(arch)
+}
+
+/// Check that a file's tensors (in name order) are exactly `specs` (in name order).
+fn check_specs(specs: &[TensorSpec], tensors: &[TensorInfo]) -> Result<(), ModelError> {
+    check_tensor_specs(specs, tensors).map_err(|m| match m {
+        TensorMismatch::Missing(name) => ModelError::MissingTensor(name),
+        TensorMismatch::Unexpected(name) => ModelError::UnexpectedTensor(name),
+        TensorMismatch::WrongDtype { name, got } => ModelError::WrongDtype { name, got },
+        TensorMismatch::WrongShape {
+            name,
+            expected,
+            got,
+        } => ModelError::WrongShape {
+            name,
+            expected,
+            got,
+        },
+    })
 }
 
 /// A dense layer, its weights packed once at load for the matmul kernels.
@@ -252,20 +282,7 @@ impl Model {
     pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Model, ModelError> {
         let file = TensorFile::parse(bytes)?;
         let arch = check_limits(&file.metadata, limits)?;
-        arch.check_tensors(&file.tensors).map_err(|m| match m {
-            TensorMismatch::Missing(name) => ModelError::MissingTensor(name),
-            TensorMismatch::Unexpected(name) => ModelError::UnexpectedTensor(name),
-            TensorMismatch::WrongDtype { name, got } => ModelError::WrongDtype { name, got },
-            TensorMismatch::WrongShape {
-                name,
-                expected,
-                got,
-            } => ModelError::WrongShape {
-                name,
-                expected,
-                got,
-            },
-        })?;
+        check_specs(&arch.tensors(), &file.tensors)?;
         for t in &file.tensors {
             let values = file.f32_values(t).expect("checked to be F32");
             if let Some(index) = values.iter().position(|v| !v.is_finite()) {

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use bounties::arch::lora::{LoraSpec, PEFT_PREFIX};
 use bounties::arch::{ARCHITECTURE_TAG, Architecture, INPUT_MEAN, INPUT_STD};
 use bounties::seeded;
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
@@ -25,6 +26,7 @@ use candle_core::{D, DType, Device, Tensor, Var};
 
 mod bert;
 mod gpt;
+mod lora;
 mod mlp;
 
 pub use bert::NO_TOKEN;
@@ -50,9 +52,13 @@ pub struct Params {
     /// The architecture.
     pub arch: Architecture,
     vars: BTreeMap<String, Var>,
-    /// Only the head trains (a frozen pretrained encoder): the other tensors
-    /// enter the forward pass detached, so backward stops at the head.
+    /// Only the head (and LoRA's tensors, when there are) trains on a frozen
+    /// pretrained encoder: the other tensors enter the forward pass
+    /// detached, so backward stops at what trains.
     head_only: bool,
+    /// LoRA adapters on a bert's attention projections (their `A` and `B`
+    /// are in `vars` under their PEFT names).
+    lora: Option<LoraSpec>,
 }
 
 /// Which tensors training changes.
@@ -104,6 +110,7 @@ impl Params {
             arch: arch.clone(),
             vars,
             head_only: false,
+            lora: None,
         })
     }
 
@@ -138,6 +145,7 @@ impl Params {
             arch,
             vars,
             head_only: false,
+            lora: None,
         })
     }
 
@@ -177,7 +185,9 @@ impl Params {
     /// statistics are set once from the data, not learned; with the head
     /// only, nothing before the head is.
     fn trainable(&self, name: &str) -> bool {
-        let head = name.starts_with("classifier.") || name.starts_with("pooler.");
+        let head = name.starts_with("classifier.")
+            || name.starts_with("pooler.")
+            || name.starts_with(PEFT_PREFIX);
         name != INPUT_MEAN && name != INPUT_STD && (!self.head_only || head)
     }
 
@@ -197,6 +207,11 @@ impl Params {
     /// The model file: tensors in name order, `metadata` (plus the
     /// Architecture tag) in key order, so the same weights give the same bytes.
     pub fn to_file(&self, metadata: &BTreeMap<String, String>) -> Result<Vec<u8>, ModelError> {
+        if self.lora.is_some() {
+            return Err(ModelError::File(
+                "a model with LoRA adapters is written as an adapter file (to_adapter_file)".into(),
+            ));
+        }
         let mut meta = metadata.clone();
         meta.insert(ARCHITECTURE_TAG.into(), self.arch.to_string());
         let mut buffers = Vec::with_capacity(self.vars.len());
@@ -263,7 +278,12 @@ impl Params {
         let mut dims = x.dims().to_vec();
         let inputs = dims.pop().expect("inputs have a last dimension");
         dims.push(w.dim(0)?);
-        let y = x.reshape(((), inputs))?.matmul(&w.t()?)?;
+        let x = x.reshape(((), inputs))?;
+        let y = x.matmul(&w.t()?)?;
+        let y = match self.lora_delta(&x, prefix)? {
+            Some(delta) => (y + delta)?,
+            None => y,
+        };
         let y = if !bias {
             y
         } else if y.device().is_cpu() {
