@@ -113,6 +113,10 @@ struct ScoringArgs {
     /// Score only the first N examples (quick checks; the receipt says how many).
     #[arg(long)]
     limit: Option<u64>,
+    /// The base model a LoRA adapter (--model) applies to: the bounty's base,
+    /// checked against the hash the adapter names.
+    #[arg(long)]
+    base: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -159,11 +163,19 @@ fn run_scoring(args: &ScoringArgs, limits: Limits) -> Result<(Model, Dataset, Ha
         metric,
         threads,
         limit,
+        base,
     } = args;
     let (threads, limit) = (*threads, *limit);
     // The header is checked against the limits before the tensors are read.
-    let model_checked = Model::from_file(model, limits)
-        .with_context(|| format!("{} is not an acceptable model", model.display()))?;
+    let model_checked = match base {
+        None => Model::from_file(model, limits),
+        Some(base) => {
+            let read =
+                |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            Model::from_adapter(&read(base)?, &read(model)?, limits, Default::default())
+        }
+    }
+    .with_context(|| format!("{} is not an acceptable model", model.display()))?;
     let mut data = datasets::bundled::resolve(dataset, datasets::bundled::Part::Hidden)?;
     let cut = limit.is_some_and(|n| n < data.examples());
     if let Some(n) = limit.filter(|&n| n < data.examples()) {

@@ -152,9 +152,19 @@ struct TrainArgs {
     /// Fine-tune from this model file (its architecture is used).
     #[arg(long)]
     base: Option<PathBuf>,
-    /// What trains: every tensor, or (a bert) its head alone on the frozen encoder.
+    /// What trains: every tensor; (a bert) its head alone on the frozen
+    /// encoder; or LoRA adapters and the head, written as an adapter file.
     #[arg(long, value_enum, default_value = "all")]
     train: TrainArg,
+    /// LoRA: the adapters' rank.
+    #[arg(long, default_value_t = 8)]
+    lora_rank: u32,
+    /// LoRA: alpha (the update is scaled by alpha / rank).
+    #[arg(long, default_value_t = 16)]
+    lora_alpha: u32,
+    /// LoRA: the adapted attention projections, comma-separated (query, key, value).
+    #[arg(long, default_value = "query,value", value_delimiter = ',')]
+    lora_targets: Vec<String>,
     /// Passes over the data.
     #[arg(long)]
     epochs: Option<u32>,
@@ -219,6 +229,7 @@ struct TrainArgs {
 enum TrainArg {
     All,
     Head,
+    Lora,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -493,13 +504,37 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
         }
     };
     train::check_fit(&params.arch, &data)?;
-    params.set_trainable(match a.train {
-        TrainArg::All => Trainable::All,
-        TrainArg::Head => Trainable::Head,
-    })?;
+    match a.train {
+        TrainArg::All => params.set_trainable(Trainable::All)?,
+        TrainArg::Head => params.set_trainable(Trainable::Head)?,
+        TrainArg::Lora => {
+            let Architecture::Bert(spec) = &params.arch else {
+                bail!(
+                    "--train lora is for the bert family; {} is not one",
+                    params.arch
+                );
+            };
+            if parent_hash.is_none() {
+                bail!("--train lora adapts a base model: give --base (or a bounty with one)");
+            }
+            let mut targets: Vec<&str> = a.lora_targets.iter().map(String::as_str).collect();
+            targets.sort_by_key(|t| bounties::arch::lora::Target::from_name(t));
+            targets.dedup();
+            let text = format!(
+                "rank={},alpha={},targets={}",
+                a.lora_rank,
+                a.lora_alpha,
+                targets.join("+")
+            );
+            let lora = bounties::arch::lora::LoraSpec::parse(&text, spec)
+                .with_context(|| format!("--lora-rank/--lora-alpha/--lora-targets: lora:{text}"))?;
+            params.add_lora(lora, &a.seed)?;
+        }
+    }
     // Fine-tuning a pretrained encoder wants small steps and few passes.
-    // A fresh head on a frozen encoder wants larger steps and more passes.
-    let head_only = a.train == TrainArg::Head;
+    // A fresh head on a frozen encoder (and LoRA's small matrices) want
+    // larger steps and more passes.
+    let head_only = a.train != TrainArg::All;
     let def = if params.arch.family() == bounties::arch::Family::Bert {
         Defaults {
             arch: None,
@@ -673,11 +708,15 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     if let Some(tokenizer) = base_tokenizer.or(data_tokenizer) {
         meta.insert(TOKENIZER_TAG.into(), tokenizer);
     }
-    let bytes = params.to_file(&meta)?;
+    let bytes = match parent_hash {
+        Some(base) if a.train == TrainArg::Lora => params.to_adapter_file(&meta, base)?,
+        _ => params.to_file(&meta)?,
+    };
     let tmp = a.out.with_extension("partial");
     std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
-    let weights = TensorFile::parse(&bytes)?.weights_hash();
+    let weights = bounties::arch::lora::model_identity(&TensorFile::parse(&bytes)?)
+        .context("the adapter names no base")?;
     let elapsed = started.elapsed().as_secs_f64();
     if json {
         println!(

@@ -285,6 +285,53 @@ fn a_text_model_fine_tunes_from_an_imported_base() {
         scored.score.0
     );
 
+    // LoRA on the same base: an adapter file the evaluator merges onto it.
+    let lora = |targets: &str| {
+        run(
+            env!("CARGO_BIN_EXE_miner"),
+            &[
+                "train",
+                "--base",
+                &path("base.safetensors"),
+                "--dataset",
+                &path("texts.safetensors"),
+                "--train",
+                "lora",
+                "--lora-rank",
+                "4",
+                "--lora-targets",
+                targets,
+                "--epochs",
+                "1",
+                "--batch",
+                "16",
+                "--validation",
+                "0",
+                "--out",
+                &path("adapter.safetensors"),
+            ],
+        )
+    };
+    let (ok, log) = lora("value,query");
+    assert!(ok, "{log}");
+    let adapter = std::fs::read(dir.join("adapter.safetensors")).unwrap();
+    let merged =
+        Model::from_adapter(&base, &adapter, Limits::default(), Default::default()).unwrap();
+    assert!(
+        log.contains(&format!("weights hash {}", merged.weights_hash)),
+        "{log}"
+    );
+    let meta = bounties::tensorfile::TensorFile::parse(&adapter)
+        .unwrap()
+        .metadata;
+    assert_eq!(meta["Adapter"], "lora:rank=4,alpha=16,targets=query+value");
+    assert!(meta["adapter_config"].contains("\"peft_type\":\"LORA\""));
+    let (ok, log) = lora("dense");
+    assert!(
+        !ok && log.contains("lora:rank=4,alpha=16,targets=dense"),
+        "{log}"
+    );
+
     let mut other = data.clone();
     other
         .meta

@@ -143,6 +143,9 @@ fn adapters_that_do_not_fit_are_refused() {
         Model::from_adapter(&base, a, Limits::default(), limits).unwrap_err()
     };
     let none = AdapterLimits::default();
+    // Read alone, an adapter says it needs its base.
+    let alone = Model::from_bytes(&adapter, Limits::default()).unwrap_err();
+    assert_eq!(alone, ModelError::Adapter(AdapterError::NeedsBase));
     // Another base: the adapter names a different hash.
     let other = edited(
         &adapter,

@@ -176,6 +176,24 @@ pub fn adapter_weights_hash<'a>(
     weights_hash(tensors.into_iter().chain([base]))
 }
 
+/// A model file's identity: its weights hash, or for an adapter file (one
+/// with an `Adapter` tag) [`adapter_weights_hash`] over its tensors and the
+/// base its `Base-Weights-Hash` names. `None` for an adapter without a
+/// well-formed base hash. (Who checks an adapter must check that base too.)
+pub fn model_identity(file: &crate::tensorfile::TensorFile<'_>) -> Option<Hash32> {
+    if !file.metadata.contains_key(ADAPTER_TAG) {
+        return Some(file.weights_hash());
+    }
+    let base: Hash32 = file.metadata.get(BASE_WEIGHTS_TAG)?.parse().ok()?;
+    let refs = file.tensors.iter().map(|t| TensorRef {
+        name: &t.name,
+        dtype: t.dtype.as_str(),
+        shape: &t.shape,
+        data: file.data(t),
+    });
+    adapter_weights_hash(refs, &base).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

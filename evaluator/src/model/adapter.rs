@@ -14,7 +14,6 @@ use bounties::Hash32;
 use bounties::arch::lora::{ADAPTER_TAG, BASE_WEIGHTS_TAG, LoraSpec, PEFT_PREFIX};
 use bounties::arch::{ARCHITECTURE_TAG, Architecture, BertSpec, TensorSpec};
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
-use bounties::weights::TensorRef;
 
 use super::{Limits, Model, ModelError, check_specs};
 use crate::math;
@@ -41,6 +40,11 @@ pub enum AdapterError {
         /// The base's.
         base: String,
     },
+    /// An adapter file read as a whole model.
+    #[error(
+        "this is a LoRA adapter: it is scored on its bounty's base (evaluator score --base BASE)"
+    )]
+    NeedsBase,
     /// The base is not a bert.
     #[error("LoRA adapters apply to a bert base; the base is {0}")]
     NotBert(String),
@@ -141,15 +145,9 @@ impl Model {
         }
         let merged = merge(base, spec, &lora, &values)?;
         let mut model = Model::from_bytes(&merged, limits)?;
-        let refs = file.tensors.iter().map(|t| TensorRef {
-            name: &t.name,
-            dtype: t.dtype.as_str(),
-            shape: &t.shape,
-            data: file.data(t),
-        });
-        model.weights_hash =
-            bounties::arch::lora::adapter_weights_hash(refs, &base_model.weights_hash)
-                .map_err(|e| ModelError::Io(e.to_string()))?;
+        // The tag names the base just checked, so this binds that base.
+        model.weights_hash = bounties::arch::lora::model_identity(&file)
+            .expect("an adapter whose base tag was checked has an identity");
         Ok(model)
     }
 }

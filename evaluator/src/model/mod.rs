@@ -130,6 +130,9 @@ fn check_limits(
     metadata: &std::collections::BTreeMap<String, String>,
     limits: Limits,
 ) -> Result<Architecture, ModelError> {
+    if metadata.contains_key(bounties::arch::lora::ADAPTER_TAG) {
+        return Err(AdapterError::NeedsBase.into());
+    }
     let tag = metadata
         .get(ARCHITECTURE_TAG)
         .ok_or(ModelError::NoArchitecture)?;
