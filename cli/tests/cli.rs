@@ -144,6 +144,74 @@ fn a_dataset_packs_into_train_and_hidden_files() {
 }
 
 #[test]
+fn labelled_texts_pack_with_a_tokenizer() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tokenizer = root.join("target/models/all-minilm-l6-v2/tokenizer.json");
+    assert!(
+        tokenizer.exists(),
+        "run `python3 scripts/fetch-minilm.py` (scripts/test.sh does)"
+    );
+    let fixture = root.join("datasets/tests/fixtures/sentiment.tsv");
+    let dir = tempfile::tempdir().unwrap();
+    let pack = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "dataset",
+            "pack",
+            fixture.to_str().unwrap(),
+            "--texts",
+            tokenizer.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        bounty(&args)
+    };
+    let out = pack(&["--sequence-length", "16"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parts: Vec<datasets::Dataset> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            datasets::Dataset::read_file(std::path::Path::new(f["file"].as_str().unwrap())).unwrap()
+        })
+        .collect();
+    assert_eq!(parts.iter().map(|d| d.examples()).sum::<u64>(), 32);
+    assert!(
+        parts
+            .iter()
+            .all(|d| d.inputs.shape[1] == 16 && d.sequences().is_some())
+    );
+    let out = pack(&["--whole"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let whole = datasets::Dataset::read_file(&dir.path().join("sentiment.safetensors")).unwrap();
+    assert_eq!((whole.examples(), whole.inputs.shape[1]), (32, 128));
+    // Not a tokenizer, and a sequence too short for [CLS] and [SEP].
+    let out = bounty(&[
+        "dataset",
+        "pack",
+        fixture.to_str().unwrap(),
+        "--texts",
+        fixture.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a tokenizer.json"));
+    let out = pack(&["--sequence-length", "2"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sequence length 2 is outside 3..=65535")
+    );
+}
+
+#[test]
 fn every_example_spec_resolves_into_a_valid_bounty() {
     use bounty_cli::spec_file::{Datasets, SpecFile};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/specs");
