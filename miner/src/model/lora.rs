@@ -9,11 +9,10 @@ use bounties::Hash32;
 use bounties::arch::lora::{ADAPTER_TAG, BASE_WEIGHTS_TAG, LoraSpec, PEFT_PREFIX};
 use bounties::arch::{ARCHITECTURE_TAG, Architecture};
 use bounties::seeded;
-use bounties::tensorfile::{self, Dtype, TensorData};
 use candle_core::{DType, Device, Tensor, Var};
 use rand_core::RngCore;
 
-use super::{ModelError, Params};
+use super::{ModelError, Params, write_vars};
 
 impl Params {
     /// Add LoRA adapters to a bert and freeze everything but them and the
@@ -111,37 +110,15 @@ impl Params {
             })
             .to_string(),
         );
-        let mut buffers = Vec::new();
-        for (name, var) in &self.vars {
-            let file_name = if name.starts_with(PEFT_PREFIX) {
-                name.clone()
-            } else if head.contains(name) {
-                format!("{PEFT_PREFIX}{name}")
+        // The adapters (already under their PEFT names) and the head, prefixed.
+        let vars = self.vars.iter().filter_map(|(name, var)| {
+            if name.starts_with(PEFT_PREFIX) {
+                Some((name.clone(), var))
             } else {
-                continue;
-            };
-            let t = var
-                .as_tensor()
-                .to_device(&Device::Cpu)?
-                .to_dtype(DType::F32)?;
-            let bytes: Vec<u8> = t
-                .flatten_all()?
-                .to_vec1::<f32>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
-            let shape: Vec<u64> = t.dims().iter().map(|&d| d as u64).collect();
-            buffers.push((file_name, shape, bytes));
-        }
-        let tensors: Vec<TensorData<'_>> = buffers
-            .iter()
-            .map(|(n, s, b)| TensorData {
-                name: n,
-                dtype: Dtype::F32,
-                shape: s.clone(),
-                data: b,
-            })
-            .collect();
-        tensorfile::write(&meta, &tensors).map_err(|e| ModelError::File(e.to_string()))
+                head.contains(name)
+                    .then(|| (format!("{PEFT_PREFIX}{name}"), var))
+            }
+        });
+        write_vars(&meta, vars)
     }
 }

@@ -214,30 +214,7 @@ impl Params {
         }
         let mut meta = metadata.clone();
         meta.insert(ARCHITECTURE_TAG.into(), self.arch.to_string());
-        let mut buffers = Vec::with_capacity(self.vars.len());
-        for (name, var) in &self.vars {
-            let t = var
-                .as_tensor()
-                .to_device(&Device::Cpu)?
-                .to_dtype(DType::F32)?;
-            let values = t.flatten_all()?.to_vec1::<f32>()?;
-            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            buffers.push((
-                name.as_str(),
-                t.dims().iter().map(|&d| d as u64).collect::<Vec<u64>>(),
-                bytes,
-            ));
-        }
-        let tensors: Vec<TensorData<'_>> = buffers
-            .iter()
-            .map(|(n, s, b)| TensorData {
-                name: n,
-                dtype: Dtype::F32,
-                shape: s.clone(),
-                data: b,
-            })
-            .collect();
-        tensorfile::write(&meta, &tensors).map_err(|e| ModelError::File(e.to_string()))
+        write_vars(&meta, self.vars.iter().map(|(n, v)| (n.clone(), v)))
     }
 
     /// Outputs: `[n, outputs]` for an mlp on `[n, features]` f32 inputs;
@@ -293,6 +270,35 @@ impl Params {
         };
         y.reshape(dims)
     }
+}
+
+/// A safetensors file of `vars` under the given names (F32, on the CPU),
+/// `meta` in key order: the same values give the same bytes.
+fn write_vars<'a>(
+    meta: &BTreeMap<String, String>,
+    vars: impl Iterator<Item = (String, &'a Var)>,
+) -> Result<Vec<u8>, ModelError> {
+    let mut buffers = Vec::new();
+    for (name, var) in vars {
+        let t = var
+            .as_tensor()
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F32)?;
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let shape: Vec<u64> = t.dims().iter().map(|&d| d as u64).collect();
+        buffers.push((name, shape, bytes));
+    }
+    let tensors: Vec<TensorData<'_>> = buffers
+        .iter()
+        .map(|(n, s, b)| TensorData {
+            name: n,
+            dtype: Dtype::F32,
+            shape: s.clone(),
+            data: b,
+        })
+        .collect();
+    tensorfile::write(meta, &tensors).map_err(|e| ModelError::File(e.to_string()))
 }
 
 /// Softmax over the last dimension from primitive ops (with a backward pass).
