@@ -15,7 +15,7 @@ use bounties::arch::lora::{ADAPTER_TAG, BASE_WEIGHTS_TAG, LoraSpec, PEFT_PREFIX}
 use bounties::arch::{ARCHITECTURE_TAG, Architecture, BertSpec, TensorSpec};
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 
-use super::{Limits, Model, ModelError, check_specs};
+use super::{Limits, Model, ModelError, check_specs, checked_file};
 use crate::math;
 
 /// Why an adapter was refused (besides the errors of any model file).
@@ -85,24 +85,27 @@ impl Model {
         limits: Limits,
         adapter_limits: AdapterLimits,
     ) -> Result<Model, ModelError> {
-        let base_model = Model::from_bytes(base, limits)?;
-        let Architecture::Bert(spec) = &base_model.arch else {
-            return Err(AdapterError::NotBert(base_model.arch.to_string()).into());
+        // The base checked as any model file, but not loaded: only the
+        // merged model is.
+        let (base_file, base_arch) = checked_file(base, limits)?;
+        let base_hash = base_file.weights_hash();
+        let Architecture::Bert(spec) = &base_arch else {
+            return Err(AdapterError::NotBert(base_arch.to_string()).into());
         };
         let file = TensorFile::parse(adapter)?;
         let named = file.metadata.get(BASE_WEIGHTS_TAG);
-        if named.map(String::as_str) != Some(base_model.weights_hash.to_hex().as_str()) {
+        if named.map(String::as_str) != Some(base_hash.to_hex().as_str()) {
             return Err(AdapterError::OtherBase {
                 named: named.map_or("none".into(), |n| n.chars().take(64).collect()),
-                base: base_model.weights_hash,
+                base: base_hash,
             }
             .into());
         }
         let tag = file.metadata.get(ARCHITECTURE_TAG);
-        if tag != Some(&base_model.arch.to_string()) {
+        if tag != Some(&base_arch.to_string()) {
             return Err(AdapterError::OtherArchitecture {
                 adapter: tag.map_or("none".into(), |t| t.chars().take(200).collect()),
-                base: base_model.arch.to_string(),
+                base: base_arch.to_string(),
             }
             .into());
         }
@@ -143,7 +146,7 @@ impl Model {
                 });
             }
         }
-        let merged = merge(base, spec, &lora, &values)?;
+        let merged = merge(&base_file, spec, &lora, &values)?;
         let mut model = Model::from_bytes(&merged, limits)?;
         // The tag names the base just checked, so this binds that base.
         model.weights_hash = bounties::arch::lora::model_identity(&file)
@@ -165,12 +168,11 @@ fn lora_spec(meta: &BTreeMap<String, String>, spec: &BertSpec) -> Result<LoraSpe
 /// The base file's tensors with every adapted weight merged and the head
 /// replaced, written as a model file of the base's architecture.
 fn merge(
-    base: &[u8],
+    file: &TensorFile<'_>,
     spec: &BertSpec,
     lora: &LoraSpec,
     adapter: &BTreeMap<&str, Vec<f32>>,
 ) -> Result<Vec<u8>, ModelError> {
-    let file = TensorFile::parse(base)?;
     let (d, r) = (spec.width as usize, lora.rank as usize);
     let scale = lora.scale();
     let mut tensors: BTreeMap<String, (Vec<u64>, Vec<f32>)> = file

@@ -154,6 +154,27 @@ fn check_limits(
     Ok(arch)
 }
 
+/// A model file read and checked (container, tag, limits, every tensor,
+/// finite values), not yet loaded.
+fn checked_file(
+    bytes: &[u8],
+    limits: Limits,
+) -> Result<(TensorFile<'_>, Architecture), ModelError> {
+    let file = TensorFile::parse(bytes)?;
+    let arch = check_limits(&file.metadata, limits)?;
+    check_specs(&arch.tensors(), &file.tensors)?;
+    for t in &file.tensors {
+        let values = file.f32_values(t).expect("checked to be F32");
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                name: t.name.clone(),
+                index,
+            });
+        }
+    }
+    Ok((file, arch))
+}
+
 /// Check that a file's tensors (in name order) are exactly `specs` (in name order).
 fn check_specs(specs: &[TensorSpec], tensors: &[TensorInfo]) -> Result<(), ModelError> {
     check_tensor_specs(specs, tensors).map_err(|m| match m {
@@ -283,18 +304,7 @@ impl Model {
     /// Read and check a model file: container, architecture tag, every
     /// tensor's name, dtype and shape, the bounty's limits, finite weights.
     pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Model, ModelError> {
-        let file = TensorFile::parse(bytes)?;
-        let arch = check_limits(&file.metadata, limits)?;
-        check_specs(&arch.tensors(), &file.tensors)?;
-        for t in &file.tensors {
-            let values = file.f32_values(t).expect("checked to be F32");
-            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-                return Err(ModelError::NonFinite {
-                    name: t.name.clone(),
-                    index,
-                });
-            }
-        }
+        let (file, arch) = checked_file(bytes, limits)?;
         let weights_hash = file.weights_hash();
         let w = Weights { file };
         let net = match &arch {
