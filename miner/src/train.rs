@@ -213,6 +213,12 @@ pub fn check_fit(arch: &Architecture, data: &Dataset) -> Result<(), TrainError> 
     Ok(())
 }
 
+/// A classification dataset's labels as u32 class ids (checked `< Classes`).
+fn class_ids(d: &Dataset) -> Vec<u32> {
+    let labels = d.targets.as_i64().expect("checked");
+    labels.iter().map(|&l| l as u32).collect()
+}
+
 /// Tensors of a dataset on a device: inputs and targets, row-indexable.
 struct Data {
     x: Tensor,
@@ -236,16 +242,9 @@ impl Data {
                 ids.extend(seq.iter().copied());
                 ids.resize(ids.len() + width - seq.len(), NO_TOKEN);
             }
-            let labels: Vec<u32> = d
-                .targets
-                .as_i64()
-                .expect("checked")
-                .iter()
-                .map(|&l| l as u32)
-                .collect();
             return Ok(Data {
                 x: Tensor::from_vec(ids, (rows, width), device)?,
-                y: Tensor::from_vec(labels, rows, device)?,
+                y: Tensor::from_vec(class_ids(d), rows, device)?,
                 task,
                 units: 1,
                 lengths: Some(sequences.iter().map(Vec::len).collect()),
@@ -261,20 +260,11 @@ impl Data {
                     width,
                 )
             }
-            Task::Classification => {
-                let labels: Vec<u32> = d
-                    .targets
-                    .as_i64()
-                    .expect("checked")
-                    .iter()
-                    .map(|&l| l as u32)
-                    .collect();
-                (
-                    Tensor::from_vec(d.inputs_f32(), (rows, width), device)?,
-                    Tensor::from_vec(labels, rows, device)?,
-                    1,
-                )
-            }
+            Task::Classification => (
+                Tensor::from_vec(d.inputs_f32(), (rows, width), device)?,
+                Tensor::from_vec(class_ids(d), rows, device)?,
+                1,
+            ),
             Task::Regression => {
                 let t = d.targets.as_f32().expect("checked");
                 (
