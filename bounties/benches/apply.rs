@@ -34,6 +34,7 @@ fn spec(deadline_ms: u64, n: usize) -> BountySpec {
         architecture: ArchitectureLimits {
             family: arch::Family::Mlp,
             max_parameters: 1_000_000,
+            adapters: None,
         },
         base_model: None,
         judging: Judging {

@@ -126,6 +126,7 @@ fn spec(title: &str, deadline_ms: u64, base: Option<Hash32>, payout: PayoutRule)
         architecture: ArchitectureLimits {
             family: arch::Family::Mlp,
             max_parameters: 100_000,
+            adapters: None,
         },
         base_model: base,
         judging: Judging {

@@ -11,7 +11,7 @@ use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId};
 use crate::keys::Verify;
 use crate::keys::{SecretKey, Signature, verify_strict};
 use crate::rejection::Rejection;
-use crate::spec::BountySpec;
+use crate::spec::{BountySpec, LicenceTerms};
 
 /// Why an evaluator could not score a submission. Each reason follows from
 /// the bytes alone, so honest evaluators agree on it bit for bit.
@@ -218,7 +218,30 @@ pub enum Action {
         /// The bounty.
         bounty: BountyId,
     },
+    /// Publish a whole model (a pretrained base) under a licence, so bounties
+    /// can name it as their base and its publisher is paid what flows up to it.
+    PublishModel(Box<Publication>),
 }
+
+/// A whole model put on the ledger outside any bounty: a base to fine-tune.
+/// The front end takes it only for a file its signer uploaded whose weights
+/// hash is the one claimed (the state machine cannot see bytes).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Publication {
+    /// SHA-256 of the model file.
+    pub file_hash: Hash32,
+    /// Its weights hash: the model's identity, claimed here first.
+    pub weights_hash: Hash32,
+    /// Where it comes from (name, version, upstream licence), 1 to
+    /// [`SOURCE_BYTES_MAX`] printable bytes.
+    pub source: String,
+    /// The terms it is licensed and may be fine-tuned under.
+    pub licence: LicenceTerms,
+}
+
+/// The longest [`Publication::source`].
+pub const SOURCE_BYTES_MAX: usize = 256;
 
 impl Action {
     /// A short name for logs and errors.
@@ -235,6 +258,7 @@ impl Action {
             Action::CloseBounty { .. } => "close_bounty",
             Action::BuyLicense { .. } => "buy_license",
             Action::EndSubmissions { .. } => "end_submissions",
+            Action::PublishModel(_) => "publish_model",
         }
     }
 }

@@ -195,6 +195,17 @@ pub enum Rejection {
         expected: Hash32,
     },
 
+    // -- published models --
+    /// A publication's source is empty, too long or not printable.
+    #[error("a published model's source must be 1 to {max} printable bytes")]
+    BadSource {
+        /// The most allowed.
+        max: usize,
+    },
+    /// A publication's licence terms are not well formed.
+    #[error("invalid licence terms: {0}")]
+    InvalidLicence(SpecError),
+
     // -- evaluations --
     /// A bond below the minimum.
     #[error("an evaluator's bond must be at least {min}")]
@@ -369,6 +380,8 @@ impl Rejection {
             Rejection::NotAWinner(_) => "not_a_winner",
             Rejection::CommercialUseNotAllowed(_) => "commercial_use_not_allowed",
             Rejection::Split(_) => "split_failed",
+            Rejection::BadSource { .. } => "bad_source",
+            Rejection::InvalidLicence(_) => "invalid_licence",
         }
     }
 }

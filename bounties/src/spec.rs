@@ -11,6 +11,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Family;
+use crate::arch::lora::RANK_MAX;
 use crate::ids::{Amount, Hash32, Score, TimestampMs};
 
 /// Basis points: 10 000 is the whole.
@@ -81,8 +82,24 @@ impl Metric {
 pub struct ArchitectureLimits {
     /// The family every submission must belong to.
     pub family: Family,
-    /// The most parameters a submission may have.
+    /// The most parameters a submission may have (an adapter's: the merged model's).
     pub max_parameters: u64,
+    /// Whether LoRA adapters on the bounty's base are taken, and their
+    /// limits; without it only whole models are.
+    #[serde(default)]
+    pub adapters: Option<AdapterLimits>,
+}
+
+/// What a bounty allows of a LoRA adapter on its base.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AdapterLimits {
+    /// The largest rank.
+    pub max_rank: u32,
+    /// The most parameters an adapter trains (its `A`s, `B`s and the head).
+    pub max_trainable_parameters: u64,
 }
 
 /// The optional paired bootstrap test against the current best.
@@ -254,6 +271,26 @@ pub struct LicenceTerms {
     pub duration_ms: Option<u64>,
 }
 
+impl LicenceTerms {
+    /// Check that the terms are well formed: a printable name, a fee where
+    /// one is charged, a revenue share of at most the whole.
+    pub fn check(&self) -> Result<(), SpecError> {
+        let name = &self.name;
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
+            return Err(SpecError::LicenceName);
+        }
+        if self.commercial_use == CommercialUse::AllowedWithFee && self.fee.is_zero() {
+            return Err(SpecError::LicenceFee);
+        }
+        if let Derivation::AllowedWithRevenueShare { share_bps } = self.derivation
+            && share_bps > BPS_WHOLE
+        {
+            return Err(SpecError::RevenueShare);
+        }
+        Ok(())
+    }
+}
+
 /// How a licence fee that reaches a model is shared among its holders.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -385,6 +422,11 @@ pub enum SpecError {
     /// Royalty shares that do not sum to the whole.
     #[error("royalty shares must sum to 10000 bps")]
     RoyaltyShares,
+    /// Adapter limits without a base, on a family LoRA does not apply to, or out of range.
+    #[error(
+        "architecture.adapters needs a base-model of family bert, a max-rank of 1 to {RANK_MAX} and a positive max-trainable-parameters"
+    )]
+    Adapters,
 }
 
 impl BountySpec {
@@ -417,6 +459,14 @@ impl BountySpec {
         }
         if self.architecture.max_parameters == 0 {
             return Err(SpecError::MaxParameters);
+        }
+        if let Some(a) = &self.architecture.adapters
+            && (self.base_model.is_none()
+                || self.architecture.family != Family::Bert
+                || !(1..=RANK_MAX).contains(&a.max_rank)
+                || a.max_trainable_parameters == 0)
+        {
+            return Err(SpecError::Adapters);
         }
         if self.reward.is_zero() {
             return Err(SpecError::ZeroReward);
@@ -459,20 +509,7 @@ impl BountySpec {
                 return Err(SpecError::TopKShares);
             }
         }
-        let name = &self.licence.name;
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
-            return Err(SpecError::LicenceName);
-        }
-        if self.licence.commercial_use == CommercialUse::AllowedWithFee
-            && self.licence.fee.is_zero()
-        {
-            return Err(SpecError::LicenceFee);
-        }
-        if let Derivation::AllowedWithRevenueShare { share_bps } = self.licence.derivation
-            && share_bps > BPS_WHOLE
-        {
-            return Err(SpecError::RevenueShare);
-        }
+        self.licence.check()?;
         let royalties =
             u32::from(self.royalties.contributors_bps) + u32::from(self.royalties.sponsor_bps);
         if royalties != u32::from(BPS_WHOLE) {

@@ -2,12 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use bounties::spec::Task;
+use bounties::spec::{Derivation, LicenceTerms};
 use bounties::state::LeaderboardRow;
+use bounties::state::records::Origin;
 use bounties::tensorfile::TensorFile;
 use bounties::{AccountId, Action, Amount, BountyId, Hash32, SecretKey};
 use bounties_client::{Client, random_key, read_key_file, sha256_file, write_key_file};
+use bounty_cli::publish::ModelFile;
 use bounty_cli::spec_file::{Base, Datasets, Deadline, SpecFile};
 use clap::{Args, Parser, Subcommand};
 use datasets::Dataset;
@@ -69,9 +72,32 @@ enum Command {
         /// Override the spec's deadline: a duration from now (90s, 10m, 2h, 1d).
         #[arg(long)]
         deadline: Option<String>,
-        /// Override the spec's base model: `winner-of:BOUNTY` or a weights hash.
+        /// Override the spec's base model: `winner-of:BOUNTY`, `file:PATH` or a weights hash.
         #[arg(long)]
         base_model: Option<String>,
+    },
+    /// Publish a whole model (a pretrained base; `miner import` makes one)
+    /// under a licence: upload it and claim its weights hash, so bounties
+    /// can fine-tune it and licences of its derivatives pay you their share.
+    Publish {
+        /// The model file.
+        file: PathBuf,
+        /// Where it comes from: name, version, upstream licence (default: its Source tag).
+        #[arg(long)]
+        source: Option<String>,
+        /// The licence's name (default: the file's License tag).
+        #[arg(long)]
+        licence: Option<String>,
+        /// Commercial use: allowed, allowed-with-credit, allowed-with-fee, not-allowed.
+        #[arg(long, default_value = "allowed-with-credit")]
+        commercial_use: String,
+        /// The licence fee, with `allowed-with-fee` (base units).
+        #[arg(long, default_value_t = Amount(0))]
+        fee: Amount,
+        /// Derivation: allowed-with-credit, not-allowed, or a revenue share
+        /// such as `20%` that flows up from every derivative's licence.
+        #[arg(long, default_value = "allowed-with-credit")]
+        derivation: String,
     },
     /// List bounties.
     List,
@@ -253,6 +279,38 @@ fn run(cli: Cli) -> Result<()> {
             deadline,
             base_model,
         } => open(&ctx, &spec, deadline.as_deref(), base_model.as_deref())?,
+        Command::Publish {
+            file,
+            source,
+            licence,
+            commercial_use,
+            fee,
+            derivation,
+        } => {
+            let model = ModelFile::read(&file)?;
+            let name = licence
+                .or_else(|| model.tags.get("License").cloned())
+                .context("the file has no License tag: name its licence with --licence")?;
+            let terms = LicenceTerms {
+                name,
+                commercial_use: kebab_value(&commercial_use)
+                    .context("--commercial-use: allowed, allowed-with-credit, allowed-with-fee or not-allowed")?,
+                fee,
+                derivation: parse_derivation(&derivation)?,
+                duration_ms: None,
+            };
+            terms.check().context("the licence terms")?;
+            let weights = publish(&ctx, &ctx.key()?, &file, &model, source.as_deref(), terms)?;
+            ctx.print(
+                &json!({"weights_hash": weights, "file_hash": model.file_hash, "architecture": model.arch.to_string()}),
+                || {
+                    println!("published {}", file.display());
+                    println!("weights hash {weights}");
+                    println!("file hash    {}", model.file_hash);
+                    println!("page         {}/models/{weights}", ctx.client.url());
+                },
+            );
+        }
         Command::List => {
             let list = ctx.client.bounties()?;
             ctx.print(&list, || {
@@ -330,13 +388,18 @@ fn run(cli: Cli) -> Result<()> {
             ctx.print(&p, || {
                 let m = &p.model;
                 println!("model      {hash}");
-                println!(
-                    "bounty     {} ({}, {})",
-                    m.bounty,
-                    p.bounty_title,
-                    p.bounty_status.as_str()
-                );
-                println!("miner      {}", m.miner);
+                match (&m.origin, &p.bounty_title, p.bounty_status) {
+                    (Origin::Submitted { bounty, .. }, Some(title), Some(status)) => {
+                        println!("bounty     {bounty} ({title}, {})", status.as_str());
+                        println!("miner      {}", m.miner);
+                    }
+                    (Origin::Published { source, .. }, _, _) => {
+                        println!("published  by {}", m.miner);
+                        println!("source     {source}");
+                    }
+                    _ => {}
+                }
+                println!("file       {}", p.file_hash);
                 match m.parent {
                     Some(parent) => println!("parent     {parent}"),
                     None => println!("parent     none (trained from scratch)"),
@@ -525,7 +588,7 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
         file.deadline = Some(bounty_cli::spec_file::parse_deadline(d)?);
     }
     if let Some(b) = base {
-        file.base = Some(bounty_cli::spec_file::parse_base(b)?);
+        file.base = Some(bounty_cli::spec_file::parse_base(b, Path::new("."))?);
     }
     let deadline = file.deadline.with_context(|| {
         format!(
@@ -536,10 +599,27 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
     let key = ctx.key()?;
     let info = ctx.client.info()?;
     // Resolve the base model first: a bad reference should cost no upload.
-    let base = match file.base {
+    let base = match &file.base {
         None => None,
+        Some(Base::File(path)) => {
+            let model = ModelFile::read(path)?;
+            match ctx.client.model(&model.weights_hash) {
+                Ok(_) => Some(model.weights_hash),
+                Err(e) if e.code() == Some("not_found") => {
+                    let terms = file.base_licence.clone().with_context(|| {
+                        format!(
+                            "the base {} is not on the ledger: add [base-licence] to the spec to publish it, or `bounty publish` it first",
+                            path.display()
+                        )
+                    })?;
+                    let source = file.base_source.as_deref();
+                    Some(publish(ctx, &key, path, &model, source, terms)?)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Some(Base::WinnerOf(id)) => {
-            let page = ctx.client.bounty(id)?;
+            let (id, page) = (*id, ctx.client.bounty(*id)?);
             let winner = page.bounty.settlement.and_then(|s| s.winner).with_context(|| {
                 format!("bounty {id} has no winning model (is it closed, with an eligible submission?)")
             })?;
@@ -547,9 +627,9 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
         }
         Some(Base::Weights(w)) => {
             ctx.client
-                .model(&w)
+                .model(w)
                 .with_context(|| format!("base model {w} is not on the ledger"))?;
-            Some(w)
+            Some(*w)
         }
     };
     let work = std::env::temp_dir().join(format!(
@@ -625,6 +705,65 @@ fn open(ctx: &Ctx, path: &Path, deadline: Option<&str>, base: Option<&str>) -> R
         },
     );
     Ok(())
+}
+
+/// Upload a whole model and publish it under `terms`; its weights hash.
+fn publish(
+    ctx: &Ctx,
+    key: &SecretKey,
+    path: &Path,
+    model: &ModelFile,
+    source: Option<&str>,
+    terms: LicenceTerms,
+) -> Result<Hash32> {
+    let publication = model.publication(path, source, terms)?;
+    // A rerun after a lost answer finds its own publication.
+    match ctx.client.model(&model.weights_hash) {
+        Ok(p) if p.model.miner == key.account() && p.submission.is_none() => {
+            return Ok(model.weights_hash);
+        }
+        Ok(p) => bail!(
+            "the weights of {} are already on the ledger, first named by {}",
+            path.display(),
+            p.model.miner
+        ),
+        Err(e) if e.code() == Some("not_found") => {}
+        Err(e) => return Err(e.into()),
+    }
+    let info = ctx.client.info()?;
+    ctx.client
+        .upload(key, &info.chain_id, path)
+        .with_context(|| format!("uploading {}", path.display()))?;
+    ctx.client
+        .act(key, Action::PublishModel(Box::new(publication)))
+        .with_context(|| format!("publishing {}", path.display()))?;
+    Ok(model.weights_hash)
+}
+
+/// A kebab-case word as the serde enum it names.
+fn kebab_value<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(word.to_owned())).ok()
+}
+
+/// `allowed-with-credit`, `not-allowed` or a revenue share (`20%`, `12.5%`).
+fn parse_derivation(s: &str) -> Result<Derivation> {
+    match s {
+        "allowed-with-credit" => Ok(Derivation::AllowedWithCredit),
+        "not-allowed" => Ok(Derivation::NotAllowed),
+        _ => {
+            let bps = s
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .filter(|p| (0.0..=100.0).contains(p))
+                .map(|p| (p * 100.0).round() as u16)
+                .with_context(|| {
+                    format!(
+                        "--derivation {s:?}: allowed-with-credit, not-allowed, or a share like 20%"
+                    )
+                })?;
+            Ok(Derivation::AllowedWithRevenueShare { share_bps: bps })
+        }
+    }
 }
 
 fn print_leaderboard(rows: &[LeaderboardRow]) {

@@ -7,7 +7,9 @@
 //! # train-dataset = "train.safetensors"   # or give both parts as files
 //! # hidden-dataset = "hidden.safetensors"
 //! deadline = "10m"            # from now (s, m, h, d), or deadline-ms = absolute
-//! # base-model = "winner-of:3"  # or a weights hash on the ledger
+//! # base-model = "winner-of:3"  # or a weights hash on the ledger, or "file:base.safetensors"
+//! # [base-licence]             # a base file not on the ledger yet is published under these terms
+//! # name = "Apache-2.0"        #   (as `[licence]`); base-source = "..." overrides its Source tag
 //! # submission-deposit = "200"  # default: quorum × fee-per-receipt, the least allowed
 //! ```
 //! `hidden-examples` is filled in from the hidden set. Everything else is
@@ -15,6 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bounties::spec::LicenceTerms;
 use bounties::{BountyId, BountySpec, Hash32};
 use toml::{Table, Value};
 
@@ -57,12 +60,14 @@ pub enum Datasets {
 }
 
 /// The model to fine-tune from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Base {
     /// The winning model of a closed bounty.
     WinnerOf(BountyId),
     /// A model on the ledger, by weights hash.
     Weights(Hash32),
+    /// A whole model file: uploaded, and published unless it is on the ledger.
+    File(PathBuf),
 }
 
 /// When the deadline is.
@@ -85,6 +90,10 @@ pub struct SpecFile {
     pub deadline: Option<Deadline>,
     /// The base model, if any.
     pub base: Option<Base>,
+    /// The terms a base file is published under (`[base-licence]`).
+    pub base_licence: Option<LicenceTerms>,
+    /// Where a base file comes from (`base-source`; default: its `Source` tag).
+    pub base_source: Option<String>,
 }
 
 /// Parse `10s`, `5m`, `2h`, `1d` (or a bare number of seconds) into milliseconds.
@@ -106,8 +115,17 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
-/// `winner-of:BOUNTY` or a weights hash.
-pub fn parse_base(b: &str) -> Result<Base, SpecFileError> {
+/// `winner-of:BOUNTY`, `file:PATH` (relative to `dir`) or a weights hash.
+pub fn parse_base(b: &str, dir: &Path) -> Result<Base, SpecFileError> {
+    if let Some(path) = b.strip_prefix("file:") {
+        if path.trim().is_empty() {
+            return Err(SpecFileError::Key {
+                key: "base-model",
+                reason: "file: needs a path".into(),
+            });
+        }
+        return Ok(Base::File(dir.join(path)));
+    }
     if let Some(id) = b.strip_prefix("winner-of:") {
         return Ok(Base::WinnerOf(BountyId(id.trim().parse().map_err(
             |_| SpecFileError::Key {
@@ -119,7 +137,9 @@ pub fn parse_base(b: &str) -> Result<Base, SpecFileError> {
     Ok(Base::Weights(b.parse().map_err(|_| {
         SpecFileError::Key {
             key: "base-model",
-            reason: "expected \"winner-of:BOUNTY\" or a model's weights hash (64 hex)".into(),
+            reason:
+                "expected \"winner-of:BOUNTY\", \"file:PATH\" or a model's weights hash (64 hex)"
+                    .into(),
         }
     })?))
 }
@@ -189,13 +209,40 @@ impl SpecFile {
             }
         };
         let base = take_str(&mut t, "base-model")?
-            .map(|b| parse_base(&b))
+            .map(|b| parse_base(&b, dir))
             .transpose()?;
+        let base_source = take_str(&mut t, "base-source")?;
+        let base_licence = t
+            .remove("base-licence")
+            .map(|v| {
+                let terms: LicenceTerms =
+                    v.try_into()
+                        .map_err(|e: toml::de::Error| SpecFileError::Key {
+                            key: "base-licence",
+                            reason: e.to_string(),
+                        })?;
+                terms.check().map_err(|e| SpecFileError::Key {
+                    key: "base-licence",
+                    reason: e.to_string(),
+                })?;
+                Ok(terms)
+            })
+            .transpose()?;
+        if (base_licence.is_some() || base_source.is_some()) && !matches!(base, Some(Base::File(_)))
+        {
+            return Err(SpecFileError::Key {
+                key: "base-licence",
+                reason: "base-licence and base-source are for a base-model = \"file:…\" to publish"
+                    .into(),
+            });
+        }
         Ok(SpecFile {
             rest: t,
             datasets,
             deadline,
             base,
+            base_licence,
+            base_source,
         })
     }
 

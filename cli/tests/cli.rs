@@ -230,7 +230,13 @@ fn every_example_spec_resolves_into_a_valid_bounty() {
         );
         let h = |b: u8| bounties::Hash32([b; 32]);
         let spec = file
-            .resolve(h(1), h(2), 100, 1_800_000_000_000, file.base.map(|_| h(3)))
+            .resolve(
+                h(1),
+                h(2),
+                100,
+                1_800_000_000_000,
+                file.base.as_ref().map(|_| h(3)),
+            )
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         seen.push((
             source.clone(),

@@ -1,7 +1,7 @@
 //! Who may read an artifact: from provenance and jobs, never from naming a hash.
 //!
 //! What the log names a hash as is one index lookup ([`State::artifact_use`]):
-//! a training set is public; a hidden set or a submission's model file is
+//! a training set or a published model is public; a hidden set or a submission's model file is
 //! sealed until its bounty closes, then public. A sealed artifact may be read
 //! by the accounts that uploaded those bytes (the store records an uploader
 //! only after it received and hashed them) and by an evaluator holding a
@@ -27,7 +27,7 @@ pub enum Visibility {
 pub fn visibility(state: &State, hash: &Hash32) -> Visibility {
     let bounty = match state.artifact_use(hash) {
         None => return Visibility::Private,
-        Some(ArtifactUse::TrainSet(_)) => return Visibility::Public,
+        Some(ArtifactUse::TrainSet(_) | ArtifactUse::Published(_)) => return Visibility::Public,
         Some(ArtifactUse::HiddenSet(b)) => b,
         Some(ArtifactUse::ModelFile(s)) => match state.submission(s) {
             Some(s) => s.bounty,

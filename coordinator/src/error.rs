@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::ingest::IngestError;
 use crate::node::NodeError;
+use crate::publication::PublicationError;
 
 /// An error answered over HTTP.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +65,19 @@ impl ApiError {
             Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             Node(e) => match e {
                 NodeError::Rejected(r) => (StatusCode::UNPROCESSABLE_ENTITY, r.code()),
-                NodeError::NotUploaded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_uploaded"),
+                NodeError::NotUploaded { .. }
+                | NodeError::Publication(PublicationError::NotUploaded { .. }) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "not_uploaded")
+                }
+                NodeError::Publication(PublicationError::NotAModel { .. }) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "not_a_model")
+                }
+                NodeError::Publication(PublicationError::WeightsMismatch { .. }) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "weights_mismatch")
+                }
+                NodeError::Publication(PublicationError::Artifacts(_)) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
                 NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 NodeError::NoOperatorKey | NodeError::Store(_) | NodeError::Artifacts(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")

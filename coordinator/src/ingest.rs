@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use bounties::arch::lora::{ADAPTER_TAG, BASE_WEIGHTS_TAG, LoraSpec};
 use bounties::arch::{ARCHITECTURE_TAG, Architecture};
 use bounties::tensorfile::{HEADER_BYTES_MAX, TensorHeader, header_len};
 use bounties::{AccountId, Hash32};
@@ -283,6 +284,10 @@ async fn check(node: &Node, r: &Received) -> Result<ArtifactKind, IngestError> {
         let arch: Architecture = arch
             .parse()
             .map_err(|e| IngestError::BadArtifact(format!("model {ARCHITECTURE_TAG} tag: {e}")))?;
+        if let Some(tag) = header.metadata.get(ADAPTER_TAG) {
+            check_adapter(&arch, tag, &header)?;
+            return Ok(ArtifactKind::Model);
+        }
         arch.check_tensors(&header.tensors)
             .map_err(|e| IngestError::BadArtifact(format!("model does not match {arch}: {e}")))?;
         return Ok(ArtifactKind::Model);
@@ -303,4 +308,21 @@ async fn check(node: &Node, r: &Received) -> Result<ArtifactKind, IngestError> {
     Err(IngestError::BadArtifact(format!(
         "a safetensors file without an {ARCHITECTURE_TAG} tag (model) or a Task tag (dataset)"
     )))
+}
+
+/// A LoRA adapter's header: a bert base, a well-formed spec and base hash,
+/// and exactly the tensors of the modules it targets.
+fn check_adapter(arch: &Architecture, tag: &str, header: &TensorHeader) -> Result<(), IngestError> {
+    let bad = |why: String| IngestError::BadArtifact(format!("LoRA adapter: {why}"));
+    let Architecture::Bert(base) = arch else {
+        return Err(bad(format!("adapters apply to a bert base, not {arch}")));
+    };
+    let lora = LoraSpec::from_tag(tag, base).map_err(|e| bad(format!("{ADAPTER_TAG} tag: {e}")))?;
+    header
+        .metadata
+        .get(BASE_WEIGHTS_TAG)
+        .and_then(|h| h.parse::<Hash32>().ok())
+        .ok_or_else(|| bad(format!("no well-formed {BASE_WEIGHTS_TAG} tag")))?;
+    lora.check_tensors(base, &header.tensors)
+        .map_err(|e| bad(format!("does not match {lora} on {arch}: {e}")))
 }

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod node;
 mod params;
+pub mod publication;
 pub mod routes;
 pub mod scheduler;
 pub mod sequencer;

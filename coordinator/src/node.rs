@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::ingest::UploadSlots;
 use crate::jobs::Leases;
 use crate::metrics::Metrics;
+use crate::publication::{PublicationError, Verdicts};
 use crate::sequencer::{AppendError, Appended, RecoverError, Sequencer, recover};
 use crate::staging::Staging;
 use crate::store::{LogStore, StoreError};
@@ -33,6 +34,9 @@ pub enum NodeError {
         /// The submitter.
         signer: bounties::AccountId,
     },
+    /// A `PublishModel` the stored bytes do not bear out.
+    #[error(transparent)]
+    Publication(#[from] PublicationError),
     /// The scheduler has no operator key to sign with.
     #[error("no operator key loaded")]
     NoOperatorKey,
@@ -126,6 +130,8 @@ pub struct Node {
     pub uploads: UploadSlots,
     /// Where uploads are received before they are stored.
     pub staging: Staging,
+    /// Model files already checked for publication.
+    pub publications: Verdicts,
     operator: Option<SecretKey>,
     root_cache: Mutex<Option<(u64, Hash32)>>,
 }
@@ -163,6 +169,7 @@ impl Node {
             replay_guard: ReplayGuard::new(clock_now, crate::auth::SEEN_MAX),
             uploads: UploadSlots::default(),
             staging,
+            publications: Verdicts::default(),
             operator,
             root_cache: Mutex::new(None),
         }))
@@ -207,6 +214,16 @@ impl Node {
                     signer: *signer,
                 });
             }
+        }
+        if let Some(Message {
+            signer,
+            action: Action::PublishModel(p),
+            ..
+        }) = &decoded
+        {
+            self.publications
+                .check(self.artifacts.as_ref(), *signer, p)
+                .await?;
         }
         let receipt = decoded.and_then(|m| match m.action {
             Action::PostReceipt(r) => Some((m.signer, r.submission)),

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::response::Html;
 use axum::routing::get;
 use bounties::state::LeaderboardRow;
+use bounties::state::records::Origin;
 use bounties::{BountyId, Score, State as Ledger};
 
 use crate::chart;
@@ -313,9 +314,7 @@ async fn model(
     let body = format!(
         r#"<dl>
 <dt>weights hash</dt><dd><code>{hash}</code></dd>
-<dt>bounty</dt><dd><a href="/bounties/{bounty}">{bounty}: {title}</a> ({status})</dd>
-<dt>miner</dt><dd><code>{miner}</code></dd>
-<dt>submission</dt><dd>{sub}, file <code>{file}</code></dd>
+{origin}
 <dt>licence</dt><dd>{name}: commercial use {cu}, derivation {der}, fee {fee}</dd>
 <dt>royalties received</dt><dd id="royalties">{royalties}</dd>
 <dt>licences sold</dt><dd>{sold}</dd>
@@ -323,12 +322,7 @@ async fn model(
 <h2>Lineage</h2><ol id="lineage">{lineage}</ol>
 <h2>Fine-tuned from this model</h2><ul>{children}</ul>
 <h2>Licences</h2>{licences}"#,
-        bounty = p.model.bounty,
-        title = esc(&p.bounty_title),
-        status = p.bounty_status.as_str(),
-        miner = p.model.miner,
-        sub = p.submission.id,
-        file = short(&p.submission.file_hash.to_hex()),
+        origin = origin(&p),
         name = esc(&t.name),
         cu = t.commercial_use,
         der = t.derivation,
@@ -337,6 +331,37 @@ async fn model(
         sold = p.model.licences_sold,
     );
     Ok(page(&format!("Model {}", short(&hash.to_hex())), &body))
+}
+
+/// Where a model comes from: its bounty, miner and submission, or its
+/// publisher and source.
+fn origin(p: &bounties::state::Provenance) -> String {
+    let file = short(&p.file_hash.to_hex());
+    match (&p.model.origin, &p.bounty_title, p.bounty_status) {
+        (Origin::Submitted { submission, bounty }, Some(title), Some(status)) => format!(
+            r#"<dt>bounty</dt><dd><a href="/bounties/{bounty}">{bounty}: {title}</a> ({status})</dd>
+<dt>miner</dt><dd><code>{miner}</code></dd>
+<dt>submission</dt><dd>{submission}, file <code>{file}</code></dd>"#,
+            title = esc(title),
+            status = status.as_str(),
+            miner = p.model.miner,
+        ),
+        (
+            Origin::Published {
+                source,
+                published_at,
+                ..
+            },
+            _,
+            _,
+        ) => format!(
+            r#"<dt>published</dt><dd>by <code>{publisher}</code> at {published_at}, file <code>{file}</code></dd>
+<dt>source</dt><dd>{source}</dd>"#,
+            publisher = p.model.miner,
+            source = esc(source),
+        ),
+        _ => String::new(),
+    }
 }
 
 /// A receipt's role in words.

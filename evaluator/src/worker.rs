@@ -1,17 +1,20 @@
 //! `evaluator work`: lease a job from a coordinator, download the hidden set
 //! and the model (hashes checked), check the model's header against the
 //! bounty's limits and its weights against the submission's claim, score with
-//! the bounty's metric, post the receipt (a score, or why the file is
+//! the bounty's metric (a LoRA adapter merged onto the bounty's base, fetched by
+//! the ledger's record of it), post the receipt (a score, or why the file is
 //! unscorable); one job per call of [`work_one`].
 
 use std::path::Path;
 
+use bounties::arch::lora::ADAPTER_TAG;
 use bounties::message::Unscorable;
-use bounties::{Action, SecretKey};
+use bounties::tensorfile::TensorFile;
+use bounties::{Action, BountySpec, SecretKey};
 use bounties_api::{JobKind, LeaseGrant};
 use bounties_client::{Client, ClientError};
 
-use crate::model::{Limits, Model};
+use crate::model::{AdapterError, HeaderRead, Limits, Model, ModelError};
 use crate::receipt;
 use crate::score::{self, ScoreError};
 
@@ -64,10 +67,18 @@ pub enum WorkError {
     },
     /// The model could not be loaded for a reason that is not the miner's.
     #[error(transparent)]
-    Model(#[from] crate::model::ModelError),
+    Model(#[from] ModelError),
     /// The hidden set does not read as a dataset (it was checked at upload).
     #[error(transparent)]
     Dataset(#[from] datasets::DatasetError),
+    /// The coordinator served, as the bounty's base, a file of other weights.
+    #[error("the coordinator's file {file} for the bounty's base {base} holds other weights")]
+    WrongBase {
+        /// The bounty's base.
+        base: bounties::Hash32,
+        /// The file served for it.
+        file: bounties::Hash32,
+    },
 }
 
 impl WorkError {
@@ -75,6 +86,54 @@ impl WorkError {
     pub fn is_transport(&self) -> bool {
         matches!(self, WorkError::Client(ClientError::Transport { .. }))
     }
+}
+
+/// The submitted file as a model within the bounty's limits: a whole model,
+/// or a LoRA adapter merged onto the bounty's base. The inner error is the
+/// file's (the receipt says unscorable); the outer one is ours or the
+/// coordinator's (try again).
+fn load(
+    client: &Client,
+    key: &SecretKey,
+    chain_id: &str,
+    cache: &Path,
+    spec: &BountySpec,
+    path: &Path,
+) -> Result<Result<Model, ModelError>, WorkError> {
+    let limits = Limits {
+        family: Some(spec.architecture.family),
+        max_parameters: Some(spec.architecture.max_parameters),
+    };
+    let is_adapter = match HeaderRead::open(path) {
+        Ok(h) => h.header.metadata.contains_key(ADAPTER_TAG),
+        Err(e) => return Ok(Err(e)),
+    };
+    if !is_adapter {
+        return Ok(Model::from_file(path, limits));
+    }
+    let (Some(base), Some(adapter_limits)) = (spec.base_model, spec.architecture.adapters) else {
+        return Ok(Err(AdapterError::NeedsBase.into()));
+    };
+    // The base is the bounty's, fetched by the file the ledger records for
+    // it and held to the bounty's weights hash: never one the adapter names,
+    // and a wrong one served is the coordinator's fault, not the miner's.
+    let file = client.model(&base)?.file_hash;
+    let base_path = client.fetch_cached(Some(key), chain_id, &file, cache)?;
+    let bytes = std::fs::read(&base_path).map_err(|source| WorkError::Io {
+        path: base_path.display().to_string(),
+        source,
+    })?;
+    let served = TensorFile::parse(&bytes).map(|f| f.weights_hash());
+    if served.as_ref().ok() != Some(&base) {
+        return Err(WorkError::WrongBase { base, file });
+    }
+    drop(bytes);
+    Ok(Model::from_adapter_files(
+        &base_path,
+        path,
+        limits,
+        adapter_limits.into(),
+    ))
 }
 
 /// Lease and do one job; `None` when there is none.
@@ -135,12 +194,8 @@ pub fn work_one(
         }
         Err(e) => return Err(e.into()),
     };
-    let limits = Limits {
-        family: Some(spec.architecture.family),
-        max_parameters: Some(spec.architecture.max_parameters),
-    };
     // The header is checked against the limits before any tensor is read.
-    let model = match Model::from_file(&model_path, limits) {
+    let model = match load(client, key, chain_id, cache, &spec, &model_path)? {
         Ok(m) => m,
         Err(e) => match e.unscorable() {
             Some(why) => return unscorable(why, e.to_string()),

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bounties::arch::Architecture;
+use bounties::arch::lora::LoraSpec;
+use bounties::arch::{Architecture, BertSpec};
 use bounties::spec::{CommercialUse, Derivation};
 use bounties::state::records::BountyStatus;
 use bounties::{AccountId, BountyId, BountySpec, Hash32};
@@ -64,7 +65,7 @@ pub fn fetch(client: &Client, id: BountyId, cache: &Path) -> Result<Materials, B
     let base = match spec.base_model {
         None => None,
         Some(w) => {
-            let file = client.model(&w)?.submission.file_hash;
+            let file = client.model(&w)?.file_hash;
             let path = client.fetch_cached(None, &chain_id, &file, cache)?;
             Some((path, w))
         }
@@ -91,6 +92,35 @@ pub fn check_limits(arch: &Architecture, spec: &BountySpec) -> Result<(), Bounty
         return Err(BountyError::Refused(format!(
             "{arch} has {n} parameters; the bounty allows at most {}",
             spec.architecture.max_parameters
+        )));
+    }
+    Ok(())
+}
+
+/// Check a LoRA adapter against a bounty's adapter limits (a bounty
+/// without them takes whole models only).
+pub fn check_adapter(
+    lora: &LoraSpec,
+    base: &BertSpec,
+    spec: &BountySpec,
+) -> Result<(), BountyError> {
+    let Some(limits) = spec.architecture.adapters else {
+        return Err(BountyError::Refused(
+            "the bounty takes whole models only, not LoRA adapters (train with --train all or head)"
+                .into(),
+        ));
+    };
+    if lora.rank > limits.max_rank {
+        return Err(BountyError::Refused(format!(
+            "rank {} is over the bounty's limit of {}",
+            lora.rank, limits.max_rank
+        )));
+    }
+    let n = lora.trainable_parameters(base);
+    if n > limits.max_trainable_parameters {
+        return Err(BountyError::Refused(format!(
+            "{lora} trains {n} parameters; the bounty allows an adapter at most {}",
+            limits.max_trainable_parameters
         )));
     }
     Ok(())

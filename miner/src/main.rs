@@ -555,6 +555,9 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     }
     if let Some(m) = &bounty {
         miner::bounty::check_limits(&params.arch, &m.spec)?;
+        if let (Some(lora), Architecture::Bert(base)) = (params.lora(), &params.arch) {
+            miner::bounty::check_adapter(lora, base, &m.spec)?;
+        }
     }
     let writable = std::fs::OpenOptions::new()
         .create(true)
@@ -747,13 +750,29 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let file = TensorFile::parse(&bytes)
         .with_context(|| format!("{} is not a safetensors file", a.file.display()))?;
-    let weights = file.weights_hash();
+    let weights = bounties::arch::lora::model_identity(&file)
+        .with_context(|| format!("{} is an adapter naming no base", a.file.display()))?;
     let arch: Architecture = file
         .metadata
         .get(bounties::arch::ARCHITECTURE_TAG)
         .with_context(|| format!("{} has no Architecture tag", a.file.display()))?
         .parse()?;
-    arch.check_tensors(&file.tensors)?;
+    // An adapter holds its adapter's tensors, a whole model its architecture's.
+    let adapter = match (file.metadata.get(bounties::arch::lora::ADAPTER_TAG), &arch) {
+        (None, _) => {
+            arch.check_tensors(&file.tensors)?;
+            None
+        }
+        (Some(tag), Architecture::Bert(base)) => {
+            let lora = bounties::arch::lora::LoraSpec::from_tag(tag, base)?;
+            lora.check_tensors(base, &file.tensors)?;
+            Some((lora, base.clone()))
+        }
+        (Some(_), _) => bail!(
+            "{}: LoRA adapters apply to a bert, not {arch}",
+            a.file.display()
+        ),
+    };
     let parent: Option<bounties::Hash32> = file
         .metadata
         .get("Parent-Weights-Hash")
@@ -781,8 +800,13 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
     // Already on the ledger? Then this is a retry (ours) or a copy (refused).
     match client.model(&weights) {
         Ok(m) => {
-            let (miner, sub) = (m.model.miner, m.submission.id.0);
-            if miner == key.account() && m.model.bounty == bounty {
+            let miner = m.model.miner;
+            let Some(sub) = m.submission.map(|s| s.id.0) else {
+                bail!(
+                    "these weights are a model {miner} published; a bounty takes each model once"
+                );
+            };
+            if miner == key.account() && m.model.bounty() == Some(bounty) {
                 report(sub, true);
                 return Ok(());
             }
@@ -801,6 +825,9 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
         );
     }
     miner::bounty::check_limits(&arch, &spec)?;
+    if let Some((lora, base)) = &adapter {
+        miner::bounty::check_adapter(lora, base, &spec)?;
+    }
     if let Some(base) = spec.base_model
         && parent != Some(base)
     {
@@ -831,6 +858,7 @@ fn submit_command(a: SubmitArgs) -> Result<()> {
                 .model(&weights)
                 .context("submitted, but the coordinator does not show it yet")?
                 .submission
+                .context("submitted, but the ledger shows these weights as a published model")?
                 .id
                 .0
         }

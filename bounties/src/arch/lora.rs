@@ -12,8 +12,9 @@
 
 use std::fmt;
 
-use super::{ArchError, BertSpec, TensorSpec, dim, number};
+use super::{ArchError, BertSpec, TensorMismatch, TensorSpec, check_tensor_specs, dim, number};
 use crate::ids::Hash32;
+use crate::tensorfile::TensorInfo;
 use crate::weights::{TensorRef, WeightsHashError, weights_hash};
 
 /// The metadata tag of an adapter file naming its adapter spec.
@@ -109,6 +110,26 @@ impl LoraSpec {
     /// The parameters an adapter of `base` trains.
     pub fn trainable_parameters(&self, base: &BertSpec) -> u64 {
         self.tensors(base).iter().map(TensorSpec::elements).sum()
+    }
+
+    /// Check that a file's `tensors` (in name order) are exactly this
+    /// adapter's on `base`: a tensor for a module it does not target is refused.
+    pub fn check_tensors(
+        &self,
+        base: &BertSpec,
+        tensors: &[TensorInfo],
+    ) -> Result<(), TensorMismatch> {
+        let mut specs = self.tensors(base);
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+        check_tensor_specs(&specs, tensors)
+    }
+
+    /// The spec an `Adapter` tag names (`lora:…`), checked against `base`.
+    pub fn from_tag(tag: &str, base: &BertSpec) -> Result<LoraSpec, ArchError> {
+        let rest = tag.strip_prefix("lora:").ok_or_else(|| ArchError::Syntax {
+            got: tag.chars().take(100).collect(),
+        })?;
+        LoraSpec::parse(rest, base)
     }
 
     /// The spec of `lora:…` (the part after `lora:`), checked against `base`.

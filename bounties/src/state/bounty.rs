@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::records::{ArtifactUse, Bounty, BountyStatus, Model, Submission};
+use super::records::{ArtifactUse, Bounty, BountyStatus, Model, Origin, Submission};
 use super::{Ctx, State};
 use crate::encoding::{DOMAIN_DRAW_SEED, DOMAIN_PANEL};
 use crate::ids::{AccountId, Amount, BountyId, Hash32, SubmissionId};
@@ -36,11 +36,14 @@ impl State {
                 .models
                 .get(&base)
                 .ok_or(Rejection::UnknownModel(base))?;
-            if self
-                .bounties
-                .get(&model.bounty)
-                .is_none_or(|b| b.is_sealed())
-            {
+            // A published base is public; a submitted one once its bounty closed.
+            let sealed = match model.origin {
+                Origin::Published { .. } => false,
+                Origin::Submitted { bounty, .. } => {
+                    self.bounties.get(&bounty).is_none_or(|b| b.is_sealed())
+                }
+            };
+            if sealed {
                 return Err(Rejection::BaseModelSealed(base));
             }
             let forbids = model
@@ -86,7 +89,7 @@ impl State {
     /// has not closed.
     pub(super) fn is_sealed_artifact(&self, hash: &Hash32) -> bool {
         let bounty = match self.artifact_uses.get(hash) {
-            None | Some(ArtifactUse::TrainSet(_)) => return false,
+            None | Some(ArtifactUse::TrainSet(_) | ArtifactUse::Published(_)) => return false,
             Some(ArtifactUse::HiddenSet(b)) => *b,
             Some(ArtifactUse::ModelFile(s)) => match self.submissions.get(s) {
                 Some(s) => s.bounty,
@@ -235,8 +238,10 @@ impl State {
             weights_hash,
             Model {
                 weights_hash,
-                submission: sid,
-                bounty: id,
+                origin: Origin::Submitted {
+                    submission: sid,
+                    bounty: id,
+                },
                 miner: ctx.signer,
                 parent,
                 licence: None,

@@ -11,6 +11,7 @@ mod close;
 mod evaluation;
 mod ledger;
 mod licence;
+mod publish;
 pub mod records;
 mod views;
 
@@ -247,6 +248,7 @@ impl State {
             Action::CloseBounty { bounty } => self.close_bounty(&ctx, bounty)?,
             Action::BuyLicense { model } => self.buy_licence(&ctx, model)?,
             Action::EndSubmissions { bounty } => self.end_submissions(&ctx, bounty)?,
+            Action::PublishModel(p) => self.publish_model(&ctx, p)?,
         }
         self.head = Head {
             seq: entry.seq,

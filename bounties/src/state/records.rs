@@ -216,11 +216,9 @@ pub struct LicenceInfo {
 pub struct Model {
     /// The weights hash.
     pub weights_hash: Hash32,
-    /// The submission that first named it.
-    pub submission: SubmissionId,
-    /// Its bounty.
-    pub bounty: BountyId,
-    /// Its miner.
+    /// Where it first appeared.
+    pub origin: Origin,
+    /// Its miner, or for a published model its publisher.
     pub miner: AccountId,
     /// Its parent's weights hash.
     #[serde(deserialize_with = "crate::json::present")]
@@ -232,6 +230,46 @@ pub struct Model {
     pub royalties_received: Amount,
     /// How many licences were sold for it.
     pub licences_sold: u64,
+}
+
+/// Where a model first appeared.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum Origin {
+    /// Submitted to a bounty.
+    Submitted {
+        /// The submission that first named it.
+        submission: SubmissionId,
+        /// Its bounty.
+        bounty: BountyId,
+    },
+    /// Published whole, as a base to fine-tune (a pretrained model's file).
+    Published {
+        /// SHA-256 of its file (public).
+        file_hash: Hash32,
+        /// Where it comes from, in the publisher's words.
+        source: String,
+        /// When.
+        published_at: TimestampMs,
+    },
+}
+
+impl Model {
+    /// The submission that first named it, unless it was published.
+    pub fn submission(&self) -> Option<SubmissionId> {
+        match self.origin {
+            Origin::Submitted { submission, .. } => Some(submission),
+            Origin::Published { .. } => None,
+        }
+    }
+
+    /// The bounty it was submitted to, unless it was published.
+    pub fn bounty(&self) -> Option<BountyId> {
+        match self.origin {
+            Origin::Submitted { bounty, .. } => Some(bounty),
+            Origin::Published { .. } => None,
+        }
+    }
 }
 
 /// A registered evaluator.
@@ -299,4 +337,6 @@ pub enum ArtifactUse {
     HiddenSet(BountyId),
     /// A submission's model file: sealed until its bounty closes.
     ModelFile(SubmissionId),
+    /// A published model's file (by its weights hash): public.
+    Published(Hash32),
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::State;
 use super::records::{
-    ArtifactUse, Bounty, BountyStatus, Evaluator, Licence, Model, ReceiptRecord, Submission,
+    ArtifactUse, Bounty, BountyStatus, Evaluator, Licence, Model, Origin, ReceiptRecord, Submission,
 };
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
 use crate::message::Unscorable;
@@ -60,12 +60,17 @@ pub struct LeaderboardRow {
 pub struct Provenance {
     /// The model record (miner, bounty, parent, licence, royalties).
     pub model: Model,
-    /// The submission that first named it.
-    pub submission: Submission,
+    /// Its file (the first submission's, or the published one).
+    pub file_hash: Hash32,
+    /// The submission that first named it (none for a published model).
+    #[serde(deserialize_with = "crate::json::present")]
+    pub submission: Option<Submission>,
     /// The bounty it was submitted to.
-    pub bounty_title: String,
+    #[serde(deserialize_with = "crate::json::present")]
+    pub bounty_title: Option<String>,
     /// The bounty's status.
-    pub bounty_status: BountyStatus,
+    #[serde(deserialize_with = "crate::json::present")]
+    pub bounty_status: Option<BountyStatus>,
     /// Its receipts.
     pub receipts: Vec<ReceiptRecord>,
     /// The licence terms it is (or, if it wins, will be) released under.
@@ -197,15 +202,28 @@ impl State {
     /// licence terms, licences sold, royalties, parent and children.
     pub fn provenance(&self, weights_hash: &Hash32) -> Option<Provenance> {
         let model = self.models.get(weights_hash)?;
-        let submission = self.submissions.get(&model.submission)?;
-        let bounty = self.bounties.get(&model.bounty)?;
+        let (file_hash, submission, bounty, licence_terms) = match &model.origin {
+            Origin::Submitted { submission, bounty } => {
+                let submission = self.submissions.get(submission)?;
+                let bounty = self.bounties.get(bounty)?;
+                let terms = bounty.spec.licence.clone();
+                (submission.file_hash, Some(submission), Some(bounty), terms)
+            }
+            Origin::Published { file_hash, .. } => {
+                let terms = model.licence.as_ref()?.terms.clone();
+                (*file_hash, None, None, terms)
+            }
+        };
         Some(Provenance {
             model: model.clone(),
-            submission: submission.clone(),
-            bounty_title: bounty.spec.title.clone(),
-            bounty_status: bounty.status,
-            receipts: self.receipts_of(model.submission).cloned().collect(),
-            licence_terms: bounty.spec.licence.clone(),
+            file_hash,
+            submission: submission.cloned(),
+            bounty_title: bounty.map(|b| b.spec.title.clone()),
+            bounty_status: bounty.map(|b| b.status),
+            receipts: submission
+                .map(|s| self.receipts_of(s.id).cloned().collect())
+                .unwrap_or_default(),
+            licence_terms,
             licences: self
                 .licences_for(weights_hash)
                 .into_iter()

@@ -262,6 +262,57 @@ fn specs_are_checked_before_anything_is_escrowed() {
         &|s| s.architecture.max_parameters = 0,
         SpecError::MaxParameters,
     );
+    let adapters = |max_rank, max_trainable_parameters| {
+        Some(AdapterLimits {
+            max_rank,
+            max_trainable_parameters,
+        })
+    };
+    push(
+        "adapters on an mlp",
+        &|s| {
+            s.base_model = Some(Hash32([7; 32]));
+            s.architecture.adapters = adapters(8, 100_000);
+        },
+        SpecError::Adapters,
+    );
+    let bert = |s: &mut BountySpec| {
+        s.architecture.family = arch::Family::Bert;
+        s.base_model = Some(Hash32([7; 32]));
+    };
+    push(
+        "adapters without a base",
+        &|s| {
+            bert(s);
+            s.base_model = None;
+            s.architecture.adapters = adapters(8, 100_000);
+        },
+        SpecError::Adapters,
+    );
+    push(
+        "adapter rank 0",
+        &|s| {
+            bert(s);
+            s.architecture.adapters = adapters(0, 100_000);
+        },
+        SpecError::Adapters,
+    );
+    push(
+        "adapter rank over the cap",
+        &|s| {
+            bert(s);
+            s.architecture.adapters = adapters(arch::lora::RANK_MAX + 1, 100_000);
+        },
+        SpecError::Adapters,
+    );
+    push(
+        "no trainable parameters",
+        &|s| {
+            bert(s);
+            s.architecture.adapters = adapters(8, 0);
+        },
+        SpecError::Adapters,
+    );
     push(
         "zero reward",
         &|s| s.reward = Amount(0),
@@ -366,4 +417,16 @@ fn a_bounty_spec_reads_from_toml() {
     assert_eq!(spec.quorum, 2);
     let unknown = format!("{text}\nsurprise = 1\n");
     assert!(toml::from_str::<BountySpec>(&unknown).is_err());
+}
+
+#[test]
+fn adapter_limits_on_a_bert_base_are_a_well_formed_spec() {
+    let mut s = spec(T0 + 10);
+    s.architecture.family = arch::Family::Bert;
+    s.base_model = Some(Hash32([7; 32]));
+    s.architecture.adapters = Some(spec::AdapterLimits {
+        max_rank: 16,
+        max_trainable_parameters: 200_000,
+    });
+    assert_eq!(s.check(), Ok(()));
 }

@@ -76,7 +76,34 @@ fn every_action() -> Vec<Action> {
                 computed: hash("weights"),
             },
         )),
+        publish("file-base", "base", "pypi:a-model 1.0 (Apache-2.0)"),
     ]
+}
+
+/// A publication naming `file` (a hash already in the log) as its file.
+fn publish_file(file: Hash32) -> Action {
+    let mut p = publish("x", "fresh-weights", "pypi:a-model 1.0");
+    if let Action::PublishModel(p) = &mut p {
+        p.file_hash = file;
+    }
+    p
+}
+
+/// A publication of `weights` in `file` under a fee licence whose derivatives
+/// send a fifth of their fees up.
+fn publish(file: &str, weights: &str, source: &str) -> Action {
+    Action::PublishModel(Box::new(message::Publication {
+        file_hash: hash(file),
+        weights_hash: hash(weights),
+        source: source.into(),
+        licence: LicenceTerms {
+            name: "Apache-2.0".into(),
+            commercial_use: CommercialUse::AllowedWithFee,
+            fee: Amount(1_000),
+            derivation: Derivation::AllowedWithRevenueShare { share_bps: 2_000 },
+            duration_ms: None,
+        },
+    }))
 }
 
 #[test]
@@ -109,7 +136,7 @@ fn message_encodings_are_pinned() {
         mint: 99 bytes sha256 5fd922b8405e5aeea0075daf2bb9680e10af94265832a145ed2eddf9f318062d sig 0f956c66540d6c5f8ee443855d3ca9d3
         transfer: 99 bytes sha256 39d1235bd8b5f8cfcb5a00ccedf2500a6e309ab26b9b847a1d70a3839e48cd59 sig 3105c4c85820d79b62866c5dd9cda747
         transfer bytes: 06000000676f6c64656e0cd08a3252ae2e3332cc847a717da351c550fde7e85d7bd9320e3ed8897bccfa020000000000000001627f17d893e5697a4ba2208bc80b0292e7f58d8120eb353c1b55429db9c6b19601000000000000000000000000000000
-        open_bounty: 349 bytes sha256 65409a412b6cf004b117eeeae65ec8c805e9690a6fb376353bd9c4d2a50de34c sig 8fb4f9de9eeb76864a11b2e07cde7ebc
+        open_bounty: 350 bytes sha256 7d9314f8eaf3579eae5a0ec2c510214a12c6f7291a2eeefcf1ee2c6cf08824e8 sig 8bb5676c2c2b678ddd311cc3c4ceae2c
         top_up: 75 bytes sha256 815bd8e6a1574f368666fe81bb32b39d04529786fdc5cef1bf82aad44c0a1a02 sig 8c7240fd16ae86fc00c95cc9ebc774bd
         cancel_bounty: 59 bytes sha256 8346c3ae711b7c1f31c6b689cb2886e4708b2ed62b0f398e001ad571b2149cc2 sig 5889549d43a368191c93d141e2624ae8
         submit: 156 bytes sha256 34e2e3f38b115a397136335bdefd78d2360903033c203db0fa8122f4b68da4e3 sig 84f64c38941a7576a45617a4c83f1347
@@ -119,6 +146,7 @@ fn message_encodings_are_pinned() {
         buy_license: 83 bytes sha256 777161331d9a3e47be9165151acfb3b33ed1f283c5d728030c1d90999909160b sig a038280d63f09ad9b8b754b17d3093fd
         end_submissions: 59 bytes sha256 c5698ed84b61cce74b7a331ea3744719a107fbfc8e1e5f5d0b81e0ca8c8a3651 sig 55f1ea13feb45347b4d53c96c5c6b5b7
         post_receipt: 157 bytes sha256 16f00b5604dfe9c456bf361a433d0217eaf8e5f6e9f6d68c66bd4e87be7baa64 sig 531839a59e365f14913233a0b967b85a
+        publish_model: 183 bytes sha256 aee864880a8a56638621d69f7494789ea3708570cb958c01e8799ab3ee2e6200 sig b51ec4023633566d0a1203a677f8730d
     "#]]
     .assert_eq(&out);
 }
@@ -597,6 +625,44 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         "derivation_not_allowed",
     );
 
+    // A published base: claimed by weights like a submission, public at
+    // once, licensed on its publisher's terms.
+    s.no("a", publish("file-base", "base", " "), "bad_source");
+    let mut free = publish("file-base", "base", "pypi:a-model 1.0");
+    if let Action::PublishModel(p) = &mut free {
+        p.licence.fee = Amount::ZERO;
+    }
+    s.no("a", free, "invalid_licence");
+    s.no(
+        "a",
+        publish("file-base", "wc", "pypi:a-model 1.0"),
+        "weights_claimed",
+    );
+    s.no("a", publish_file(hidden3), "file_claimed");
+    s.ok(
+        "a",
+        publish("file-base", "base", "pypi:a-model 1.0 (Apache-2.0)"),
+    );
+    s.no(
+        "b",
+        publish("file-base-2", "base", "a copy"),
+        "weights_claimed",
+    );
+    let mut spec5 = spec(s.d.now + 1_000);
+    spec5.base_model = Some(hash("base"));
+    s.ok(
+        "sponsor",
+        Action::OpenBounty {
+            spec: Box::new(spec5),
+        },
+    );
+    s.ok(
+        "licensee",
+        Action::BuyLicense {
+            model: hash("base"),
+        },
+    );
+
     // Entries and messages that never reach an action.
     let good = s.next_entry(
         "a",
@@ -764,6 +830,8 @@ fn scripted_chain_pins_roots_and_every_rejection() {
         "unknown_model",
         "not_a_winner",
         "commercial_use_not_allowed",
+        "bad_source",
+        "invalid_licence",
     ]
     .into_iter()
     .collect();
@@ -784,39 +852,39 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             minter    mint               no  overflow: amount overflows: total supply
           6 sponsor   transfer           ok  75f7974d821ea0af -> bbd2f1066936bb36
             a         transfer           no  insufficient_balance: insufficient balance: needs 1000000000, has 10100
-          7 sponsor   open_bounty        ok  bbd2f1066936bb36 -> 7bf6b081fdf72ba6
+          7 sponsor   open_bounty        ok  bbd2f1066936bb36 -> 9c778c32a4f4d096
             sponsor   open_bounty        no  sealed_artifact: artifact 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189 is sealed by an open bounty and cannot be a training set
             sponsor   open_bounty        no  hidden_set_in_use: dataset 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189 is already named in the log; a hidden set must be new
             sponsor   open_bounty        no  invalid_spec: invalid bounty spec: quorum must be 1 to 16
             sponsor   open_bounty        no  deadline_not_in_future: deadline 1699999999999 ms is not after now 1700000000000 ms
-          8 licensee  top_up             ok  7bf6b081fdf72ba6 -> 2f273641c8e0d79b
+          8 licensee  top_up             ok  9c778c32a4f4d096 -> 53f5a741e0e26fa9
             licensee  top_up             no  unknown_bounty: no bounty 999
-          9 sponsor   open_bounty        ok  2f273641c8e0d79b -> 38ad8ece06d7bf69
+          9 sponsor   open_bounty        ok  53f5a741e0e26fa9 -> f695ff884b6e5ea9
             a         cancel_bounty      no  not_sponsor: only the sponsor of bounty 9 may do this
-         10 sponsor   cancel_bounty      ok  38ad8ece06d7bf69 -> 850292571186f7ed
+         10 sponsor   cancel_bounty      ok  f695ff884b6e5ea9 -> 03d2d598d7bd8d93
             sponsor   top_up             no  bounty_not_open: bounty 9 is cancelled, not open
-         11 a         submit             ok  850292571186f7ed -> e578cba5ca7a5ad7
+         11 a         submit             ok  03d2d598d7bd8d93 -> 67230e807ef4f1f7
             b         submit             no  weights_claimed: weights 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce were first submitted by eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e; priority belongs to the first appearance
             a         submit             no  already_submitted: weights 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce are already submitted
-         12 b         submit             ok  e578cba5ca7a5ad7 -> 61b9716367c28f40
-         13 a         submit             ok  61b9716367c28f40 -> 32fcefcecc0b3c19
+         12 b         submit             ok  67230e807ef4f1f7 -> 12718b19a2470817
+         13 a         submit             ok  12718b19a2470817 -> f4f6678a806d9a1e
             a         submit             no  submission_limit: submission limit of 2 per miner reached
             sponsor   submit             no  sponsor_cannot_submit: the sponsor of bounty 7 may not submit to it
             sponsor   cancel_bounty      no  has_submissions: bounty 7 has submissions and cannot be cancelled
             b         submit             no  file_claimed: file 883bc2995ad9cf21c3f1164bafc6e9b221e0e4b95583f4334551140b00977152 is already named in the log (a submission or a dataset)
             sponsor   open_bounty        no  base_model_sealed: base model 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce is not released: its bounty has not closed
             e1        register_evaluator no  bond_too_small: an evaluator's bond must be at least 1000
-         14 e1        register_evaluator ok  32fcefcecc0b3c19 -> b394035a1f6b6c45
-         15 e2        register_evaluator ok  b394035a1f6b6c45 -> 3cbc99e31ff546c7
-         16 e3        register_evaluator ok  3cbc99e31ff546c7 -> 75bdedd6c7410b16
-         17 a         register_evaluator ok  75bdedd6c7410b16 -> f20d859d613ad80d
-         18 b         register_evaluator ok  f20d859d613ad80d -> 30303c09055d196b
+         14 e1        register_evaluator ok  f4f6678a806d9a1e -> 954dcf53abf1490b
+         15 e2        register_evaluator ok  954dcf53abf1490b -> e8f211a1ae0fa324
+         16 e3        register_evaluator ok  e8f211a1ae0fa324 -> 5f49bab0cd397e26
+         17 a         register_evaluator ok  5f49bab0cd397e26 -> 9783030c8792d22b
+         18 b         register_evaluator ok  9783030c8792d22b -> 6f31d2be19277902
             e1        post_receipt       no  not_scoring: bounty 7 is open: receipts are taken only while it is scoring
             operator  end_submissions    no  before_deadline: bounty 7's deadline 1700000100000 ms has not passed
             e1        close_bounty       no  submissions_not_ended: bounty 7 has not ended its submissions (EndSubmissions comes first)
             b         submit             no  after_deadline: bounty 7 stopped taking submissions at 1700000100000 ms
             e1        end_submissions    no  not_operator: only the coordinator's operator may end a bounty's submissions
-         19 operator  end_submissions    ok  30303c09055d196b -> bec445b7fb6dcfda
+         19 operator  end_submissions    ok  6f31d2be19277902 -> bd7f8e5c73764931
             licensee  post_receipt       no  not_evaluator: e4b14d6dfe8d9ed90a858ff50237dc84f668dff5ca4e223f9398f87c39ecf389 is not a registered evaluator with the minimum bond
             e1        post_receipt       no  unknown_submission: no submission 999
             e1        post_receipt       no  wrong_dataset: receipt scores dataset 116f54c41d0405dbb10e7b04ebc31e262a5b8c85c1233fcf36eaee344d91ae58; the bounty's hidden set is 7de2466fb73119c655bfb72326c24af94e97c20fe3e2d85897efbcf6077dc189
@@ -825,44 +893,52 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             e2        post_receipt       no  weights_mismatch: receipt scored weights 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd; the submission claims 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce
             a         post_receipt       no  self_evaluation: an evaluator may not score their own submission
             e3        post_receipt       no  not_assigned: this evaluator was not drawn to score submission 11
-         20 e2        post_receipt       ok  bec445b7fb6dcfda -> 0d60e35c56a87280
+         20 e2        post_receipt       ok  bd7f8e5c73764931 -> 9977c77eb349ee76
             e2        post_receipt       no  duplicate_receipt: this evaluator already posted a receipt for submission 11
-         21 e1        post_receipt       ok  0d60e35c56a87280 -> 7b62d0ca28b24330
+         21 e1        post_receipt       ok  9977c77eb349ee76 -> 81d17c3037e2d664
             e3        post_receipt       no  score_already_final: submission 11 already has a final finding that this receipt agrees with
-         22 e3        post_receipt       ok  7b62d0ca28b24330 -> 64e1bd8d16466398
-         23 e2        post_receipt       ok  64e1bd8d16466398 -> 511d1f369e06ff39
-         24 a         post_receipt       ok  511d1f369e06ff39 -> 8c59097f8894ddba
-         25 e1        post_receipt       ok  8c59097f8894ddba -> 235279c14cc0c400
+         22 e3        post_receipt       ok  81d17c3037e2d664 -> fdb4b1041149acf7
+         23 e2        post_receipt       ok  fdb4b1041149acf7 -> e47d407bbb2a89cf
+         24 a         post_receipt       ok  e47d407bbb2a89cf -> 9318d967864470fd
+         25 e1        post_receipt       ok  9318d967864470fd -> 16534953922727e2
             e2        post_receipt       no  budget_exhausted: bounty 7's evaluation budget is spent
             e1        close_bounty       no  pending_evaluations: bounty 7 has 1 submissions without a final score; it can close at 1700003700000 ms
-         26 operator  close_bounty       ok  235279c14cc0c400 -> 9ca51ed7db447398
+         26 operator  close_bounty       ok  16534953922727e2 -> e8a451dee7340ec7
             licensee  buy_license        no  unknown_model: no model has weights hash 1785cfc3bc6ac7738e8b38cdccd1af12563c2b9070e07af336a1bf8c0f772b6a
             licensee  buy_license        no  not_a_winner: model 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd did not win a closed bounty and has no licence to sell
-         27 licensee  buy_license        ok  9ca51ed7db447398 -> b802f6da0f612778
-         28 sponsor   open_bounty        ok  b802f6da0f612778 -> 49ceccb1941ab8f4
+         27 licensee  buy_license        ok  e8a451dee7340ec7 -> 44e4dfea843571f1
+         28 sponsor   open_bounty        ok  44e4dfea843571f1 -> d2f491819ccbc590
             b         submit             no  parent_mismatch: the bounty fine-tunes 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce; the submission's parent must be that model
-         29 b         submit             ok  49ceccb1941ab8f4 -> 304e021f1180ccf7
-         30 operator  end_submissions    ok  304e021f1180ccf7 -> 6a10a44eef2bc781
-         31 a         post_receipt       ok  6a10a44eef2bc781 -> b9ff5be41608285b
-         32 e2        post_receipt       ok  b9ff5be41608285b -> bc7487212220b6dd
-         33 e1        post_receipt       ok  bc7487212220b6dd -> 6c8667407a54238f
+         29 b         submit             ok  d2f491819ccbc590 -> 7e160d0e3f7a9ec7
+         30 operator  end_submissions    ok  7e160d0e3f7a9ec7 -> bcc3cfb57860e7ef
+         31 a         post_receipt       ok  bcc3cfb57860e7ef -> 583b20210ff503bf
+         32 e2        post_receipt       ok  583b20210ff503bf -> 4f64064ebb3ffc4a
+         33 e1        post_receipt       ok  4f64064ebb3ffc4a -> 6458826c3500ea4e
             e2        close_bounty       no  dispute_window_open: bounty 28 has a final score whose dispute window is open until 1700004400000 ms
             e3        post_receipt       no  no_dispute_panel: no evaluator outside the panel is left to hear a dispute of submission 29
             e3        post_receipt       no  dispute_window_closed: submission 29's score is final and its dispute window closed at 1700004400000 ms
-         34 e2        close_bounty       ok  6c8667407a54238f -> 243cf2fe36b29b55
+         34 e2        close_bounty       ok  6458826c3500ea4e -> ebe3bd74a5872db0
             licensee  buy_license        no  commercial_use_not_allowed: model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d's licence does not allow commercial use
             sponsor   open_bounty        no  derivation_not_allowed: base model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d does not allow derivatives
-            wrong seq                    no  wrong_seq: entry has seq 36, but the next seq is 35
-            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash d4d1bc7c18cbb2deaf5ad480e42d22062b24b883a620468909b58fbc24c49993
+            a         publish_model      no  bad_source: a published model's source must be 1 to 256 printable bytes
+            a         publish_model      no  invalid_licence: invalid licence terms: commercial-use allowed-with-fee needs a positive fee
+            a         publish_model      no  weights_claimed: weights 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d were first submitted by 627f17d893e5697a4ba2208bc80b0292e7f58d8120eb353c1b55429db9c6b196; priority belongs to the first appearance
+            a         publish_model      no  file_claimed: file a27a1db1cbf20674858643c6088f2eff917c8b8594c5491378bd3dcb4c6988d8 is already named in the log (a submission or a dataset)
+         35 a         publish_model      ok  ebe3bd74a5872db0 -> 398b55005a09bfc2
+            b         publish_model      no  weights_claimed: weights cae662172fd450bb0cd710a769079c05bfc5d8e35efa6576edc7d0377afdd4a2 were first submitted by eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e; priority belongs to the first appearance
+         36 sponsor   open_bounty        ok  398b55005a09bfc2 -> 13ac8f52c9306033
+         37 licensee  buy_license        ok  13ac8f52c9306033 -> c877d0bada91d977
+            wrong seq                    no  wrong_seq: entry has seq 39, but the next seq is 38
+            broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash a49fae03369a86d13aba66e81ce6f64aeaa2e69129022f73072a7595c5b9f040
             time went backwards          no  time_went_backwards: entry's timestamp 1700000000000 ms is earlier than the previous entry's 1700004400000 ms
             message too large            no  message_too_large: message is 9000 bytes; the most allowed is 8192
             malformed message            no  malformed: message does not decode: malformed encoding: Unexpected length of input
             forged signature             no  bad_signature: signature does not verify for signer eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e
             signed by another key        no  bad_signature: signature does not verify for signer eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e
             another chain                no  wrong_chain: message is for chain "other-chain", this is chain "test-chain"
-            replayed message             no  bad_nonce: nonce 1 is not the next nonce 6 for this signer (replayed or out of order)
-            nonce gap                    no  bad_nonce: nonce 7 is not the next nonce 6 for this signer (replayed or out of order)
-        final root 243cf2fe36b29b55f1bbe71305d7014969d28795ff778f9408b9b3d7efe9227b
+            replayed message             no  bad_nonce: nonce 1 is not the next nonce 7 for this signer (replayed or out of order)
+            nonce gap                    no  bad_nonce: nonce 8 is not the next nonce 7 for this signer (replayed or out of order)
+        final root c877d0bada91d9777ec75c95d7b7186b3f7aadd673b58b059d31bc2194e5aea5
     "#]]
     .assert_eq(&s.out);
 }

@@ -1,5 +1,6 @@
 //! Whole bounty lifecycles with exact balances: payouts, refunds, forfeits,
-//! the bootstrap gate, and licence fees flowing up a three-model lineage.
+//! the bootstrap gate, and licence fees flowing up a three-model lineage and
+//! up to a published base.
 
 use bounties::spec::*;
 use bounties::*;
@@ -139,10 +140,93 @@ fn licence_fees_flow_up_a_three_model_lineage() {
     assert_eq!(p.children, vec![hash("w3")]);
     assert_eq!(p.receipts.len(), 2);
     assert_eq!(
-        p.submission.final_score.as_ref().unwrap().score(),
+        p.submission
+            .as_ref()
+            .unwrap()
+            .final_score
+            .as_ref()
+            .unwrap()
+            .score(),
         Some(Score(900_000))
     );
     assert_eq!(st.provenance(&hash("w1")).unwrap().children.len(), 2);
+}
+
+#[test]
+fn a_published_base_is_paid_its_share_of_its_fine_tunes_licences() {
+    let mut d = driver();
+    // "c" publishes a pretrained base: a fee licence, and a quarter of
+    // every derivative's fee flows up to it.
+    d.ok(
+        "c",
+        Action::PublishModel(Box::new(message::Publication {
+            file_hash: hash("file-base"),
+            weights_hash: hash("base"),
+            source: "pypi:a-model 1.0 (Apache-2.0)".into(),
+            licence: LicenceTerms {
+                name: "Apache-2.0".into(),
+                commercial_use: CommercialUse::AllowedWithFee,
+                fee: Amount(5_000),
+                derivation: Derivation::AllowedWithRevenueShare { share_bps: 2_500 },
+                duration_ms: None,
+            },
+        })),
+    );
+    let st = d.state();
+    let base = st.provenance(&hash("base")).unwrap();
+    assert_eq!(base.file_hash, hash("file-base"));
+    assert!(base.submission.is_none() && base.bounty_title.is_none());
+    assert_eq!(base.licence_terms.fee, Amount(5_000));
+    assert_eq!(
+        st.artifact_use(&hash("file-base")),
+        Some(state::records::ArtifactUse::Published(hash("base")))
+    );
+
+    // A bounty fine-tunes it; "a" wins with an adapter whose parent is the base.
+    let mut s = licensed(d.now + 1_000, 1_000, 100_000);
+    s.base_model = Some(hash("base"));
+    run_bounty(&mut d, "s1", s, &[("a", "adapter", accuracy(9, 10))]);
+    let st = d.state();
+    assert_eq!(
+        st.model(&hash("adapter")).unwrap().parent,
+        Some(hash("base"))
+    );
+    assert_eq!(
+        st.provenance(&hash("base")).unwrap().children,
+        vec![hash("adapter")]
+    );
+
+    let names = ["s1", "a", "c", "licensee"];
+    let before: Vec<u128> = names.iter().map(|n| d.balance(n)).collect();
+    d.ok(
+        "licensee",
+        Action::BuyLicense {
+            model: hash("adapter"),
+        },
+    );
+    let delta: Vec<i128> = names
+        .iter()
+        .zip(&before)
+        .map(|(n, b)| d.balance(n) as i128 - *b as i128)
+        .collect();
+    // 100 000: 25% (25 000) up to the base, wholly its publisher's. The
+    // adapter keeps 75 000: s1 30% = 22 500, a 70% = 52 500.
+    assert_eq!(delta, vec![22_500, 52_500, 25_000, -100_000]);
+    // The base licensed directly pays its publisher alone.
+    let c = d.balance("c");
+    d.ok(
+        "licensee",
+        Action::BuyLicense {
+            model: hash("base"),
+        },
+    );
+    assert_eq!(d.balance("c") - c, 5_000);
+    let st = d.state();
+    assert_eq!(
+        st.model(&hash("base")).unwrap().royalties_received,
+        Amount(30_000)
+    );
+    st.check_conservation().unwrap();
 }
 
 #[test]

@@ -44,6 +44,7 @@ pub fn spec(deadline_ms: u64) -> BountySpec {
         architecture: ArchitectureLimits {
             family: arch::Family::Mlp,
             max_parameters: 100_000,
+            adapters: None,
         },
         base_model: None,
         judging: Judging {

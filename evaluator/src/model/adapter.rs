@@ -75,6 +75,15 @@ pub struct AdapterLimits {
     pub max_trainable: Option<u64>,
 }
 
+impl From<bounties::spec::AdapterLimits> for AdapterLimits {
+    fn from(l: bounties::spec::AdapterLimits) -> Self {
+        AdapterLimits {
+            max_rank: Some(l.max_rank),
+            max_trainable: Some(l.max_trainable_parameters),
+        }
+    }
+}
+
 impl Model {
     /// Load `adapter` onto `base` (both files' bytes; `base` is the bounty's,
     /// checked as any model first). The model's `weights_hash` is the
@@ -159,10 +168,7 @@ fn lora_spec(meta: &BTreeMap<String, String>, spec: &BertSpec) -> Result<LoraSpe
     let tag = meta
         .get(ADAPTER_TAG)
         .ok_or_else(|| AdapterError::Spec("no tag".into()))?;
-    let rest = tag
-        .strip_prefix("lora:")
-        .ok_or_else(|| AdapterError::Spec(tag.chars().take(100).collect()))?;
-    LoraSpec::parse(rest, spec).map_err(|e| AdapterError::Spec(e.to_string()).into())
+    LoraSpec::from_tag(tag, spec).map_err(|e| AdapterError::Spec(e.to_string()).into())
 }
 
 /// The base file's tensors with every adapted weight merged and the head

@@ -116,12 +116,76 @@ impl ModelError {
         match self {
             ModelError::WrongFamily { .. }
             | ModelError::TooManyParameters { .. }
+            // An adapter where only whole models are taken, or one trained
+            // on another base, is a file outside this bounty's limits.
             | ModelError::Adapter(
-                AdapterError::RankOverLimit { .. } | AdapterError::TooManyTrainable { .. },
+                AdapterError::RankOverLimit { .. }
+                | AdapterError::TooManyTrainable { .. }
+                | AdapterError::NeedsBase
+                | AdapterError::OtherBase { .. }
+                | AdapterError::OtherArchitecture { .. },
             ) => Some(Unscorable::OverLimits),
             ModelError::Io(_) => None,
             _ => Some(Unscorable::Malformed),
         }
+    }
+}
+
+/// A model file opened and its header (at most
+/// [`bounties::tensorfile::HEADER_BYTES_MAX`]) read and parsed.
+pub struct HeaderRead {
+    /// The parsed header.
+    pub header: TensorHeader,
+    prefix: Vec<u8>,
+    file: std::fs::File,
+    len: u64,
+    path: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for HeaderRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderRead")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl HeaderRead {
+    /// Open `path` and read its header alone.
+    pub fn open(path: &std::path::Path) -> Result<HeaderRead, ModelError> {
+        use std::io::Read;
+        let io = |e: std::io::Error| ModelError::Io(format!("{}: {e}", path.display()));
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut first8 = [0u8; 8];
+        if len < 8 {
+            return Err(TensorFileError::TooShort(len as usize).into());
+        }
+        file.read_exact(&mut first8).map_err(io)?;
+        let header_len = header_len(first8, len)?;
+        let mut prefix = first8.to_vec();
+        prefix.resize(8 + header_len as usize, 0);
+        file.read_exact(&mut prefix[8..]).map_err(io)?;
+        let header = TensorHeader::parse(&prefix, len)?;
+        Ok(HeaderRead {
+            header,
+            prefix,
+            file,
+            len,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The whole file's bytes. The header's offsets cover the file exactly,
+    /// so its size is what the (checked) header says.
+    fn rest(&mut self) -> Result<Vec<u8>, ModelError> {
+        use std::io::Read;
+        let mut bytes = std::mem::take(&mut self.prefix);
+        bytes.reserve_exact((self.len as usize).saturating_sub(bytes.len()));
+        self.file
+            .read_to_end(&mut bytes)
+            .map_err(|e| ModelError::Io(format!("{}: {e}", self.path.display())))?;
+        Ok(bytes)
     }
 }
 
@@ -278,27 +342,37 @@ impl Model {
     /// against the limits, and the tensors only if it passes. A file over a
     /// bounty's parameter cap is refused after reading its header alone.
     pub fn from_file(path: &std::path::Path, limits: Limits) -> Result<Model, ModelError> {
-        use std::io::Read;
-        let io = |e: std::io::Error| ModelError::Io(format!("{}: {e}", path.display()));
-        let mut file = std::fs::File::open(path).map_err(io)?;
-        let file_len = file.metadata().map_err(io)?.len();
-        let mut first8 = [0u8; 8];
-        if file_len < 8 {
-            return Err(TensorFileError::TooShort(file_len as usize).into());
+        let mut open = HeaderRead::open(path)?;
+        check_limits(&open.header.metadata, limits)?;
+        Model::from_bytes(&open.rest()?, limits)
+    }
+
+    /// Read a LoRA adapter file onto the bounty's base file, in bounded
+    /// memory: the adapter's header first, refused when it holds more
+    /// parameters than the bounty lets an adapter train (its file's size
+    /// follows from them), then [`Model::from_adapter`].
+    pub fn from_adapter_files(
+        base: &std::path::Path,
+        adapter: &std::path::Path,
+        limits: Limits,
+        adapter_limits: AdapterLimits,
+    ) -> Result<Model, ModelError> {
+        let mut open = HeaderRead::open(adapter)?;
+        let count: u64 = open
+            .header
+            .tensors
+            .iter()
+            .map(|t| t.shape.iter().product::<u64>())
+            .sum();
+        if let Some(max) = adapter_limits.max_trainable
+            && count > max
+        {
+            return Err(AdapterError::TooManyTrainable { count, max }.into());
         }
-        file.read_exact(&mut first8).map_err(io)?;
-        let len = header_len(first8, file_len)?;
-        let mut prefix = first8.to_vec();
-        prefix.resize(8 + len as usize, 0);
-        file.read_exact(&mut prefix[8..]).map_err(io)?;
-        let header = TensorHeader::parse(&prefix, file_len)?;
-        check_limits(&header.metadata, limits)?;
-        // The header's offsets cover the file exactly, and the limits bound
-        // the tensors' size: reading the rest is now bounded by the cap.
-        let mut bytes = prefix;
-        bytes.reserve_exact((file_len as usize).saturating_sub(bytes.len()));
-        file.read_to_end(&mut bytes).map_err(io)?;
-        Model::from_bytes(&bytes, limits)
+        let adapter = open.rest()?;
+        let base =
+            std::fs::read(base).map_err(|e| ModelError::Io(format!("{}: {e}", base.display())))?;
+        Model::from_adapter(&base, &adapter, limits, adapter_limits)
     }
 
     /// Read and check a model file: container, architecture tag, every

@@ -72,6 +72,11 @@ impl Params {
         Ok(Some((delta * f64::from(lora.scale()))?))
     }
 
+    /// The LoRA adapters added, if any.
+    pub fn lora(&self) -> Option<&LoraSpec> {
+        self.lora.as_ref()
+    }
+
     /// The adapter file: every `A` and `B` and the head under their PEFT
     /// names; the base's architecture, the adapter spec, the base's weights
     /// hash and PEFT's `adapter_config` in the metadata (plus `metadata`).
