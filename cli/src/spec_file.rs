@@ -363,6 +363,26 @@ sponsor-bps = 3000
             let err = SpecFile::parse(&text, Path::new(".")).unwrap_err();
             assert!(err.to_string().starts_with(key), "{err}");
         }
+        // Terms to publish a base are only for a base file.
+        let text = format!(
+            "{SPEC}[base-licence]\nname = \"MIT\"\ncommercial-use = \"allowed\"\nderivation = {{ terms = \"allowed-with-credit\" }}\n"
+        );
+        let err = SpecFile::parse(&text, Path::new(".")).unwrap_err();
+        assert!(err.to_string().starts_with("base-licence"), "{err}");
+        let text = text.replace("winner-of:4", "file:base.safetensors");
+        let f = SpecFile::parse(&text, Path::new("specs")).unwrap();
+        assert_eq!(
+            f.base,
+            Some(Base::File(Path::new("specs/base.safetensors").into()))
+        );
+        assert_eq!(f.base_licence.unwrap().name, "MIT");
+        // Malformed terms are named before anything is uploaded.
+        let bad = text.replace(
+            "commercial-use = \"allowed\"",
+            "commercial-use = \"allowed-with-fee\"",
+        );
+        let err = SpecFile::parse(&bad, Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("needs a positive fee"), "{err}");
         assert_eq!(parse_duration_ms("90s"), Some(90_000));
         assert_eq!(parse_duration_ms("1d"), Some(86_400_000));
         assert_eq!(parse_duration_ms("5"), Some(5_000));

@@ -221,13 +221,20 @@ fn every_example_spec_resolves_into_a_valid_bounty() {
         let text = std::fs::read_to_string(&path).unwrap();
         let file =
             SpecFile::parse(&text, &dir).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let Datasets::Split { source, .. } = &file.datasets else {
-            panic!("{}: examples use bundled datasets", path.display())
+        let source = match &file.datasets {
+            Datasets::Split { source, .. } => {
+                assert!(
+                    datasets::bundled::NAMES.contains(&source.as_str()),
+                    "{source}"
+                );
+                source.clone()
+            }
+            // Packed text datasets (fetched data, not committed).
+            Datasets::Files { train, .. } => {
+                assert!(train.starts_with(&dir), "{}", train.display());
+                path.file_stem().unwrap().to_string_lossy().into_owned()
+            }
         };
-        assert!(
-            datasets::bundled::NAMES.contains(&source.as_str()),
-            "{source}"
-        );
         let h = |b: u8| bounties::Hash32([b; 32]);
         let spec = file
             .resolve(
@@ -247,7 +254,10 @@ fn every_example_spec_resolves_into_a_valid_bounty() {
     }
     seen.sort_by(|a, b| a.0.cmp(&b.0));
     let names: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
-    assert_eq!(names, ["digits", "mnist", "moby-dick", "shakespeare"]);
+    assert_eq!(
+        names,
+        ["digits", "mnist", "moby-dick", "sentiment", "shakespeare"]
+    );
     use bounties::spec::PayoutRule;
     assert_eq!(seen[0].1, PayoutRule::WinnerTakeAll);
     assert_eq!((seen[1].1.clone(), seen[1].2), (PayoutRule::Improvement, 2));
@@ -255,4 +265,23 @@ fn every_example_spec_resolves_into_a_valid_bounty() {
         matches!(seen[2].1, PayoutRule::TopK { .. }) && seen[2].3,
         "moby-dick: top-k, fine-tuned"
     );
+    // sentiment: a base model file, published under [base-licence] if need be,
+    // that takes LoRA adapters.
+    let text = std::fs::read_to_string(dir.join("sentiment.toml")).unwrap();
+    let file = SpecFile::parse(&text, &dir).unwrap();
+    assert!(
+        matches!(&file.base, Some(bounty_cli::spec_file::Base::File(p)) if p.ends_with("minilm-base.safetensors"))
+    );
+    assert_eq!(file.base_licence.as_ref().unwrap().name, "Apache-2.0");
+    let spec = file
+        .resolve(
+            bounties::Hash32([1; 32]),
+            bounties::Hash32([2; 32]),
+            2_008,
+            1_800_000_000_000,
+            Some(bounties::Hash32([3; 32])),
+        )
+        .unwrap();
+    assert_eq!(spec.architecture.family, bounties::arch::Family::Bert);
+    assert_eq!(spec.architecture.adapters.unwrap().max_rank, 16);
 }
