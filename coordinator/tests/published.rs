@@ -42,7 +42,7 @@ fn adapter(lora: &str, base: &Hash32, extra: &[&str], arch: &str) -> Vec<u8> {
     let mut shapes: Vec<(String, Vec<u64>)> = lora
         .tensors(&spec)
         .into_iter()
-        .map(|t| (t.name, t.shape.iter().map(|&d| u64::from(d)).collect()))
+        .map(|t| (t.name, t.shape.clone()))
         .collect();
     shapes.extend(extra.iter().map(|n| (n.to_string(), vec![4, 8])));
     let data: Vec<Vec<u8>> = shapes

@@ -248,7 +248,7 @@ impl State {
             Action::CloseBounty { bounty } => self.close_bounty(&ctx, bounty)?,
             Action::BuyLicense { model } => self.buy_licence(&ctx, model)?,
             Action::EndSubmissions { bounty } => self.end_submissions(&ctx, bounty)?,
-            Action::PublishModel(p) => self.publish_model(&ctx, p)?,
+            Action::PublishModel(p) => self.publish_model(&ctx, *p)?,
         }
         self.head = Head {
             seq: entry.seq,

@@ -12,11 +12,7 @@ use crate::rejection::Rejection;
 use crate::spec::{BPS_WHOLE, RoyaltyShares};
 
 impl State {
-    pub(super) fn publish_model(
-        &mut self,
-        ctx: &Ctx,
-        p: Box<Publication>,
-    ) -> Result<(), Rejection> {
+    pub(super) fn publish_model(&mut self, ctx: &Ctx, p: Publication) -> Result<(), Rejection> {
         let source = p.source.as_str();
         if source.trim().is_empty()
             || source.len() > SOURCE_BYTES_MAX
@@ -45,7 +41,7 @@ impl State {
             weights_hash,
             source,
             licence,
-        } = *p;
+        } = p;
         // What reaches a published model goes wholly to its publisher.
         let info = LicenceInfo {
             terms: licence,

