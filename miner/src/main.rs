@@ -165,6 +165,10 @@ struct TrainArgs {
     /// LoRA: the adapted attention projections, comma-separated (query, key, value).
     #[arg(long, default_value = "query,value", value_delimiter = ',')]
     lora_targets: Vec<String>,
+    /// LoRA: dropout on each adapted projection's input while training
+    /// (PEFT's lora_dropout), in [0, 1); its masks are seeded by --seed.
+    #[arg(long, default_value_t = 0.0)]
+    lora_dropout: f32,
     /// Passes over the data.
     #[arg(long)]
     epochs: Option<u32>,
@@ -404,6 +408,9 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
     {
         bail!("--validation must be between 0 and 0.5");
     }
+    if !(0.0..1.0).contains(&a.lora_dropout) {
+        bail!("--lora-dropout must be at least 0 and below 1");
+    }
     if let Some(arch) = a.arch.as_deref()
         && family_only(arch).is_none()
     {
@@ -528,7 +535,7 @@ fn train_command(mut a: TrainArgs) -> Result<()> {
             );
             let lora = bounties::arch::lora::LoraSpec::parse(&text, spec)
                 .with_context(|| format!("--lora-rank/--lora-alpha/--lora-targets: lora:{text}"))?;
-            params.add_lora(lora, &a.seed)?;
+            params.add_lora_with_dropout(lora, &a.seed, a.lora_dropout)?;
         }
     }
     // Fine-tuning a pretrained encoder wants small steps and few passes.

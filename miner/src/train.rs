@@ -313,7 +313,12 @@ pub fn step(
         opt.step(&grads)?;
         return Ok(l);
     }
-    let (l, _) = loss(params, task, x, y)?;
+    // Inside the step LoRA dropout draws this step's masks; outside it
+    // (validation, evaluation) the inputs are whole.
+    params.set_train_step(Some(opt.step));
+    let l = loss(params, task, x, y);
+    params.set_train_step(None);
+    let (l, _) = l?;
     let grads = l.backward()?;
     opt.step(&grads)?;
     l.to_scalar::<f32>()

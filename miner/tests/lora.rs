@@ -255,3 +255,64 @@ fn adapters_that_do_not_fit_are_refused() {
     );
     assert!(matches!(load(&nan, none), ModelError::NonFinite { .. }));
 }
+
+#[test]
+fn lora_dropout_acts_only_inside_a_training_step_and_is_reproducible() {
+    let arch: Architecture = BERT.parse().unwrap();
+    let base = Params::init(&arch, "base", &Device::Cpu)
+        .unwrap()
+        .to_file(&BTreeMap::new())
+        .unwrap();
+    let (_, x, y) = batch();
+    let tuned = |p: f32, seed: &str| {
+        let mut t = Params::from_file(&base, &Device::Cpu).unwrap();
+        t.add_lora_with_dropout(
+            lora_spec("rank=4,alpha=8,targets=query+value", &arch),
+            seed,
+            p,
+        )
+        .unwrap();
+        let mut opt = AdamW::new(t.vars(), 1e-2, 0.0).unwrap();
+        // A step with B still zero, then one where the dropped inputs count.
+        for _ in 0..2 {
+            miner::train::step(&t, &mut opt, Task::Classification, &x, &y).unwrap();
+        }
+        t
+    };
+    let values = |t: &Params| -> Vec<f32> {
+        t.forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let (plain, dropped) = (tuned(0.0, "s"), tuned(0.5, "s"));
+    // The same seed gives the same bytes; dropout changes what was learnt.
+    let again = tuned(0.5, "s");
+    let file = |t: &Params| {
+        t.to_adapter_file(&BTreeMap::new(), bounties::Hash32([1; 32]))
+            .unwrap()
+    };
+    assert_eq!(file(&dropped), file(&again));
+    assert_ne!(values(&dropped), values(&plain));
+    assert_ne!(file(&dropped), file(&tuned(0.5, "other seed")));
+    // Outside a step, the forward pass is deterministic: no mask.
+    assert_eq!(values(&dropped), values(&dropped));
+    // Inside one, the step's masks apply.
+    dropped.set_train_step(Some(7));
+    let inside = values(&dropped);
+    dropped.set_train_step(None);
+    assert_ne!(inside, values(&dropped));
+    let meta = TensorFile::parse(&file(&dropped)).unwrap().metadata;
+    assert!(
+        meta["adapter_config"].contains("\"lora_dropout\":0.5"),
+        "{}",
+        meta["adapter_config"]
+    );
+    // Out of range.
+    let mut t = Params::from_file(&base, &Device::Cpu).unwrap();
+    let spec = lora_spec("rank=4,alpha=8,targets=query", &arch);
+    assert!(t.add_lora_with_dropout(spec.clone(), "s", 1.0).is_err());
+    assert!(t.add_lora_with_dropout(spec, "s", f32::NAN).is_err());
+}

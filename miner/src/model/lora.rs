@@ -18,6 +18,29 @@ impl Params {
     /// Add LoRA adapters to a bert and freeze everything but them and the
     /// head. `seed` draws every `A`.
     pub fn add_lora(&mut self, lora: LoraSpec, seed: &str) -> Result<(), ModelError> {
+        self.add_lora_with_dropout(lora, seed, 0.0)
+    }
+
+    /// [`Params::add_lora`] with dropout `p` (in `[0, 1)`) on each adapted
+    /// projection's input while training, as PEFT's `lora_dropout`: zeroed
+    /// with probability `p`, the rest scaled by `1/(1−p)`; each step's masks
+    /// are drawn from `seed`, the step and the projection, so a run (and a
+    /// resumed one) is reproducible.
+    pub fn add_lora_with_dropout(
+        &mut self,
+        lora: LoraSpec,
+        seed: &str,
+        p: f32,
+    ) -> Result<(), ModelError> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(ModelError::File(format!(
+                "LoRA dropout must be in [0, 1), not {p}"
+            )));
+        }
+        self.lora_dropout = (p > 0.0).then(|| Dropout {
+            p,
+            seed: seed.to_owned(),
+        });
         let Architecture::Bert(spec) = &self.arch else {
             return Err(ModelError::File(format!(
                 "LoRA adapters are for the bert family; {} is not one",
@@ -68,6 +91,14 @@ impl Params {
         let (Some(a), Some(b)) = (self.vars.get(&a), self.vars.get(&b)) else {
             return Ok(None);
         };
+        let dropped;
+        let x = match (&self.lora_dropout, self.train_step.get()) {
+            (Some(d), Some(step)) => {
+                dropped = (x * d.mask(x, step, prefix)?)?;
+                &dropped
+            }
+            _ => x,
+        };
         let delta = x.matmul(&a.as_tensor().t()?)?.matmul(&b.as_tensor().t()?)?;
         Ok(Some((delta * f64::from(lora.scale()))?))
     }
@@ -106,7 +137,7 @@ impl Params {
                 "peft_type": "LORA",
                 "r": lora.rank,
                 "lora_alpha": lora.alpha,
-                "lora_dropout": 0.0,
+                "lora_dropout": self.lora_dropout.as_ref().map_or(0.0, |d| d.p),
                 "target_modules": targets,
                 "modules_to_save": modules,
                 "bias": "none",
@@ -125,5 +156,36 @@ impl Params {
             }
         });
         write_vars(&meta, vars)
+    }
+}
+
+/// LoRA dropout's rate and the seed of its masks.
+#[derive(Clone, Debug)]
+pub(super) struct Dropout {
+    p: f32,
+    seed: String,
+}
+
+impl Dropout {
+    /// The mask for `x` (the input of projection `prefix`) at `step`: each
+    /// element `0` with probability `p`, else `1/(1−p)`.
+    fn mask(&self, x: &Tensor, step: u64, prefix: &str) -> candle_core::Result<Tensor> {
+        let mut rng = seeded::rng(
+            b"model-bounties/miner-lora-dropout/v1",
+            &[self.seed.as_bytes(), &step.to_le_bytes(), prefix.as_bytes()],
+        );
+        // u32 draws below p·2³² are dropped.
+        let cut = (f64::from(self.p) * 4_294_967_296.0) as u64;
+        let keep = 1.0 / (1.0 - self.p);
+        let values: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if u64::from(rng.next_u32()) < cut {
+                    0.0
+                } else {
+                    keep
+                }
+            })
+            .collect();
+        Tensor::from_vec(values, x.shape(), x.device())
     }
 }

@@ -59,6 +59,11 @@ pub struct Params {
     /// LoRA adapters on a bert's attention projections (their `A` and `B`
     /// are in `vars` under their PEFT names).
     lora: Option<LoraSpec>,
+    /// LoRA dropout on the adapted projections' inputs, while training.
+    lora_dropout: Option<lora::Dropout>,
+    /// The optimizer step being trained (dropout's masks are drawn for it);
+    /// `None` outside a training step, so evaluation sees whole inputs.
+    train_step: std::cell::Cell<Option<u64>>,
 }
 
 /// Which tensors training changes.
@@ -111,6 +116,8 @@ impl Params {
             vars,
             head_only: false,
             lora: None,
+            lora_dropout: None,
+            train_step: Default::default(),
         })
     }
 
@@ -146,6 +153,8 @@ impl Params {
             vars,
             head_only: false,
             lora: None,
+            lora_dropout: None,
+            train_step: Default::default(),
         })
     }
 
@@ -215,6 +224,12 @@ impl Params {
         let mut meta = metadata.clone();
         meta.insert(ARCHITECTURE_TAG.into(), self.arch.to_string());
         write_vars(&meta, self.vars.iter().map(|(n, v)| (n.clone(), v)))
+    }
+
+    /// Enter (`Some(step)`) or leave (`None`) a training step: LoRA dropout
+    /// applies inside one only.
+    pub fn set_train_step(&self, step: Option<u64>) {
+        self.train_step.set(step);
     }
 
     /// Outputs: `[n, outputs]` for an mlp on `[n, features]` f32 inputs;
