@@ -402,6 +402,9 @@ fn run(cli: Cli) -> Result<()> {
                 println!("file       {}", p.file_hash);
                 match m.parent {
                     Some(parent) => println!("parent     {parent}"),
+                    None if p.submission.is_none() => {
+                        println!("parent     none (a published base)")
+                    }
                     None => println!("parent     none (trained from scratch)"),
                 }
                 let terms = &p.licence_terms;

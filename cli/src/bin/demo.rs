@@ -679,11 +679,12 @@ fn sentiment(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u
     );
 
     demo.step(
-        "two miners train different LoRA adapters on the frozen base and submit them: alice rank 8 on query and value, bob rank 4 on query, key and value",
+        "two miners train different LoRA adapters on the frozen base and submit them: alice rank 8 on query and value (one epoch), bob rank 4 on query, key and value (two)",
     );
-    for (who, rank, targets) in [
-        ("alice", "8", "query,value"),
-        ("bob", "4", "query,key,value"),
+    // Bob's smaller adapter gets a second pass over the data.
+    for (who, rank, targets, epochs) in [
+        ("alice", "8", "query,value", "1"),
+        ("bob", "4", "query,key,value", "2"),
     ] {
         let out = path(&format!("{who}-adapter.safetensors"));
         demo.run(
@@ -701,7 +702,7 @@ fn sentiment(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u
                 "--lora-targets",
                 targets,
                 "--epochs",
-                "1",
+                epochs,
                 "--seed",
                 who,
                 "--out",
