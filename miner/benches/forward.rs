@@ -12,7 +12,6 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use bounties::arch::Architecture;
 use bounties::spec::Metric;
@@ -23,18 +22,12 @@ use evaluator::model::{Limits, Model};
 use evaluator::score;
 use miner::model::Params;
 
+#[path = "support/best.rs"]
+mod timing;
 #[path = "support/torch.rs"]
 mod torch;
 
-fn best(rounds: usize, mut f: impl FnMut()) -> f64 {
-    (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::MAX, f64::min)
-}
+use timing::best;
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(2_654_435_761) | 1;

@@ -58,7 +58,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
     /// Seconds from opening to each bounty's deadline (default: 30; with
-    /// --sentiment, 300: time for two adapters to train on 2 cores).
+    /// --sentiment, 420: time for two adapters to train on 2 cores under load).
     #[arg(long)]
     deadline_secs: Option<u64>,
     /// The sentiment journey: fine-tune all-MiniLM-L6-v2 with LoRA adapters
@@ -185,6 +185,28 @@ impl Demo {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+        Ok(())
+    }
+
+    /// The licensee (by key file) buys a licence for `bounty`'s winner, and
+    /// the winner's provenance is shown.
+    fn license_winner(&self, bounty: u64, licensee: &str) -> Result<()> {
+        let winner = self
+            .client()
+            .bounty(BountyId(bounty))?
+            .bounty
+            .settlement
+            .and_then(|s| s.winner)
+            .with_context(|| {
+                format!("bounty {bounty} has no winner (did any model beat the baseline?)")
+            })?
+            .to_hex();
+        self.run(
+            "bounty",
+            &["--key", licensee, "license", "buy", &winner],
+            true,
+        )?;
+        self.run("bounty", &["lookup", &winner], true)?;
         Ok(())
     }
 
@@ -527,20 +549,7 @@ fn digits(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u64>
     demo.run("bounty", &["show", &id_b], true)?;
 
     demo.step("a business buys a commercial licence; the fee is split as royalties, a share flowing up the lineage");
-    let winner = demo
-        .client()
-        .bounty(BountyId(bounty_b))?
-        .bounty
-        .settlement
-        .and_then(|s| s.winner)
-        .context("the second bounty has a winner")?
-        .to_hex();
-    demo.run(
-        "bounty",
-        &["--key", &key("business"), "license", "buy", &winner],
-        true,
-    )?;
-    demo.run("bounty", &["lookup", &winner], true)?;
+    demo.license_winner(bounty_b, &key("business"))?;
 
     Ok(bounty_a)
 }
@@ -657,7 +666,7 @@ fn sentiment(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u
     );
     let spec = dir.join("sentiment.toml");
     std::fs::write(&spec, SENTIMENT_SPEC.replace("../../target/sentiment/", ""))?;
-    let secs = args.deadline_secs.unwrap_or(300);
+    let secs = args.deadline_secs.unwrap_or(420);
     let opened = demo.json(
         "bounty",
         &[
@@ -736,19 +745,7 @@ fn sentiment(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u
     demo.step(
         "a business licenses the winning adapter: the fee goes to its miner and the sponsor, a fifth of it up to the base's publisher",
     );
-    let winner = client
-        .bounty(BountyId(bounty))?
-        .bounty
-        .settlement
-        .and_then(|s| s.winner)
-        .context("the bounty has a winning adapter (did one beat the baseline?)")?
-        .to_hex();
-    demo.run(
-        "bounty",
-        &["--key", &key("business"), "license", "buy", &winner],
-        true,
-    )?;
-    demo.run("bounty", &["lookup", &winner], true)?;
+    demo.license_winner(bounty, &key("business"))?;
     let base_weights = opened["base_model"].as_str().context("the base")?;
     demo.run("bounty", &["lookup", base_weights], true)?;
     Ok(bounty)
