@@ -233,8 +233,14 @@ async fn bounty(
         family = spec.architecture.family,
         params = spec.architecture.max_parameters,
         base = spec.base_model.map_or(String::new(), |h| format!(
-            ", fine-tuned from <a href=\"/models/{h}\"><code>{}</code></a>",
-            short(&h.to_hex())
+            ", fine-tuned from <a href=\"/models/{h}\"><code>{}</code></a>{}",
+            short(&h.to_hex()),
+            spec.architecture
+                .adapters
+                .map_or(String::new(), |a| format!(
+                    " (LoRA adapters of rank at most {}, training at most {} parameters)",
+                    a.max_rank, a.max_trainable_parameters
+                ))
         )),
         reward = spec.reward,
         payout = spec.payout,
