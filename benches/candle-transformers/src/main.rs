@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 
 use bounties::arch::bert::Pooling;
 use candle_core::{DType, Device, Tensor};
@@ -16,16 +15,10 @@ use datasets::wordpiece::WordPiece;
 use evaluator::model::{Limits, Model};
 use miner::import::{ImportOptions, import_dir};
 
-fn best(rounds: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::MAX, f64::min)
-}
+// The timer the workspace's benches share.
+#[path = "../../../miner/benches/support/best.rs"]
+mod timing;
+use timing::best;
 
 fn main() {
     let folder = Path::new("target/models/all-minilm-l6-v2");
