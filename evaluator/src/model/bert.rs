@@ -5,8 +5,12 @@
 
 use bounties::arch::{BERT_LAYER_NORM_EPS, BertSpec, Pooling};
 
-use super::{Dense, Weights};
+use bounties::spec::Metric;
+use datasets::Dataset;
+
+use super::{Dense, Network, Weights, check_sequence};
 use crate::kernels;
+use crate::score::{ScoreError, example_score};
 
 #[derive(Clone, Debug)]
 struct Block {
@@ -142,5 +146,53 @@ impl Bert {
             }
         });
         out
+    }
+}
+
+/// Texts per forward pass (each runs at its own length).
+const BERT_SEQUENCES: usize = 256;
+
+/// Per-example scores on a classification dataset of texts.
+impl Network for Bert {
+    fn score(
+        &self,
+        dataset: &Dataset,
+        metric: Metric,
+        threads: usize,
+    ) -> Result<Vec<i64>, ScoreError> {
+        let spec = &self.spec;
+        let sequences = dataset.sequences().ok_or_else(|| {
+            ScoreError::Mismatch("a bert reads texts, the dataset holds features".into())
+        })?;
+        let classes = dataset.classes().unwrap_or(0);
+        if u64::from(spec.classes) != classes {
+            return Err(ScoreError::Mismatch(format!(
+                "the model has {} classes, the dataset {classes}",
+                spec.classes
+            )));
+        }
+        if metric == Metric::Mse {
+            return Err(ScoreError::Mismatch(
+                "MSE does not fit classification".into(),
+            ));
+        }
+        let all: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+        for (index, ids) in all.iter().enumerate() {
+            check_sequence(spec, index, ids).map_err(|e| ScoreError::Mismatch(e.to_string()))?;
+        }
+        let c = spec.classes as usize;
+        let mut out = Vec::with_capacity(sequences.len());
+        for (chunk, texts) in all.chunks(BERT_SEQUENCES).enumerate() {
+            let logits = self.forward(texts, threads);
+            for (r, row) in logits.chunks(c).enumerate() {
+                out.push(example_score(
+                    metric,
+                    row,
+                    dataset,
+                    chunk * BERT_SEQUENCES + r,
+                ));
+            }
+        }
+        Ok(out)
     }
 }

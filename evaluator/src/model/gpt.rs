@@ -3,8 +3,13 @@
 
 use bounties::arch::{GptSpec, LAYER_NORM_EPS};
 
-use super::{Dense, Weights, split_rows};
+use bounties::Score;
+use bounties::spec::Metric;
+use datasets::Dataset;
+
+use super::{Dense, Network, Weights, split_rows};
 use crate::kernels;
+use crate::score::{ScoreError, div_half_even, to_fixed};
 
 #[derive(Clone, Debug)]
 struct Block {
@@ -104,4 +109,67 @@ fn attention(
         }
     });
     out
+}
+
+/// Sequences scored per forward pass (bounds memory; results do not depend on it).
+const GPT_SEQUENCES: usize = 32;
+
+/// Per-example scores on a language-model dataset: each sequence's mean
+/// token loss (or accuracy).
+impl Network for Gpt {
+    fn score(
+        &self,
+        dataset: &Dataset,
+        metric: Metric,
+        threads: usize,
+    ) -> Result<Vec<i64>, ScoreError> {
+        let spec = &self.spec;
+        let vocab = dataset.vocabulary().map_or(0, |v| v.len());
+        if spec.vocab as usize != vocab {
+            return Err(ScoreError::Mismatch(format!(
+                "the model's vocabulary is {}, the dataset's {vocab}",
+                spec.vocab
+            )));
+        }
+        let t = dataset.inputs.shape[1] as usize;
+        if t > spec.context as usize {
+            return Err(ScoreError::Mismatch(format!(
+                "sequences of {t} exceed the model's context {}",
+                spec.context
+            )));
+        }
+        if metric == Metric::Mse {
+            return Err(ScoreError::Mismatch(
+                "MSE does not fit a language model".into(),
+            ));
+        }
+        let n = dataset.examples() as usize;
+        let (ids, targets) = (
+            dataset.inputs.token_ids().expect("validated token ids"),
+            dataset.targets.token_ids().expect("validated token ids"),
+        );
+        let v = spec.vocab as usize;
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(GPT_SEQUENCES) {
+            let seqs = GPT_SEQUENCES.min(n - start);
+            let logits = self.forward(&ids[start * t..(start + seqs) * t], t, threads);
+            for s in 0..seqs {
+                let mut loss = 0f64;
+                let mut right = 0i64;
+                for p in 0..t {
+                    let row = &logits[(s * t + p) * v..(s * t + p + 1) * v];
+                    let target = targets[(start + s) * t + p] as usize;
+                    match metric {
+                        Metric::Accuracy => right += i64::from(kernels::argmax(row) == target),
+                        _ => loss += f64::from(-kernels::log_softmax(row)[target]),
+                    }
+                }
+                out.push(match metric {
+                    Metric::Accuracy => div_half_even(i128::from(right * Score::SCALE), t as i128),
+                    _ => to_fixed(loss / t as f64),
+                });
+            }
+        }
+        Ok(out)
+    }
 }

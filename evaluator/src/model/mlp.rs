@@ -3,12 +3,17 @@
 
 use bounties::arch::{INPUT_MEAN, INPUT_STD, MlpSpec};
 
-use super::{Dense, ModelError, Weights};
+use bounties::spec::{Metric, Task};
+use datasets::Dataset;
+
+use super::{Dense, ModelError, Network, Weights};
 use crate::kernels;
+use crate::score::{ScoreError, example_score};
 
 /// A checked mlp.
 #[derive(Clone, Debug)]
 pub(super) struct Mlp {
+    spec: MlpSpec,
     /// Per-feature (mean, standard deviation), for `+standardize`.
     standardize: Option<(Vec<f32>, Vec<f32>)>,
     layers: Vec<Dense>,
@@ -28,6 +33,7 @@ impl Mlp {
             None
         };
         Ok(Mlp {
+            spec: spec.clone(),
             standardize,
             layers: (0..spec.widths.len() - 1)
                 .map(|i| w.dense(&format!("layers.{i}"), true))
@@ -56,5 +62,67 @@ impl Mlp {
             }
         }
         h
+    }
+}
+
+/// Rows scored per forward pass (bounds memory; results do not depend on it).
+const MLP_ROWS: usize = 4096;
+
+/// Per-example scores on a classification or regression dataset of features.
+impl Network for Mlp {
+    fn score(
+        &self,
+        dataset: &Dataset,
+        metric: Metric,
+        threads: usize,
+    ) -> Result<Vec<i64>, ScoreError> {
+        let (spec, task) = (&self.spec, dataset.task());
+        let (features, outputs) = (
+            spec.widths[0] as usize,
+            *spec.widths.last().expect("2+") as usize,
+        );
+        if dataset.sequences().is_some() {
+            return Err(ScoreError::Mismatch(
+                "an mlp reads features, the dataset holds texts".into(),
+            ));
+        }
+        let width = dataset.inputs.shape[1] as usize;
+        if features != width {
+            return Err(ScoreError::Mismatch(format!(
+                "the model takes {features} inputs, the dataset has {width} features"
+            )));
+        }
+        let expected = if task == Task::Regression {
+            1
+        } else {
+            dataset.classes().unwrap_or(0) as usize
+        };
+        if outputs != expected {
+            return Err(ScoreError::Mismatch(format!(
+                "the model has {outputs} outputs, the dataset needs {expected}"
+            )));
+        }
+        if task == Task::Regression && metric != Metric::Mse
+            || task == Task::Classification && metric == Metric::Mse
+        {
+            return Err(ScoreError::Mismatch(format!(
+                "metric {metric:?} does not fit task {task:?}"
+            )));
+        }
+        let inputs = dataset.inputs_f32();
+        let n = dataset.examples() as usize;
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(MLP_ROWS) {
+            let rows = MLP_ROWS.min(n - start);
+            let logits = self.forward(
+                &inputs[start * width..(start + rows) * width],
+                rows,
+                threads,
+            );
+            for (r, row) in logits.chunks(outputs).enumerate() {
+                out.push(example_score(metric, row, dataset, start + r));
+            }
+        }
+        Ok(out)
     }
 }

@@ -270,6 +270,19 @@ impl Dense {
     }
 }
 
+/// One family's network as the evaluator runs it: each family's module
+/// loads its own from a checked file and scores a dataset of its task, one
+/// score per example, refusing a dataset that does not fit.
+pub(crate) trait Network {
+    /// Per-example scores of `dataset` with `metric`.
+    fn score(
+        &self,
+        dataset: &datasets::Dataset,
+        metric: bounties::spec::Metric,
+        threads: usize,
+    ) -> Result<Vec<i64>, crate::score::ScoreError>;
+}
+
 /// A model's network, one variant per family (each family's module loads
 /// and runs its own).
 #[derive(Clone, Debug)]
@@ -391,6 +404,15 @@ impl Model {
             weights_hash,
             net,
         })
+    }
+
+    /// Its network, to score with.
+    pub(crate) fn network(&self) -> &dyn Network {
+        match &self.net {
+            Net::Mlp(m) => m,
+            Net::Gpt(g) => g.as_ref(),
+            Net::Bert(b) => b.as_ref(),
+        }
     }
 
     /// MLP logits (`[rows, outputs]`) for inputs `[rows, features]`.
