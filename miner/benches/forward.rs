@@ -158,7 +158,7 @@ fn main() {
         let (ours, theirs, units, unit, key) = if i == 0 {
             let xt = Tensor::from_vec(x.clone(), (rows, 784), &dev).unwrap();
             let ours = best(5, || {
-                std::hint::black_box(model.forward_mlp(&x, rows, threads));
+                std::hint::black_box(model.forward_mlp(&x, rows, threads).unwrap());
             });
             let theirs = best(5, || {
                 std::hint::black_box(params.forward(&xt).unwrap());
@@ -169,7 +169,7 @@ fn main() {
             let ids = &text.inputs.token_ids().unwrap()[..sequences * 64];
             let idt = Tensor::from_vec(ids.to_vec(), (sequences, 64), &dev).unwrap();
             let ours = best(3, || {
-                std::hint::black_box(model.forward_gpt(ids, 64, threads));
+                std::hint::black_box(model.forward_gpt(ids, 64, threads).unwrap());
             });
             let theirs = best(3, || {
                 std::hint::black_box(params.forward(&idt).unwrap());

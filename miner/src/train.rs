@@ -17,7 +17,7 @@ use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use candle_core::{D, DType, Device, Tensor};
 use datasets::Dataset;
 
-use crate::model::{ModelError, NO_TOKEN, Params, log_softmax};
+use crate::model::{ModelError, NO_TOKEN, Params, family, log_softmax};
 use crate::optim::AdamW;
 
 /// How to train.
@@ -137,80 +137,20 @@ impl From<candle_core::Error> for TrainError {
     }
 }
 
-/// Check that `data` fits `arch` before any work starts.
+/// Check that `data` fits `arch` before any work starts: the family's task,
+/// then what the family's module asks of the data ([`Family::misfit`]).
 pub fn check_fit(arch: &Architecture, data: &Dataset) -> Result<(), TrainError> {
-    let mismatch = |s: String| Err(TrainError::Mismatch(s));
-    match (arch, data.task()) {
-        (Architecture::Mlp(m), Task::Classification | Task::Regression) => {
-            let features = data.inputs.shape[1];
-            if u64::from(m.widths[0]) != features {
-                return mismatch(format!(
-                    "{arch} takes {} inputs; the dataset has {features} features",
-                    m.widths[0]
-                ));
-            }
-            let outputs = u64::from(*m.widths.last().expect("2+"));
-            let needed = if data.task() == Task::Regression {
-                1
-            } else {
-                data.classes().unwrap_or(0)
-            };
-            if outputs != needed {
-                return mismatch(format!(
-                    "{arch} has {outputs} outputs; the dataset needs {needed}"
-                ));
-            }
-        }
-        (Architecture::Gpt(g), Task::LanguageModel) => {
-            let vocab = data.vocabulary().map_or(0, |v| v.len()) as u32;
-            if g.vocab != vocab {
-                return mismatch(format!(
-                    "{arch} has a vocabulary of {}; the dataset's is {vocab}",
-                    g.vocab
-                ));
-            }
-            let t = data.inputs.shape[1];
-            if t > u64::from(g.context) {
-                return mismatch(format!(
-                    "the dataset's sequences of {t} exceed {arch}'s context"
-                ));
-            }
-        }
-        (Architecture::Bert(b), Task::Classification) => {
-            let sequences = data.sequences().ok_or_else(|| {
-                TrainError::Mismatch(format!(
-                    "{arch} reads texts; the dataset holds features (pack texts with `bounty dataset pack --texts`)"
-                ))
-            })?;
-            let classes = data.classes().unwrap_or(0);
-            if u64::from(b.classes) != classes {
-                return mismatch(format!(
-                    "{arch} has {} classes; the dataset needs {classes}",
-                    b.classes
-                ));
-            }
-            let width = data.inputs.shape[1];
-            if width > u64::from(b.positions) {
-                return mismatch(format!(
-                    "the dataset's sequences of {width} exceed {arch}'s {} positions",
-                    b.positions
-                ));
-            }
-            if let Some(id) = sequences.iter().flatten().find(|&&id| id >= b.vocab) {
-                return mismatch(format!(
-                    "token id {id} is outside the model's vocabulary of {}",
-                    b.vocab
-                ));
-            }
-        }
-        (arch, task) => {
-            return mismatch(format!(
-                "a {:?} model cannot learn a {task:?} dataset",
-                arch.family()
-            ));
-        }
+    let task = data.task();
+    if !arch.fits(task) {
+        return Err(TrainError::Mismatch(format!(
+            "a {:?} model cannot learn a {task:?} dataset",
+            arch.family()
+        )));
     }
-    Ok(())
+    match family(arch).misfit(arch, data) {
+        Some(why) => Err(TrainError::Mismatch(why)),
+        None => Ok(()),
+    }
 }
 
 /// A classification dataset's labels as u32 class ids (checked `< Classes`).

@@ -62,7 +62,7 @@ fn mlp_logits_match_candle() {
             model = Model::from_bytes(&bytes, Limits::default()).unwrap();
         }
         let classes = data.classes().unwrap() as usize;
-        let ours = model.forward_mlp(&x, n, 2);
+        let ours = model.forward_mlp(&x, n, 2).unwrap();
         let theirs = params
             .forward(&Tensor::from_vec(x, (n, width), &Device::Cpu).unwrap())
             .unwrap();
@@ -83,7 +83,7 @@ fn gpt_logits_match_candle() {
         "gpt:vocab=96,context=64,layers=2,width=64,heads=4",
         "parity",
     );
-    let ours = model.forward_gpt(ids, t, 2);
+    let ours = model.forward_gpt(ids, t, 2).unwrap();
     let idt = Tensor::from_vec(ids.to_vec(), (b, t), &Device::Cpu).unwrap();
     let theirs: Vec<f32> = params
         .forward(&idt)

@@ -416,19 +416,37 @@ impl Model {
     }
 
     /// MLP logits (`[rows, outputs]`) for inputs `[rows, features]`.
-    pub fn forward_mlp(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
-        let Net::Mlp(mlp) = &self.net else {
-            panic!("forward_mlp on a gpt")
-        };
-        mlp.forward(x, rows, threads)
+    pub fn forward_mlp(
+        &self,
+        x: &[f32],
+        rows: usize,
+        threads: usize,
+    ) -> Result<Vec<f32>, OtherFamily> {
+        match &self.net {
+            Net::Mlp(mlp) => Ok(mlp.forward(x, rows, threads)),
+            _ => Err(self.wrong("forward_mlp", Family::Mlp)),
+        }
     }
 
     /// GPT logits (`[sequences · t, vocab]`) for token ids `[sequences, t]`.
-    pub fn forward_gpt(&self, ids: &[u32], t: usize, threads: usize) -> Vec<f32> {
-        let Net::Gpt(g) = &self.net else {
-            panic!("forward_gpt on an mlp")
-        };
-        g.forward(ids, t, threads)
+    pub fn forward_gpt(
+        &self,
+        ids: &[u32],
+        t: usize,
+        threads: usize,
+    ) -> Result<Vec<f32>, OtherFamily> {
+        match &self.net {
+            Net::Gpt(g) => Ok(g.forward(ids, t, threads)),
+            _ => Err(self.wrong("forward_gpt", Family::Gpt)),
+        }
+    }
+
+    fn wrong(&self, what: &'static str, needs: Family) -> OtherFamily {
+        OtherFamily {
+            what,
+            needs,
+            got: self.arch.family(),
+        }
     }
 
     /// BERT logits (`[sequences, classes]`), each sequence at its own length.
@@ -463,6 +481,18 @@ impl Model {
             _ => Err(SequenceError::NotBert(what)),
         }
     }
+}
+
+/// A family's forward pass asked of a model of another family.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} needs a {needs:?} model; this one is {got:?}")]
+pub struct OtherFamily {
+    /// What was asked.
+    pub what: &'static str,
+    /// The family it needs.
+    pub needs: Family,
+    /// The model's.
+    pub got: Family,
 }
 
 /// Why a token sequence cannot go through a model.

@@ -6,8 +6,9 @@
 
 use bounties::arch::{Architecture, BERT_LAYER_NORM_EPS, BertSpec, Pooling};
 use candle_core::{DType, Tensor};
+use datasets::Dataset;
 
-use super::{ModelError, Params, softmax};
+use super::{Family, ModelError, Params, softmax};
 
 /// The token id of a position past its sequence's end in a batch: such
 /// positions are masked out of attention and pooling.
@@ -88,5 +89,41 @@ impl Params {
                 .linear(&x.narrow(1, 0, 1)?.squeeze(1)?, "pooler.dense", true)?
                 .tanh(),
         }
+    }
+}
+
+impl Family for BertSpec {
+    fn forward(&self, params: &Params, x: &Tensor) -> candle_core::Result<Tensor> {
+        params.forward_bert(self, x)
+    }
+
+    fn misfit(&self, arch: &Architecture, data: &Dataset) -> Option<String> {
+        let b = self;
+        let Some(sequences) = data.sequences() else {
+            return Some(format!(
+                "{arch} reads texts; the dataset holds features (pack texts with `bounty dataset pack --texts`)"
+            ));
+        };
+        let classes = data.classes().unwrap_or(0);
+        if u64::from(b.classes) != classes {
+            return Some(format!(
+                "{arch} has {} classes; the dataset needs {classes}",
+                b.classes
+            ));
+        }
+        let width = data.inputs.shape[1];
+        if width > u64::from(b.positions) {
+            return Some(format!(
+                "the dataset's sequences of {width} exceed {arch}'s {} positions",
+                b.positions
+            ));
+        }
+        if let Some(id) = sequences.iter().flatten().find(|&&id| id >= b.vocab) {
+            return Some(format!(
+                "token id {id} is outside the model's vocabulary of {}",
+                b.vocab
+            ));
+        }
+        None
     }
 }

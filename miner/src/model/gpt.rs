@@ -1,10 +1,11 @@
 //! The `gpt` family in candle: pre-norm blocks of causal attention and a
 //! GELU MLP; fused CPU ops where they exist, primitive ops elsewhere.
 
-use bounties::arch::{GptSpec, LAYER_NORM_EPS};
+use bounties::arch::{Architecture, GptSpec, LAYER_NORM_EPS};
 use candle_core::{Device, Tensor};
+use datasets::Dataset;
 
-use super::{Params, softmax};
+use super::{Family, Params, softmax};
 
 impl Params {
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> candle_core::Result<Tensor> {
@@ -76,4 +77,28 @@ fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
         })
         .collect();
     Tensor::from_vec(values, (t, t), device)
+}
+
+impl Family for GptSpec {
+    fn forward(&self, params: &Params, x: &Tensor) -> candle_core::Result<Tensor> {
+        params.forward_gpt(self, x)
+    }
+
+    fn misfit(&self, arch: &Architecture, data: &Dataset) -> Option<String> {
+        let g = self;
+        let vocab = data.vocabulary().map_or(0, |v| v.len()) as u32;
+        if g.vocab != vocab {
+            return Some(format!(
+                "{arch} has a vocabulary of {}; the dataset's is {vocab}",
+                g.vocab
+            ));
+        }
+        let t = data.inputs.shape[1];
+        if t > u64::from(g.context) {
+            return Some(format!(
+                "the dataset's sequences of {t} exceed {arch}'s context"
+            ));
+        }
+        None
+    }
 }

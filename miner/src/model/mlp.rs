@@ -1,9 +1,11 @@
 //! The `mlp` family in candle: input standardisation and dense layers.
 
-use bounties::arch::{INPUT_MEAN, INPUT_STD, MlpSpec};
+use bounties::arch::{Architecture, INPUT_MEAN, INPUT_STD, MlpSpec};
+use bounties::spec::Task;
 use candle_core::Tensor;
+use datasets::Dataset;
 
-use super::{ModelError, Params};
+use super::{Family, ModelError, Params};
 
 impl Params {
     /// Set a standardised mlp's `input.mean` and `input.std` from training
@@ -61,5 +63,34 @@ impl Params {
             }
         }
         Ok(h)
+    }
+}
+
+impl Family for MlpSpec {
+    fn forward(&self, params: &Params, x: &Tensor) -> candle_core::Result<Tensor> {
+        params.forward_mlp(self, x)
+    }
+
+    fn misfit(&self, arch: &Architecture, data: &Dataset) -> Option<String> {
+        let m = self;
+        let features = data.inputs.shape[1];
+        if u64::from(m.widths[0]) != features {
+            return Some(format!(
+                "{arch} takes {} inputs; the dataset has {features} features",
+                m.widths[0]
+            ));
+        }
+        let outputs = u64::from(*m.widths.last().expect("2+"));
+        let needed = if data.task() == Task::Regression {
+            1
+        } else {
+            data.classes().unwrap_or(0)
+        };
+        if outputs != needed {
+            return Some(format!(
+                "{arch} has {outputs} outputs; the dataset needs {needed}"
+            ));
+        }
+        None
     }
 }

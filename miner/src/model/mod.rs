@@ -66,6 +66,25 @@ pub struct Params {
     train_step: std::cell::Cell<Option<u64>>,
 }
 
+/// One family in the miner, each in its own module: its candle forward
+/// pass (with a backward pass for every op, so [`crate::train::step`]
+/// trains it) and what it asks of a dataset to train on.
+pub trait Family {
+    /// The outputs for inputs `x`, as [`Params::forward`] documents them.
+    fn forward(&self, params: &Params, x: &Tensor) -> candle_core::Result<Tensor>;
+    /// Why `data` (of a task the family does) cannot train `arch`, if it cannot.
+    fn misfit(&self, arch: &Architecture, data: &datasets::Dataset) -> Option<String>;
+}
+
+/// The family of `arch`, to ask.
+pub fn family(arch: &Architecture) -> &dyn Family {
+    match arch {
+        Architecture::Mlp(m) => m,
+        Architecture::Gpt(g) => g,
+        Architecture::Bert(b) => b,
+    }
+}
+
 /// Which tensors training changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trainable {
@@ -236,11 +255,7 @@ impl Params {
     /// `[b, t, vocab]` logits for a gpt on `[b, t]` u32 token ids; `[b, classes]`
     /// for a bert on `[b, t]` u32 token ids ([`NO_TOKEN`] after each sequence).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(match &self.arch {
-            Architecture::Mlp(m) => self.forward_mlp(m, x)?,
-            Architecture::Gpt(g) => self.forward_gpt(g, x)?,
-            Architecture::Bert(b) => self.forward_bert(b, x)?,
-        })
+        Ok(family(&self.arch).forward(self, x)?)
     }
 
     /// Layer norm over the last dimension with the tensors `{prefix}.weight`
