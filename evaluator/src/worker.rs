@@ -127,9 +127,9 @@ fn load(
     if served.as_ref().ok() != Some(&base) {
         return Err(WorkError::WrongBase { base, file });
     }
-    drop(bytes);
-    Ok(Model::from_adapter_files(
-        &base_path,
+    // The base is read once: the check above and the merge share its bytes.
+    Ok(Model::from_adapter_file(
+        &bytes,
         path,
         limits,
         adapter_limits.into(),

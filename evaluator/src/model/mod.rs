@@ -360,12 +360,12 @@ impl Model {
         Model::from_bytes(&open.rest()?, limits)
     }
 
-    /// Read a LoRA adapter file onto the bounty's base file, in bounded
-    /// memory: the adapter's header first, refused when it holds more
-    /// parameters than the bounty lets an adapter train (its file's size
-    /// follows from them), then [`Model::from_adapter`].
-    pub fn from_adapter_files(
-        base: &std::path::Path,
+    /// Read a LoRA adapter file onto the bounty's base (its bytes, already
+    /// read by the caller), in bounded memory: the adapter's header first,
+    /// refused when it holds more parameters than the bounty lets an adapter
+    /// train (its file's size follows from them), then [`Model::from_adapter`].
+    pub fn from_adapter_file(
+        base: &[u8],
         adapter: &std::path::Path,
         limits: Limits,
         adapter_limits: AdapterLimits,
@@ -383,9 +383,7 @@ impl Model {
             return Err(AdapterError::TooManyTrainable { count, max }.into());
         }
         let adapter = open.rest()?;
-        let base =
-            std::fs::read(base).map_err(|e| ModelError::Io(format!("{}: {e}", base.display())))?;
-        Model::from_adapter(&base, &adapter, limits, adapter_limits)
+        Model::from_adapter(base, &adapter, limits, adapter_limits)
     }
 
     /// Read and check a model file: container, architecture tag, every
