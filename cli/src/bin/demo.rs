@@ -403,10 +403,10 @@ fn digits(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u64>
         ],
     )?;
     let bounty_a = a["bounty"].as_u64().context("bounty id")?;
+    let spec_a = demo.client().bounty(BountyId(bounty_a))?.bounty.spec;
     println!(
         "  bounty {bounty_a}: training set {} (public), hidden set {} (sealed)",
-        a["train_dataset"].as_str().unwrap_or(""),
-        a["hidden_dataset"].as_str().unwrap_or("")
+        spec_a.train_dataset, spec_a.hidden_dataset
     );
 
     demo.step("two miners train different models for it and submit them");
@@ -681,10 +681,15 @@ fn sentiment(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u
     )?;
     let bounty = opened["bounty"].as_u64().context("bounty id")?;
     let id = bounty.to_string();
+    // What the ledger committed to, in the API's types.
+    let committed = demo.client().bounty(BountyId(bounty))?.bounty.spec;
+    let base_weights = committed
+        .base_model
+        .context("the sentiment bounty names its base")?
+        .to_hex();
     println!(
-        "  bounty {bounty}: base {}, hidden set {} (sealed)",
-        opened["base_model"].as_str().unwrap_or(""),
-        opened["hidden_dataset"].as_str().unwrap_or("")
+        "  bounty {bounty}: base {base_weights}, hidden set {} (sealed)",
+        committed.hidden_dataset
     );
 
     demo.step(
@@ -746,7 +751,6 @@ fn sentiment(demo: &Demo, args: &Args, key: &dyn Fn(&str) -> String) -> Result<u
         "a business licenses the winning adapter: the fee goes to its miner and the sponsor, a fifth of it up to the base's publisher",
     );
     demo.license_winner(bounty, &key("business"))?;
-    let base_weights = opened["base_model"].as_str().context("the base")?;
-    demo.run("bounty", &["lookup", base_weights], true)?;
+    demo.run("bounty", &["lookup", &base_weights], true)?;
     Ok(bounty)
 }
