@@ -124,8 +124,12 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Api { status: 422, .. }), "{err}");
 
-    // The scheduler closes it once the dispute window has passed.
+    // The scheduler closes it once the dispute window has passed; until
+    // then it tries each close on a copy of the state and sends nothing.
+    let head = s.node.state().head();
     assert!(s.tick().is_empty(), "the dispute window is open");
+    assert_eq!(s.node.state().head(), head, "a close that must wait was sent");
+    assert!(!s.node.metrics.render().contains("dispute_window_open"));
     s.clock.advance(Params::default().dispute_window_ms);
     assert_eq!(s.tick(), vec![bounty]);
     let b: Value = c.get(&format!("/v1/bounties/{bounty}")).unwrap();
