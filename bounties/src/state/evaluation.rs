@@ -4,7 +4,9 @@
 //! for its finding to become final. A panel that disagrees with itself, or
 //! any other evaluator who contests a final finding within the dispute
 //! window, opens a dispute: a larger panel is drawn from evaluators not yet
-//! involved, its majority decides, and only receipts the decision
+//! involved, the members holding more than half of its drawn bond decide (by
+//! bond, not by head count: a few heavily bonded honest members outweigh
+//! many lightly bonded colluders), and only receipts the decision
 //! contradicts forfeit bond. Nobody is slashed for disagreeing before a
 //! dispute panel has spoken, so an honest late receipt is never punished.
 
@@ -193,12 +195,29 @@ impl State {
             }
             ReceiptRole::Panel => {}
             ReceiptRole::DisputePanel => {
-                let seats = submission.dispute.as_ref().map_or(0, |d| d.panel.len());
+                let dispute = submission
+                    .dispute
+                    .as_ref()
+                    .ok_or(Rejection::NoDisputePanel(sid))?;
+                let bond_of = |a: &AccountId| {
+                    dispute
+                        .panel
+                        .iter()
+                        .position(|p| p == a)
+                        .map_or(0, |i| dispute.bonds.get(i).map_or(0, |b| b.0))
+                };
+                // Bonds are token amounts: their sums fit in u128 unless the
+                // supply does not, and saturating only makes deciding harder.
+                let total = dispute
+                    .bonds
+                    .iter()
+                    .fold(0u128, |t, b| t.saturating_add(b.0));
                 let agreeing = self
                     .receipts_of(sid)
                     .filter(|r| r.role == ReceiptRole::DisputePanel && r.finding == finding)
-                    .count();
-                if agreeing > seats / 2 {
+                    .fold(0u128, |t, r| t.saturating_add(bond_of(&r.evaluator)));
+                // More than half, exactly, for odd and even sums.
+                if agreeing > total / 2 {
                     self.finalise(ctx, sid, finding, &receipt.verdict)?;
                     self.forfeit_contradicting(sid, finding)?;
                 }
@@ -250,6 +269,17 @@ impl State {
         if panel.is_empty() {
             return Ok(false);
         }
+        let bonds: Vec<Amount> = panel
+            .iter()
+            .map(|a| {
+                Amount(
+                    candidates
+                        .iter()
+                        .find(|(c, _)| c == a)
+                        .map_or(0, |(_, w)| *w),
+                )
+            })
+            .collect();
         let sub = self
             .submissions
             .get_mut(&sid)
@@ -263,6 +293,7 @@ impl State {
             opened_at_seq: ctx.seq,
             challenger,
             panel,
+            bonds,
             contested,
         }));
         Ok(true)

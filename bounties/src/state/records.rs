@@ -133,7 +133,8 @@ impl FinalScore {
     }
 }
 
-/// A contested submission: a larger panel decides by majority.
+/// A contested submission: a larger panel decides, by the bond its members
+/// were drawn with.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dispute {
@@ -145,6 +146,10 @@ pub struct Dispute {
     pub challenger: Option<AccountId>,
     /// The dispute panel drawn (never the miner, the panel or the challenger).
     pub panel: Vec<AccountId>,
+    /// Each member's bond when drawn, in panel order: a finding is decided
+    /// when the members posting it hold more than half of their sum. Fixed at
+    /// the draw, so bonding more after being drawn buys no weight.
+    pub bonds: Vec<Amount>,
     /// The final score the challenge suspended, if any.
     #[serde(deserialize_with = "crate::json::present")]
     pub contested: Option<Arc<FinalScore>>,

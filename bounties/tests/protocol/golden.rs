@@ -899,35 +899,35 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             e3        post_receipt       no  score_already_final: submission 11 already has a final finding that this receipt agrees with
          22 e3        post_receipt       ok  81d17c3037e2d664 -> fdb4b1041149acf7
          23 e2        post_receipt       ok  fdb4b1041149acf7 -> e47d407bbb2a89cf
-         24 a         post_receipt       ok  e47d407bbb2a89cf -> 9318d967864470fd
-         25 e1        post_receipt       ok  9318d967864470fd -> 16534953922727e2
+         24 a         post_receipt       ok  e47d407bbb2a89cf -> 70fe9b2a9493dc3b
+         25 e1        post_receipt       ok  70fe9b2a9493dc3b -> 51b06ae2022d9745
             e2        post_receipt       no  budget_exhausted: bounty 7's evaluation budget is spent
             e1        close_bounty       no  pending_evaluations: bounty 7 has 1 submissions without a final score; it can close at 1700003700000 ms
-         26 operator  close_bounty       ok  16534953922727e2 -> e8a451dee7340ec7
+         26 operator  close_bounty       ok  51b06ae2022d9745 -> abc11af7c7f0ddb8
             licensee  buy_license        no  unknown_model: no model has weights hash 1785cfc3bc6ac7738e8b38cdccd1af12563c2b9070e07af336a1bf8c0f772b6a
             licensee  buy_license        no  not_a_winner: model 3b45022ab36728cdae12e709e945bba267c50ee8a91e6e4388539a8e03a3fdcd did not win a closed bounty and has no licence to sell
-         27 licensee  buy_license        ok  e8a451dee7340ec7 -> 44e4dfea843571f1
-         28 sponsor   open_bounty        ok  44e4dfea843571f1 -> d2f491819ccbc590
+         27 licensee  buy_license        ok  abc11af7c7f0ddb8 -> 21ee33fc45d3ff12
+         28 sponsor   open_bounty        ok  21ee33fc45d3ff12 -> 1e181f9bdbe6839c
             b         submit             no  parent_mismatch: the bounty fine-tunes 87b810070b7c739690268360ea392429368787010a558a1837643058d2437dce; the submission's parent must be that model
-         29 b         submit             ok  d2f491819ccbc590 -> 7e160d0e3f7a9ec7
-         30 operator  end_submissions    ok  7e160d0e3f7a9ec7 -> bcc3cfb57860e7ef
-         31 a         post_receipt       ok  bcc3cfb57860e7ef -> 583b20210ff503bf
-         32 e2        post_receipt       ok  583b20210ff503bf -> 4f64064ebb3ffc4a
-         33 e1        post_receipt       ok  4f64064ebb3ffc4a -> 6458826c3500ea4e
+         29 b         submit             ok  1e181f9bdbe6839c -> e45475f33fef6fd2
+         30 operator  end_submissions    ok  e45475f33fef6fd2 -> 83801d4645aad085
+         31 a         post_receipt       ok  83801d4645aad085 -> 337e643511fb7d31
+         32 e2        post_receipt       ok  337e643511fb7d31 -> 32a81169ff82b722
+         33 e1        post_receipt       ok  32a81169ff82b722 -> 52d9a13544520b7c
             e2        close_bounty       no  dispute_window_open: bounty 28 has a final score whose dispute window is open until 1700004400000 ms
             e3        post_receipt       no  no_dispute_panel: no evaluator outside the panel is left to hear a dispute of submission 29
             e3        post_receipt       no  dispute_window_closed: submission 29's score is final and its dispute window closed at 1700004400000 ms
-         34 e2        close_bounty       ok  6458826c3500ea4e -> ebe3bd74a5872db0
+         34 e2        close_bounty       ok  52d9a13544520b7c -> 099e72644381fa08
             licensee  buy_license        no  commercial_use_not_allowed: model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d's licence does not allow commercial use
             sponsor   open_bounty        no  derivation_not_allowed: base model 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d does not allow derivatives
             a         publish_model      no  bad_source: a published model's source must be 1 to 256 printable bytes
             a         publish_model      no  invalid_licence: invalid licence terms: commercial-use allowed-with-fee needs a positive fee
             a         publish_model      no  weights_claimed: weights 9c7d3cc1bee7acc045c697d6d56fd8d9a1732f31ccd59c2a56872456e648f72d were first submitted by 627f17d893e5697a4ba2208bc80b0292e7f58d8120eb353c1b55429db9c6b196; priority belongs to the first appearance
             a         publish_model      no  file_claimed: file a27a1db1cbf20674858643c6088f2eff917c8b8594c5491378bd3dcb4c6988d8 is already named in the log (a submission or a dataset)
-         35 a         publish_model      ok  ebe3bd74a5872db0 -> 398b55005a09bfc2
+         35 a         publish_model      ok  099e72644381fa08 -> fad120e94ec07799
             b         publish_model      no  weights_claimed: weights cae662172fd450bb0cd710a769079c05bfc5d8e35efa6576edc7d0377afdd4a2 were first submitted by eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e; priority belongs to the first appearance
-         36 sponsor   open_bounty        ok  398b55005a09bfc2 -> 13ac8f52c9306033
-         37 licensee  buy_license        ok  13ac8f52c9306033 -> c877d0bada91d977
+         36 sponsor   open_bounty        ok  fad120e94ec07799 -> fb43da4d47593702
+         37 licensee  buy_license        ok  fb43da4d47593702 -> ca5cc008d1b0797d
             wrong seq                    no  wrong_seq: entry has seq 39, but the next seq is 38
             broken chain                 no  broken_chain: entry's prev_hash 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 is not the head's hash a49fae03369a86d13aba66e81ce6f64aeaa2e69129022f73072a7595c5b9f040
             time went backwards          no  time_went_backwards: entry's timestamp 1700000000000 ms is earlier than the previous entry's 1700004400000 ms
@@ -938,7 +938,7 @@ fn scripted_chain_pins_roots_and_every_rejection() {
             another chain                no  wrong_chain: message is for chain "other-chain", this is chain "test-chain"
             replayed message             no  bad_nonce: nonce 1 is not the next nonce 7 for this signer (replayed or out of order)
             nonce gap                    no  bad_nonce: nonce 8 is not the next nonce 7 for this signer (replayed or out of order)
-        final root c877d0bada91d9777ec75c95d7b7186b3f7aadd673b58b059d31bc2194e5aea5
+        final root ca5cc008d1b0797d931885117d678be87341b464ba2bd1be50f972247ffed4b9
     "#]]
     .assert_eq(&s.out);
 }
