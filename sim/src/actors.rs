@@ -405,7 +405,9 @@ fn evaluator(w: &mut World, who: usize, behaviour: Behaviour) -> Result<(), Viol
         sub.weights_hash,
         lease.dataset,
     );
+    let lie = w.cfg.sabotage == Some(crate::Sabotage::LyingHonest) && w.below(4) == 0;
     let verdict = match behaviour {
+        Behaviour::Honest if lie => model::scored(sub.weights_hash, &[0; model::EXAMPLES]),
         Behaviour::Honest | Behaviour::Crashing => truth,
         Behaviour::Lazy => model::scored(sub.weights_hash, &[Score::SCALE / 2; model::EXAMPLES]),
         Behaviour::Colluding if ring_member(w, &sub.miner) => {

@@ -3,9 +3,8 @@
 //! belief matching the log (in `world`); bounties ended and closed within
 //! their rule's bound; at every close, no copy or unscorable file paid and
 //! the true best model winning wherever honest evaluators held the majority
-//! of the bond drawn; and replay from the log equal to the live state.
-
-use std::collections::BTreeSet;
+//! of the bond drawn for the deciding panel; and replay from the log equal to
+//! the live state.
 
 use bounties::message::{Finding, Verdict};
 use bounties::replay::replay;
@@ -99,20 +98,72 @@ fn bond_of(w: &World, account: &AccountId) -> u128 {
         .map_or(0, |a| a.bond)
 }
 
-/// Whether honest evaluators held more than half the bond of everyone drawn
-/// for `sub` (its panel and any dispute panel).
+/// Whether honest evaluators held more than half the bond of the panel that
+/// decides `sub`: its dispute panel (by the bonds recorded at that draw) if
+/// it was disputed, else its panel (which must agree unanimously).
 fn honest_majority(w: &World, sub: &Submission) -> bool {
-    let mut drawn: BTreeSet<AccountId> = sub.panel.iter().copied().collect();
-    if let Some(d) = &sub.dispute {
-        drawn.extend(d.panel.iter().copied());
-    }
-    let total: u128 = drawn.iter().map(|a| bond_of(w, a)).sum();
-    let honest: u128 = drawn
+    let weighted: Vec<(AccountId, u128)> = match &sub.dispute {
+        Some(d) => d
+            .panel
+            .iter()
+            .copied()
+            .zip(d.bonds.iter().map(|b| b.0))
+            .collect(),
+        None => sub.panel.iter().map(|a| (*a, bond_of(w, a))).collect(),
+    };
+    let total: u128 = weighted.iter().map(|(_, b)| b).sum();
+    let honest: u128 = weighted
         .iter()
-        .filter(|a| is_honest(w, a) == Some(true))
-        .map(|a| bond_of(w, a))
+        .filter(|(a, _)| is_honest(w, a) == Some(true))
+        .map(|(_, b)| b)
         .sum();
     total > 0 && honest * 2 > total
+}
+
+/// Who was drawn for `sub`, how they behave, their bond and what they posted.
+fn describe(w: &World, sub: &Submission, truth: &Verdict) -> String {
+    let state = w.state();
+    let receipts = state.receipts_for(sub.id);
+    let who = |a: &AccountId| {
+        let actor = w.actors.iter().find(|x| x.key.account() == *a);
+        let posted = receipts
+            .iter()
+            .find(|r| r.evaluator == *a)
+            .map_or("nothing", |r| {
+                if r.finding == truth.finding() {
+                    "the truth"
+                } else {
+                    "a falsehood"
+                }
+            });
+        actor.map_or_else(
+            || format!("{a} (unknown)"),
+            |x| format!("{} (bond {}) posted {posted}", x.name, x.bond),
+        )
+    };
+    let panel: Vec<String> = sub.panel.iter().map(who).collect();
+    let dispute: Vec<String> = sub
+        .dispute
+        .iter()
+        .flat_map(|d| d.panel.iter().map(who))
+        .collect();
+    let others: Vec<String> = receipts
+        .iter()
+        .filter(|r| {
+            !sub.panel.contains(&r.evaluator)
+                && !sub
+                    .dispute
+                    .as_ref()
+                    .is_some_and(|d| d.panel.contains(&r.evaluator))
+        })
+        .map(|r| who(&r.evaluator))
+        .collect();
+    format!(
+        "panel [{}], dispute panel [{}], challengers [{}]",
+        panel.join("; "),
+        dispute.join("; "),
+        others.join("; ")
+    )
 }
 
 fn truth(w: &World, sub: &Submission, hidden: bounties::Hash32) -> Verdict {
@@ -159,11 +210,10 @@ pub(crate) fn closed_bounties(w: &mut World) -> Result<(), Violation> {
                 && f.finding != truth.finding()
             {
                 return Err(Violation::new(format!(
-                    "bounty {}: submission {}'s final finding is false though honest evaluators held the majority of its drawn bond (panel {:?}, dispute {:?})",
+                    "bounty {}: submission {}'s final finding is false though honest evaluators held the majority of its drawn bond; {}",
                     b.id,
                     s.id,
-                    s.panel.len(),
-                    s.dispute.as_ref().map(|d| d.panel.len())
+                    describe(w, s, &truth)
                 )));
             }
         }

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 
 use bounties::{AccountId, Entry, Hash32};
 use coordinator::artifacts::{Artifact, ArtifactError, ArtifactStore, BoxFuture, Staged};
-use coordinator::store::memory::MemoryLog;
 use coordinator::store::{LogStore, Snapshot, StoreError};
 
 /// What the next append does.
@@ -21,20 +20,51 @@ pub enum Fault {
     AfterWriteHeadLost,
 }
 
-/// A log that keeps everything it wrote (its durable prefix) and fails the
-/// appends it is told to.
+/// A log held in memory that keeps everything it wrote (its durable prefix)
+/// and fails the appends it is told to.
 #[derive(Debug, Default)]
 pub struct SimLog {
-    inner: MemoryLog,
+    entries: Mutex<Vec<Entry>>,
+    snapshot: Mutex<Option<Snapshot>>,
     next: Mutex<Option<Fault>>,
     head_lost: Mutex<bool>,
     stopped: Mutex<bool>,
+    /// Sabotage (tests of the checks only): forget the last entry at a restart.
+    forgetful: bool,
 }
 
 impl SimLog {
+    /// A log that breaks its promise: at every restart it forgets its last
+    /// entry, acknowledged or not. Only the tests of the checks use it.
+    pub fn forgetful() -> SimLog {
+        SimLog {
+            forgetful: true,
+            ..SimLog::default()
+        }
+    }
+
+    /// A restart: the fault armed belonged to the old process; a forgetful
+    /// log drops its last entry (and a snapshot past it) here.
+    pub fn restarted(&self) {
+        *self.next.lock().expect("lock") = None;
+        *self.head_lost.lock().expect("lock") = false;
+        if self.forgetful {
+            let mut entries = self.entries.lock().expect("lock");
+            if entries.len() > 1 {
+                entries.pop();
+                *self.snapshot.lock().expect("lock") = None;
+            }
+        }
+    }
+
     /// Make the next append fail with `fault`.
     pub fn arm(&self, fault: Fault) {
         *self.next.lock().expect("lock") = Some(fault);
+    }
+
+    /// Forget a fault armed for an append that never reached the log.
+    pub fn disarm(&self) {
+        *self.next.lock().expect("lock") = None;
     }
 
     /// Whether a head read failed after a failed append since the last
@@ -43,28 +73,38 @@ impl SimLog {
         std::mem::take(&mut *self.stopped.lock().expect("lock"))
     }
 
-    /// Disarm (a restart: the fault belonged to the old process).
-    pub fn disarm(&self) {
-        *self.next.lock().expect("lock") = None;
-        *self.head_lost.lock().expect("lock") = false;
-    }
-
     fn injected() -> StoreError {
         StoreError::Database("injected fault".into())
+    }
+
+    fn write(&self, batch: &[Entry]) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock().expect("lock");
+        let expected = entries.len() as u64;
+        for (i, e) in batch.iter().enumerate() {
+            if e.seq != expected + i as u64 {
+                return Err(StoreError::NotNext {
+                    expected: expected + i as u64,
+                    got: e.seq,
+                });
+            }
+        }
+        entries.extend_from_slice(batch);
+        Ok(())
     }
 }
 
 impl LogStore for SimLog {
     fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
-        match self.next.lock().expect("lock").take() {
-            None => self.inner.append(entries),
+        let fault = self.next.lock().expect("lock").take();
+        match fault {
+            None => self.write(entries),
             Some(Fault::BeforeWrite) => Err(SimLog::injected()),
             Some(Fault::AfterWrite) => {
-                self.inner.append(entries)?;
+                self.write(entries)?;
                 Err(SimLog::injected())
             }
             Some(Fault::AfterWriteHeadLost) => {
-                self.inner.append(entries)?;
+                self.write(entries)?;
                 *self.head_lost.lock().expect("lock") = true;
                 Err(SimLog::injected())
             }
@@ -72,7 +112,9 @@ impl LogStore for SimLog {
     }
 
     fn read(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        self.inner.read(from, limit)
+        let entries = self.entries.lock().expect("lock");
+        let start = (from as usize).min(entries.len());
+        Ok(entries[start..].iter().take(limit).cloned().collect())
     }
 
     fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
@@ -82,15 +124,21 @@ impl LogStore for SimLog {
             *self.stopped.lock().expect("lock") = true;
             return Err(SimLog::injected());
         }
-        self.inner.head()
+        Ok(self
+            .entries
+            .lock()
+            .expect("lock")
+            .last()
+            .map(|e| (e.seq, e.hash())))
     }
 
     fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.inner.put_snapshot(snapshot)
+        *self.snapshot.lock().expect("lock") = Some(snapshot);
+        Ok(())
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.snapshot()
+        Ok(*self.snapshot.lock().expect("lock"))
     }
 }
 

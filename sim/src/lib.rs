@@ -34,6 +34,17 @@ pub struct SimConfig {
     pub honest_evaluators: usize,
     /// Colluding evaluators.
     pub colluding_evaluators: usize,
+    /// Break something on purpose, to show the checks catch it (tests only).
+    pub sabotage: Option<Sabotage>,
+}
+
+/// A deliberate break, so a test can show that the invariants notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// The log forgets its last entry at every restart.
+    ForgetfulLog,
+    /// Honest evaluators post a wrong score for every fourth job.
+    LyingHonest,
 }
 
 impl SimConfig {
@@ -47,6 +58,7 @@ impl SimConfig {
             drop_rate: 0.05,
             honest_evaluators: 4,
             colluding_evaluators: 2,
+            sabotage: None,
         }
     }
 }

@@ -76,7 +76,13 @@ pub fn true_verdict(file: Option<&[u8]>, claimed: Hash32, hidden: Hash32) -> Ver
 pub fn true_examples(weights: Hash32, hidden: Hash32) -> Vec<i64> {
     let h = tagged_hash(b"sim/truth", &[&weights.0, &hidden.0]);
     (0..EXAMPLES)
-        .map(|i| if !h.0[i].is_multiple_of(3) { Score::SCALE } else { 0 })
+        .map(|i| {
+            if !h.0[i].is_multiple_of(3) {
+                Score::SCALE
+            } else {
+                0
+            }
+        })
         .collect()
 }
 

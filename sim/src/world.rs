@@ -102,7 +102,11 @@ impl World {
             operator: operator.account(),
             balances,
         };
-        let store = Arc::new(SimLog::default());
+        let store = Arc::new(if cfg.sabotage == Some(crate::Sabotage::ForgetfulLog) {
+            SimLog::forgetful()
+        } else {
+            SimLog::default()
+        });
         store
             .append(&[Entry::genesis(&genesis, &operator, TimestampMs(T0))])
             .expect("genesis");
@@ -222,11 +226,11 @@ impl World {
     /// guard, the published state) and start a new one from the durable log.
     pub(crate) fn restart(&mut self) -> Result<(), Violation> {
         let before = self.state();
-        self.store.disarm();
         self.stats.restarts += 1;
         // Drop the old node first: its sequencer thread ends with its channel.
         let placeholder = Arc::clone(&self.node);
         drop(placeholder);
+        self.store.restarted();
         self.node = start(
             &self.rt,
             &self.store,

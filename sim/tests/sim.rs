@@ -2,7 +2,7 @@
 //! regression replays), then on a fresh seed each run (printed, so a failure
 //! replays from it: `cargo run --release -p bounties-sim -- --seed S`).
 
-use bounties_sim::{SimConfig, run, summary};
+use bounties_sim::{Sabotage, SimConfig, run, summary};
 
 const OPS: u64 = 100_000;
 
@@ -56,4 +56,32 @@ fn a_seed_replays_exactly() {
     assert_eq!((a.entries, a.root), (b.entries, b.root));
     let c = run(SimConfig::new(8, 3_000)).expect("seed 8");
     assert_ne!(a.root, c.root);
+}
+
+#[test]
+fn the_checks_catch_a_log_that_forgets_and_honest_evaluators_who_lie() {
+    let cases = [
+        (Sabotage::ForgetfulLog, ["acknowledged", "lost published"]),
+        (
+            Sabotage::LyingHonest,
+            ["final finding is false", "true best"],
+        ),
+    ];
+    for (sabotage, expected) in cases {
+        let cfg = SimConfig {
+            sabotage: Some(sabotage),
+            ..SimConfig::new(3, 30_000)
+        };
+        let failure = run(cfg).expect_err("a sabotaged run must fail");
+        let text = failure.to_string();
+        eprintln!("{sabotage:?}: {text}");
+        assert!(
+            expected.iter().any(|e| text.contains(e)),
+            "{sabotage:?}: {text}"
+        );
+        assert!(
+            text.contains("--seed 3"),
+            "the failure names its seed: {text}"
+        );
+    }
 }
