@@ -128,7 +128,11 @@ fn a_bounty_runs_from_open_to_royalties_over_http() {
     // then it tries each close on a copy of the state and sends nothing.
     let head = s.node.state().head();
     assert!(s.tick().is_empty(), "the dispute window is open");
-    assert_eq!(s.node.state().head(), head, "a close that must wait was sent");
+    assert_eq!(
+        s.node.state().head(),
+        head,
+        "a close that must wait was sent"
+    );
     assert!(!s.node.metrics.render().contains("dispute_window_open"));
     s.clock.advance(Params::default().dispute_window_ms);
     assert_eq!(s.tick(), vec![bounty]);
