@@ -1,7 +1,8 @@
 //! The HTTP API through the real router, in process: a fresh node per input
 //! (the fixture's log in memory, artifacts in a temporary directory, a manual
-//! clock), one request built from the bytes, and the promise that no request
-//! is answered with a 5xx or leaves the state unconserved.
+//! clock), one request built from the bytes, and the promises that no request
+//! is answered with a 5xx or leaves the state unconserved, and that no read
+//! (GET, HEAD) appends to the log.
 //!
 //! Input: byte 0 picks the method; byte 1 the signing (bit 0: sign the
 //! request's headers as a known account picked by the high bits; bit 1: the
@@ -104,6 +105,7 @@ pub fn api(data: &[u8]) {
         Config::default(),
     )
     .expect("the node starts");
+    let head = node.state().head();
     let router = coordinator::routes::router(Arc::clone(&node));
     rt.block_on(async {
         let response = router.oneshot(request).await.expect("infallible");
@@ -120,7 +122,11 @@ pub fn api(data: &[u8]) {
             String::from_utf8_lossy(&body)
         );
     });
-    node.state()
+    let state = node.state();
+    state
         .check_conservation()
         .expect("conservation after a request");
+    if matches!(method, Method::GET | Method::HEAD) {
+        assert_eq!(state.head(), head, "{method} {path} appended to the log");
+    }
 }
