@@ -227,9 +227,8 @@ impl World {
     pub(crate) fn restart(&mut self) -> Result<(), Violation> {
         let before = self.state();
         self.stats.restarts += 1;
-        // Drop the old node first: its sequencer thread ends with its channel.
-        let placeholder = Arc::clone(&self.node);
-        drop(placeholder);
+        // The old node goes when replaced, its sequencer thread with its
+        // channel; every call was awaited, so it has nothing in flight.
         self.store.restarted();
         self.node = start(
             &self.rt,
