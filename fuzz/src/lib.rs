@@ -7,7 +7,6 @@
 //! answers 5xx) the function asserts that too, so a broken promise is a crash.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use bounties::chain::{Chain, Wallet};
 use bounties::encoding::{self, sha256};
@@ -323,7 +322,7 @@ pub fn fixture_keys() -> &'static [SecretKey] {
     &fixture::state().keys
 }
 
-/// The fixture's arc'd small tokenizer file (for seeds).
-pub fn fixture_tokenizer_json() -> Arc<[u8]> {
-    Arc::from(fixture::wordpiece().1.as_slice())
+/// The fixture's small tokenizer file (for seeds).
+pub fn fixture_tokenizer_json() -> &'static [u8] {
+    &fixture::wordpiece().1
 }

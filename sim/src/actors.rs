@@ -3,7 +3,7 @@
 //! evaluators, and licensees.
 
 use bounties::encoding::sha256;
-use bounties::message::{Finding, Verdict};
+use bounties::message::Finding;
 use bounties::spec::*;
 use bounties::state::records::BountyStatus;
 use bounties::{Action, Amount, BountyId, Score, SecretKey, SubmissionId, TimestampMs};
@@ -418,7 +418,7 @@ fn evaluator(w: &mut World, who: usize, behaviour: Behaviour) -> Result<(), Viol
     if lease.kind == JobKind::Audit {
         // An audit posts only to contest a final finding.
         let final_finding: Option<Finding> = sub.final_score.as_ref().map(|f| f.finding);
-        let contest = final_finding.is_some_and(|f| f != verdict_finding(&verdict));
+        let contest = final_finding.is_some_and(|f| f != verdict.finding());
         if !contest {
             return Ok(());
         }
@@ -429,10 +429,6 @@ fn evaluator(w: &mut World, who: usize, behaviour: Behaviour) -> Result<(), Viol
         Action::PostReceipt(model::receipt(sub.id, lease.dataset, verdict)),
     )?;
     Ok(())
-}
-
-fn verdict_finding(v: &Verdict) -> Finding {
-    model::finding(v)
 }
 
 fn licensee(w: &mut World, who: usize) -> Result<(), Violation> {

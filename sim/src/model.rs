@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use bounties::encoding::{example_scores_digest, sha256, tagged_hash};
-use bounties::message::{Finding, Receipt, Unscorable, Verdict};
+use bounties::message::{Receipt, Unscorable, Verdict};
 use bounties::tensorfile::{self, Dtype, TensorData, TensorFile};
 use bounties::{Hash32, Score, SubmissionId, arch};
 
@@ -104,9 +104,4 @@ pub fn receipt(submission: SubmissionId, hidden: Hash32, verdict: Verdict) -> Re
         evaluator_build: sha256(b"sim evaluator"),
         verdict,
     }
-}
-
-/// The finding a verdict makes.
-pub fn finding(verdict: &Verdict) -> Finding {
-    verdict.finding()
 }

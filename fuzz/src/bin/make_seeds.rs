@@ -155,7 +155,7 @@ fn main() {
         &[&[8u8][..], b"To be, or not to be: that is the question."].concat(),
     );
 
-    put("tokenizer", &fixture_tokenizer_json());
+    put("tokenizer", fixture_tokenizer_json());
     put("tokenizer", "the unaffable films! 中".as_bytes());
 
     let spec_toml = toml::to_string(&fixture_spec("d", 1_700_100_000_000)).expect("toml");
