@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The evaluator's cross-build, cross-CPU determinism check.
+#   bash .ci/determinism.sh [--build-native]
 #
-# Builds the evaluator twice (-C target-cpu=x86-64 and -C target-cpu=native),
-# scores a seeded mlp on digits, a seeded standardised mlp on breast-cancer,
-# a seeded gpt on Shakespeare and a seeded bert on the sentiment fixture
-# (tokenised with MiniLM's tokenizer, fetched by scripts/test.sh) with 1, 2 and
-# 8 threads, then runs the portable build under qemu-x86_64 as a CPU without
-# AVX (Nehalem) and one with AVX2 and FMA (Haswell). Every receipt must be the
-# same bytes. Then the numpy implementation of docs/determinism.md
-# (scripts/reference_eval.py) must give the same per-example scores, score
-# and digest on the same models. Needs qemu-user for the emulated runs (.ci/run installs it).
+# Compares two builds of the evaluator that share no compiled code: the dev
+# profile for the baseline x86-64 CPU (the one the tests built: opt-level 2,
+# debug assertions and overflow checks on) and the release profile with
+# -C target-cpu=native (AVX2, FMA and AVX-512 where this CPU has them, in its
+# own target dir). It scores a seeded mlp on digits, a seeded standardised mlp
+# on breast-cancer, a seeded gpt on Shakespeare and a seeded bert on the
+# sentiment fixture (tokenised with MiniLM's tokenizer, fetched by
+# scripts/test.sh) with 1, 2 and 8 threads, then runs the baseline build under
+# qemu-x86_64 as a CPU without AVX (Nehalem) and one with AVX2 and FMA
+# (Haswell). Every receipt must be the same bytes. Then the numpy
+# implementation of docs/determinism.md (scripts/reference_eval.py) must give
+# the same per-example scores, score and digest on the same models. Needs
+# qemu-user for the emulated runs (.ci/run installs it).
+# --build-native: only build the native release (.ci/background.sh does, early).
 # GPT_LIMIT: sequences the gpt runs score (default 24; the mlp scores all 359).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,21 +24,23 @@ mkdir -p "$out"
 rm -f "$out"/*.json
 gpt_limit=${GPT_LIMIT:-24}
 
-build() { # NAME TARGET_CPU
-  echo "== build the evaluator with -C target-cpu=$2"
-  RUSTFLAGS="-C target-cpu=$2" cargo build --locked --release -q -p evaluator \
-    --bin evaluator --example synthetic_model --target-dir "target/det-$1"
+build_native() {
+  RUSTFLAGS="-C target-cpu=native" cargo build --locked --release -q -p evaluator \
+    --bin evaluator --target-dir target/det-native
 }
-build portable x86-64
-build native native
-portable=target/det-portable/release/evaluator
+if [[ "${1:-}" == --build-native ]]; then build_native; exit 0; fi
+echo "== build the evaluator: dev profile for x86-64, release for target-cpu=native"
+cargo build --locked -q -p evaluator --bin evaluator --example synthetic_model
+build_native
+baseline=target/debug/evaluator
 native=target/det-native/release/evaluator
-target/det-portable/release/examples/synthetic_model mlp:64,32,10 determinism "$out/mlp.safetensors"
-target/det-portable/release/examples/synthetic_model \
+synthetic=target/debug/examples/synthetic_model
+"$synthetic" mlp:64,32,10 determinism "$out/mlp.safetensors"
+"$synthetic" \
   gpt:vocab=96,context=64,layers=2,width=32,heads=4 determinism "$out/gpt.safetensors"
-target/det-portable/release/examples/synthetic_model mlp:30,16,2+standardize determinism \
+"$synthetic" mlp:30,16,2+standardize determinism \
   "$out/std.safetensors"
-target/det-portable/release/examples/synthetic_model \
+"$synthetic" \
   bert:vocab=30522,positions=32,types=2,layers=2,width=32,heads=4,ffn=64,classes=2,pool=mean \
   determinism "$out/bert.safetensors"
 cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack datasets/tests/fixtures/sentiment.tsv \
@@ -57,12 +65,12 @@ score() { # LABEL THREADS COMMAND...
 }
 
 echo "== score (receipt score in millionths)"
-for t in 1 2 8; do score "portable-${t}threads" "$t" "$portable"; done
+for t in 1 2 8; do score "dev-x86-64-${t}threads" "$t" "$baseline"; done
 for t in 1 8; do score "native-${t}threads" "$t" "$native"; done
 if command -v qemu-x86_64 >/dev/null; then
   for cpu in Nehalem Haswell; do
     # TCG warns about CPUID bits it cannot emulate; they do not touch arithmetic.
-    score "qemu-$cpu" 2 qemu-x86_64 -cpu "$cpu" "$portable" 2> >(grep -v "TCG doesn't support" >&2)
+    score "qemu-$cpu" 2 qemu-x86_64 -cpu "$cpu" "$baseline" 2> >(grep -v "TCG doesn't support" >&2)
   done
 else
   echo "qemu-x86_64 not found: install qemu-user for the emulated CPUs" >&2
@@ -71,7 +79,7 @@ fi
 
 echo "== compare"
 for model in mlp gpt std bert; do
-  reference="$out/$model-portable-1threads.json"
+  reference="$out/$model-dev-x86-64-1threads.json"
   for f in "$out/$model"-*.json; do
     if ! cmp -s "$reference" "$f"; then
       echo "DIFFERENT: $f differs from $reference" >&2
@@ -91,7 +99,7 @@ cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack breast-cancer -
 reference() { # MODEL DATASET METRIC [LIMIT]
   local limit=()
   [ -n "${4:-}" ] && limit=(--limit "$4")
-  "$portable" score --model "$out/$1.safetensors" --dataset "$out/$2-hidden.safetensors" \
+  "$baseline" score --model "$out/$1.safetensors" --dataset "$out/$2-hidden.safetensors" \
     --metric "$3" "${limit[@]}" --json > "$out/ref-evaluator.json"
   python3 scripts/reference_eval.py "$out/$1.safetensors" "$out/$2-hidden.safetensors" \
     --metric "$3" "${limit[@]}" > "$out/ref-numpy.json"
