@@ -30,11 +30,14 @@ build_native() {
 }
 if [[ "${1:-}" == --build-native ]]; then build_native; exit 0; fi
 echo "== build the evaluator: dev profile for x86-64, release for target-cpu=native"
-cargo build --locked -q -p evaluator --bin evaluator --example synthetic_model
+# The test command's own build (a no-op after scripts/test.sh): building one
+# package alone would resolve other features and compile it all again.
+cargo test --workspace --locked --no-run -q
 build_native
 baseline=target/debug/evaluator
 native=target/det-native/release/evaluator
 synthetic=target/debug/examples/synthetic_model
+bounty=target/debug/bounty
 "$synthetic" mlp:64,32,10 determinism "$out/mlp.safetensors"
 "$synthetic" \
   gpt:vocab=96,context=64,layers=2,width=32,heads=4 determinism "$out/gpt.safetensors"
@@ -43,7 +46,7 @@ synthetic=target/debug/examples/synthetic_model
 "$synthetic" \
   bert:vocab=30522,positions=32,types=2,layers=2,width=32,heads=4,ffn=64,classes=2,pool=mean \
   determinism "$out/bert.safetensors"
-cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack datasets/tests/fixtures/sentiment.tsv \
+"$bounty" dataset pack datasets/tests/fixtures/sentiment.tsv \
   --whole --texts target/models/all-minilm-l6-v2/tokenizer.json --sequence-length 32 \
   --license "MIT OR Apache-2.0" --out "$out" >/dev/null
 
@@ -93,9 +96,9 @@ done
 # same models and on dataset files packed from the same bundled data.
 echo "== the numpy reference (scripts/reference_eval.py) gives the same receipts"
 python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy
-cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack digits --out "$out" >/dev/null
-cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack shakespeare --out "$out" >/dev/null
-cargo run --locked -q -p bounty-cli --bin bounty -- dataset pack breast-cancer --out "$out" >/dev/null
+"$bounty" dataset pack digits --out "$out" >/dev/null
+"$bounty" dataset pack shakespeare --out "$out" >/dev/null
+"$bounty" dataset pack breast-cancer --out "$out" >/dev/null
 reference() { # MODEL DATASET METRIC [LIMIT]
   local limit=()
   [ -n "${4:-}" ] && limit=(--limit "$4")
