@@ -18,6 +18,7 @@ use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
 use coordinator::staging::Staging;
+use coordinator::store::LogLocation;
 use coordinator::store::sqlite::SqliteLog;
 use coordinator::{routes, server};
 
@@ -110,6 +111,7 @@ fn main() {
     let names: Vec<String> = (0..=CLIENTS_MAX).map(|i| format!("c{i}")).collect();
     let init = datadir::init(
         &data,
+        &LogLocation::DataDir,
         "bench",
         Params::default(),
         &names,

@@ -10,11 +10,13 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bounties::{AccountId, Amount, Entry, Genesis, Params, SecretKey, TimestampMs};
 
+use crate::store::postgres::{OpenError, PostgresLog};
 use crate::store::sqlite::SqliteLog;
-use crate::store::{LogStore, StoreError};
+use crate::store::{LogLocation, LogStore, StoreError};
 
 /// Why a data dir could not be read or created.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,9 @@ pub enum DataDirError {
     /// The log database.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The PostgreSQL log could not be opened.
+    #[error(transparent)]
+    Postgres(#[from] OpenError),
 }
 
 type Result<T> = std::result::Result<T, DataDirError>;
@@ -75,6 +80,23 @@ impl DataDir {
     }
 }
 
+/// Open the log at `location` (the data dir's SQLite file, created if
+/// missing, or a PostgreSQL database).
+pub fn open_log(dir: &DataDir, location: &LogLocation) -> Result<Arc<dyn LogStore>> {
+    Ok(match location {
+        LogLocation::DataDir => Arc::new(SqliteLog::open(&dir.log())?),
+        LogLocation::Postgres(url) => Arc::new(PostgresLog::open(url)?),
+    })
+}
+
+/// Open an existing log at `location` to read it (the auditor).
+pub fn open_existing_log(dir: &DataDir, location: &LogLocation) -> Result<Arc<dyn LogStore>> {
+    Ok(match location {
+        LogLocation::DataDir => Arc::new(SqliteLog::open_read_only(&dir.log())?),
+        LogLocation::Postgres(url) => Arc::new(PostgresLog::open(url)?),
+    })
+}
+
 /// Write `key` to `path`, readable by its owner only; never overwrite.
 pub fn write_key(path: &Path, key: &SecretKey) -> Result<()> {
     bounties_client::write_key_file(path, key).map_err(|e| DataDirError::Invalid(e.to_string()))
@@ -95,16 +117,17 @@ pub struct Initialised {
     pub genesis_hash: bounties::Hash32,
 }
 
-/// Create a data dir with a fresh genesis.
+/// Create a data dir with a fresh genesis, written to the log at `location`.
 pub fn init(
     dir: &DataDir,
+    location: &LogLocation,
     chain_id: &str,
     params: Params,
     dev: &[String],
     dev_balance: Amount,
     now_ms: u64,
 ) -> Result<Initialised> {
-    if dir.log().exists() {
+    if *location == LogLocation::DataDir && dir.log().exists() {
         return Err(DataDirError::Invalid(format!(
             "{} already holds a log; choose an empty data dir",
             dir.0.display()
@@ -121,6 +144,20 @@ pub fn init(
             )));
         }
     }
+    // A database is checked before any key is written (a SQLite log is
+    // created only at the end, so a failed init leaves none behind).
+    let database = match location {
+        LogLocation::DataDir => None,
+        LogLocation::Postgres(_) => {
+            let log = open_log(dir, location)?;
+            if let Some((seq, _)) = log.head()? {
+                return Err(DataDirError::Invalid(format!(
+                    "the log at {location} already holds a chain (head seq {seq}); use an empty database"
+                )));
+            }
+            Some(log)
+        }
+    };
     std::fs::create_dir_all(&dir.0).map_err(io(&dir.0))?;
     let operator = bounties_client::random_key();
     let minter = bounties_client::random_key();
@@ -148,7 +185,10 @@ pub fn init(
         .check()
         .map_err(|e| DataDirError::Invalid(format!("genesis: {e}")))?;
     let entry = Entry::genesis(&genesis, &operator, TimestampMs(now_ms));
-    let log = SqliteLog::open(&dir.log())?;
+    let log = match database {
+        Some(log) => log,
+        None => open_log(dir, location)?,
+    };
     log.append(std::slice::from_ref(&entry))?;
     Ok(Initialised {
         chain_id: chain_id.to_owned(),

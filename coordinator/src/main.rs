@@ -13,7 +13,7 @@ use coordinator::datadir::{self, DataDir};
 use coordinator::logging::LogFormat;
 use coordinator::node::{Config, Node};
 use coordinator::staging::Staging;
-use coordinator::store::sqlite::SqliteLog;
+use coordinator::store::LogLocation;
 use coordinator::{audit, routes, scheduler, server};
 
 #[derive(Parser)]
@@ -33,6 +33,10 @@ enum Command {
         /// Where to keep the log, artifacts and keys.
         #[arg(long)]
         data_dir: PathBuf,
+        /// Where the log lives: `sqlite` (the data dir's log.sqlite) or a
+        /// postgres://USER@HOST:PORT/DB URL.
+        #[arg(long, default_value = "sqlite", env = "COORDINATOR_STORE")]
+        store: LogLocation,
         /// The chain id every message must name.
         #[arg(long, default_value = "model-bounties-dev")]
         chain_id: String,
@@ -60,6 +64,10 @@ enum Command {
         /// The data dir made by `init`.
         #[arg(long)]
         data_dir: PathBuf,
+        /// Where the log lives: `sqlite` (the data dir's log.sqlite) or a
+        /// postgres://USER@HOST:PORT/DB URL.
+        #[arg(long, default_value = "sqlite", env = "COORDINATOR_STORE")]
+        store: LogLocation,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
@@ -99,6 +107,10 @@ enum Command {
         /// The data dir whose log to audit.
         #[arg(long)]
         data_dir: PathBuf,
+        /// Where the log lives: `sqlite` (the data dir's log.sqlite) or a
+        /// postgres://USER@HOST:PORT/DB URL.
+        #[arg(long, default_value = "sqlite", env = "COORDINATOR_STORE")]
+        store: LogLocation,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -125,6 +137,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init {
             data_dir,
+            store,
             chain_id,
             dev,
             dev_balance,
@@ -141,12 +154,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             let done = datadir::init(
                 &DataDir(data_dir.clone()),
+                &store,
                 &chain_id,
                 params,
                 &dev,
                 dev_balance,
                 SystemClock.now_ms(),
-            )?;
+            )
+            .with_context(|| format!("initialising {} (log: {store})", data_dir.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
             } else {
@@ -163,6 +178,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve {
             data_dir,
+            store,
             listen,
             max_artifact_bytes,
             uploads_per_client,
@@ -186,11 +202,16 @@ fn run(cli: Cli) -> Result<()> {
                 connections_per_client,
                 ..Config::default()
             };
-            serve(DataDir(data_dir), &listen, config)
+            serve(DataDir(data_dir), &store, &listen, config)
         }
-        Command::Audit { data_dir, json } => {
-            let store = SqliteLog::open_read_only(&DataDir(data_dir).log())?;
-            let report = audit::audit_store(&store).context("audit failed")?;
+        Command::Audit {
+            data_dir,
+            store,
+            json,
+        } => {
+            let store = datadir::open_existing_log(&DataDir(data_dir), &store)
+                .with_context(|| format!("opening the log at {store}"))?;
+            let report = audit::audit_store(store.as_ref()).context("audit failed")?;
             let text = if json {
                 serde_json::to_string_pretty(&report)?
             } else {
@@ -202,8 +223,9 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 #[tokio::main]
-async fn serve(dir: DataDir, listen: &str, config: Config) -> Result<()> {
-    let store = Arc::new(SqliteLog::open(&dir.log()).context("opening the log")?);
+async fn serve(dir: DataDir, store: &LogLocation, listen: &str, config: Config) -> Result<()> {
+    let store =
+        datadir::open_log(&dir, store).with_context(|| format!("opening the log at {store}"))?;
     let artifacts =
         Arc::new(LocalArtifacts::open(&dir.artifacts()).context("opening the artifact store")?);
     let staging = Staging::open(&dir.tmp()).context("opening the upload staging dir")?;

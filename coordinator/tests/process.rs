@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bounties::{Action, Amount, Entry, Hash32, Message, SecretKey};
 use bounties_client::Client;
+use coordinator::store::postgres::scratch::ScratchDatabase;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_coordinator");
@@ -97,15 +98,32 @@ fn next(state: &mut u64) -> u64 {
 
 #[test]
 fn kill_9_under_64_writers_loses_nothing_acknowledged() {
+    kill_9_rounds(false, 5);
+}
+
+#[test]
+fn kill_9_under_64_writers_loses_nothing_acknowledged_on_postgres() {
+    kill_9_rounds(true, 3);
+}
+
+/// `rounds` times: a fresh chain (its log in SQLite, or in a scratch
+/// PostgreSQL database), 64 writers, `kill -9`, restart.
+fn kill_9_rounds(postgres: bool, rounds: usize) {
     let seed = seed();
     println!("crash seed {seed} (rerun with CRASH_SEED={seed})");
     let mut rng = seed;
-    for round in 0..5 {
+    for round in 0..rounds {
+        let db = postgres.then(|| ScratchDatabase::create().unwrap());
+        let store: Vec<&str> = match &db {
+            Some(db) => vec!["--store", db.url()],
+            None => vec![],
+        };
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let names: Vec<String> = (0..64).map(|i| format!("c{i}")).collect();
         let mut args = vec!["init", "--data-dir", data.to_str().unwrap(), "--dev"];
         args.extend(names.iter().map(String::as_str));
+        args.extend(&store);
         coordinator(&args);
         let keys: Vec<SecretKey> = names
             .iter()
@@ -116,7 +134,7 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged() {
                 .unwrap()
             })
             .collect();
-        let (mut child, url) = serve(&data, &[]);
+        let (mut child, url) = serve(&data, &store);
         let chain_id = Client::new(&url).info().unwrap().chain_id;
         let acked: Arc<Mutex<Vec<(u64, Hash32)>>> = Arc::default();
         let writers: Vec<_> = (0..64)
@@ -157,7 +175,7 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged() {
             "round {round}: nothing was acknowledged in {delay} ms"
         );
 
-        let (mut child, url) = serve(&data, &[]);
+        let (mut child, url) = serve(&data, &store);
         let client = Client::new(&url);
         let info = client.info().unwrap();
         let mut log: Vec<Entry> = Vec::new();
@@ -183,7 +201,9 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged() {
             );
         }
         bounties::log::verify_chain(&log).unwrap();
-        let audit = coordinator(&["audit", "--data-dir", data.to_str().unwrap(), "--json"]);
+        let mut audit = vec!["audit", "--data-dir", data.to_str().unwrap(), "--json"];
+        audit.extend(&store);
+        let audit = coordinator(&audit);
         let report: Value = serde_json::from_slice(&audit.stdout).unwrap();
         assert_eq!(
             report["state_root"].as_str().unwrap(),

@@ -16,8 +16,10 @@ use coordinator::node::{Config, Node, NodeError};
 use coordinator::staging::Staging;
 use coordinator::store::faulty::{Fault, FaultyLog};
 use coordinator::store::memory::MemoryLog;
+use coordinator::store::postgres::PostgresLog;
+use coordinator::store::postgres::scratch::ScratchDatabase;
 use coordinator::store::sqlite::SqliteLog;
-use coordinator::store::{LogStore, conformance};
+use coordinator::store::{LogLocation, LogStore, conformance};
 
 #[test]
 fn every_log_store_keeps_the_promises_of_the_trait() {
@@ -25,6 +27,13 @@ fn every_log_store_keeps_the_promises_of_the_trait() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.sqlite");
     let open = || -> Box<dyn LogStore> { Box::new(SqliteLog::open(&path).unwrap()) };
+    conformance::check(&open, Some(&open));
+}
+
+#[test]
+fn the_postgres_log_keeps_the_promises_of_the_trait() {
+    let db = ScratchDatabase::create().unwrap();
+    let open = || -> Box<dyn LogStore> { Box::new(PostgresLog::open(db.url()).unwrap()) };
     conformance::check(&open, Some(&open));
 }
 
@@ -38,23 +47,44 @@ fn every_artifact_store_keeps_the_promises_of_the_trait() {
     runtime.block_on(artifact_conformance::check(&open, &open, &staging));
 }
 
-/// A chain with alice funded, its log in SQLite, the node's store wrapped.
+/// Where a test chain keeps its log: each fault test runs on both.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+/// A chain with alice funded, its log in SQLite or a scratch PostgreSQL
+/// database, the node's store wrapped.
 struct Chain {
     _dir: tempfile::TempDir,
     data: DataDir,
+    location: LogLocation,
     alice: SecretKey,
     bob: SecretKey,
     runtime: tokio::runtime::Runtime,
+    _db: Option<ScratchDatabase>,
 }
 
 impl Chain {
-    fn new() -> Chain {
+    fn on(backend: Backend) -> Chain {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir(dir.path().join("data"));
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(ScratchDatabase::create().unwrap()),
+        };
+        let location = match &db {
+            None => LogLocation::DataDir,
+            Some(db) => LogLocation::Postgres(db.url().to_owned()),
+        };
         let names = vec!["alice".to_owned(), "bob".to_owned()];
         let now = SystemClock.now_ms();
         let init = datadir::init(
             &data,
+            &location,
             "faults",
             Params::default(),
             &names,
@@ -76,12 +106,14 @@ impl Chain {
             bob: key("bob"),
             _dir: dir,
             data,
+            location,
             runtime,
+            _db: db,
         }
     }
 
     fn store(&self) -> Arc<dyn LogStore> {
-        Arc::new(SqliteLog::open(&self.data.log()).unwrap())
+        datadir::open_log(&self.data, &self.location).unwrap()
     }
 
     fn node(&self, store: Arc<dyn LogStore>) -> Arc<Node> {
@@ -119,7 +151,12 @@ impl Chain {
 
 #[test]
 fn an_append_the_store_refused_is_neither_acknowledged_nor_published_and_can_be_sent_again() {
-    let c = Chain::new();
+    for backend in BACKENDS {
+        refused_append(Chain::on(backend));
+    }
+}
+
+fn refused_append(c: Chain) {
     let faulty = Arc::new(FaultyLog::new(c.store(), 2, Fault::BeforeWrite));
     let node = c.node(Arc::clone(&faulty) as Arc<dyn LogStore>);
     assert_eq!(c.append(&node, c.transfer(1, 10)).unwrap(), 1);
@@ -147,7 +184,12 @@ fn an_append_the_store_refused_is_neither_acknowledged_nor_published_and_can_be_
 
 #[test]
 fn an_append_that_committed_but_lost_its_answer_is_acknowledged_once_and_survives_a_restart() {
-    let c = Chain::new();
+    for backend in BACKENDS {
+        committed_append_lost_answer(Chain::on(backend));
+    }
+}
+
+fn committed_append_lost_answer(c: Chain) {
     let faulty = Arc::new(FaultyLog::new(c.store(), 2, Fault::AfterWrite));
     let node = c.node(Arc::clone(&faulty) as Arc<dyn LogStore>);
     assert_eq!(c.append(&node, c.transfer(1, 10)).unwrap(), 1);
@@ -249,8 +291,11 @@ fn an_upload_stored_before_its_answer_was_lost_is_kept_with_its_owner_and_a_retr
 
 #[test]
 fn a_store_that_crashes_mid_append_restarts_from_its_durable_prefix() {
-    for committed in [false, true] {
-        let c = Chain::new();
+    for (committed, backend) in [false, true]
+        .into_iter()
+        .flat_map(|c| BACKENDS.map(|b| (c, b)))
+    {
+        let c = Chain::on(backend);
         let faulty = Arc::new(FaultyLog::new(c.store(), 3, Fault::Crash { committed }));
         let node = c.node(Arc::clone(&faulty) as Arc<dyn LogStore>);
         assert_eq!(c.append(&node, c.transfer(1, 1)).unwrap(), 1);

@@ -1,15 +1,18 @@
 //! Log storage behind a small, log-shaped interface: append a batch atomically
 //! and durably, read a range, the head, and a start-up snapshot.
 //!
-//! SQLite is the embedded default ([`sqlite::SqliteLog`]); [`memory::MemoryLog`]
-//! serves tests. A PostgreSQL store is one more implementation of [`LogStore`].
+//! SQLite is the embedded default ([`sqlite::SqliteLog`]); PostgreSQL
+//! ([`postgres::PostgresLog`]) is for several front-ends on one database;
+//! [`memory::MemoryLog`] serves tests.
 
 pub mod conformance;
 pub mod faulty;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use std::ops::ControlFlow;
+use std::str::FromStr;
 
 use bounties::{Entry, Hash32};
 
@@ -38,6 +41,39 @@ pub enum StoreError {
         /// The seq offered.
         got: u64,
     },
+}
+
+/// Where a node's log lives (`--store`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogLocation {
+    /// `log.sqlite` in the data dir: the embedded default.
+    DataDir,
+    /// A PostgreSQL database, by its `postgres://` URL.
+    Postgres(String),
+}
+
+impl FromStr for LogLocation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "sqlite" {
+            Ok(LogLocation::DataDir)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(LogLocation::Postgres(s.to_owned()))
+        } else {
+            Err(format!(
+                "{s:?}: use `sqlite` (the data dir's log.sqlite) or a postgres://USER@HOST:PORT/DB URL"
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for LogLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogLocation::DataDir => f.write_str("sqlite"),
+            LogLocation::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
 }
 
 /// A point the node has verified: replay up to `seq` may trust signatures,
@@ -92,6 +128,15 @@ pub fn for_each_chunk<E: From<StoreError>>(
             return Ok(());
         }
     }
+}
+
+/// A stored 32-byte hash, or `Corrupt` naming the entry it belongs to.
+pub(crate) fn hash_from(seq: u64, bytes: Vec<u8>) -> Result<Hash32, StoreError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        seq,
+        reason: "hash is not 32 bytes".into(),
+    })?;
+    Ok(Hash32(arr))
 }
 
 /// Check that `entries` continue a log whose next seq is `next`.

@@ -11,7 +11,7 @@ use bounties::encoding;
 use bounties::{Entry, Hash32};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{LogStore, Snapshot, StoreError, check_continues};
+use super::{LogStore, Snapshot, StoreError, check_continues, hash_from};
 
 fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Database(Box::new(e))
@@ -95,14 +95,6 @@ impl SqliteLog {
         }
         out
     }
-}
-
-fn hash_from(seq: u64, bytes: Vec<u8>) -> Result<Hash32, StoreError> {
-    let arr: [u8; 32] = bytes.try_into().map_err(|_| StoreError::Corrupt {
-        seq,
-        reason: "hash is not 32 bytes".into(),
-    })?;
-    Ok(Hash32(arr))
 }
 
 impl LogStore for SqliteLog {

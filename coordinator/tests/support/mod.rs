@@ -14,6 +14,7 @@ use coordinator::clock::{Clock, ManualClock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::node::{Config, Node};
 use coordinator::staging::Staging;
+use coordinator::store::LogLocation;
 use coordinator::store::sqlite::SqliteLog;
 use coordinator::{routes, server};
 
@@ -76,7 +77,16 @@ pub fn serve_over(
     let data = DataDir(dir.path().join("data"));
     let names: Vec<String> = devs.iter().map(|s| s.to_string()).collect();
     let now = SystemClock.now_ms();
-    let init = datadir::init(&data, "test-chain", params, &names, Amount(1_000_000), now).unwrap();
+    let init = datadir::init(
+        &data,
+        &LogLocation::DataDir,
+        "test-chain",
+        params,
+        &names,
+        Amount(1_000_000),
+        now,
+    )
+    .unwrap();
     let mut keys = BTreeMap::new();
     for (name, _, path) in &init.dev {
         keys.insert(name.clone(), DataDir::read_key(path).unwrap());
