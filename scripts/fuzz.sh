@@ -23,11 +23,15 @@ if [[ "$which" == all ]]; then selected=("${TARGETS[@]}"); else selected=("$whic
 host="$(rustc -vV | sed -n 's/^host: //p')"
 export CARGO_TARGET_DIR="$PWD/target/fuzz/build"
 # --target keeps build scripts and proc macros uninstrumented.
-RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+# FUZZ_NO_BUILD=1 runs the targets as last built (a long campaign on one
+# commit while the tree changes).
+if [[ -z "${FUZZ_NO_BUILD:-}" ]]; then
+  RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing" \
-  cargo build --release --locked --manifest-path fuzz/Cargo.toml --target "$host" \
-  $(printf -- '--bin %s ' "${selected[@]}")
+    cargo build --release --locked --manifest-path fuzz/Cargo.toml --target "$host" \
+    $(printf -- '--bin %s ' "${selected[@]}")
+fi
 
 if [[ "$seconds" == 0 ]]; then exit 0; fi
 status=0
