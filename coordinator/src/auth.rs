@@ -1,4 +1,9 @@
 //! Checking signed requests: the account headers, a time window, no replays.
+//!
+//! "No replays" is [`SeenRequests`]: in memory for one front-end
+//! ([`ReplayGuard`]), or in PostgreSQL for several
+//! ([`crate::shared::seen::SharedSeen`]), so a request one front-end accepted
+//! is refused by every other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -7,7 +12,9 @@ use axum::http::HeaderMap;
 use bounties::auth::{HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_request};
 use bounties::{AccountId, Signature, State};
 
+use crate::artifacts::BoxFuture;
 use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// How far a request's timestamp may be from the server's clock.
 pub const WINDOW_MS: u64 = 5 * 60 * 1000;
@@ -15,6 +22,45 @@ pub const WINDOW_MS: u64 = 5 * 60 * 1000;
 /// The most signatures remembered at once: the guard's memory is bounded
 /// (about 100 bytes each) however many requests arrive.
 pub const SEEN_MAX: usize = 100_000;
+
+/// Why a signed request was not taken as new.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// Its signature was used before.
+    #[error("this signed request was already used")]
+    Replayed,
+    /// It is older than the guard's floor.
+    #[error(
+        "the request was signed before the server's replay floor (a restart, or a burst of \
+         requests): sign it again"
+    )]
+    BelowFloor,
+    /// The shared guard's database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Refused> for ApiError {
+    fn from(e: Refused) -> Self {
+        match e {
+            Refused::Store(s) => ApiError::from(s),
+            other => ApiError::Auth(other.to_string()),
+        }
+    }
+}
+
+/// Where a front-end remembers the signed requests it accepted.
+pub trait SeenRequests: Send + Sync + 'static {
+    /// Take `sig`, made at `ts` (ms; within [`WINDOW_MS`] of `now`), as used:
+    /// `Ok` the first time only.
+    fn first_use(&self, sig: Signature, ts: u64, now: u64) -> BoxFuture<'_, Result<(), Refused>>;
+}
+
+impl SeenRequests for ReplayGuard {
+    fn first_use(&self, sig: Signature, ts: u64, now: u64) -> BoxFuture<'_, Result<(), Refused>> {
+        Box::pin(std::future::ready(self.remember(&sig, ts, now)))
+    }
+}
 
 /// Signatures seen, the same ordered by request time, and the floor.
 #[derive(Debug)]
@@ -51,15 +97,11 @@ impl ReplayGuard {
     }
 
     /// Remember `sig` (made at `ts`); an error if it was seen before or is below the floor.
-    fn first_use(&self, sig: &Signature, ts: u64, now: u64) -> Result<(), ApiError> {
+    fn remember(&self, sig: &Signature, ts: u64, now: u64) -> Result<(), Refused> {
         let mut guard = self.seen.lock().expect("lock");
         let seen = &mut *guard;
         if ts < seen.floor_ms {
-            return Err(ApiError::Auth(
-                "the request was signed before the server's replay floor (a restart, or a \
-                 burst of requests): sign it again"
-                    .into(),
-            ));
+            return Err(Refused::BelowFloor);
         }
         // Forget what has left the window: it would be refused by time anyway.
         let horizon = now.saturating_sub(WINDOW_MS);
@@ -74,10 +116,11 @@ impl ReplayGuard {
                 seen.floor_ms = seen.floor_ms.max(t + 1);
             }
         }
-        if ts < seen.floor_ms || !seen.set.insert(sig.0) {
-            return Err(ApiError::Auth(
-                "this signed request was already used".into(),
-            ));
+        if ts < seen.floor_ms {
+            return Err(Refused::BelowFloor);
+        }
+        if !seen.set.insert(sig.0) {
+            return Err(Refused::Replayed);
         }
         seen.by_time.insert((ts, sig.0), ());
         Ok(())
@@ -99,13 +142,13 @@ impl ReplayGuard {
 ///
 /// Only accounts the ledger knows (a balance, a bond or a message in the
 /// log) may sign requests, so fresh keys cannot fill the replay guard.
-pub fn signer(
+pub async fn signer(
     headers: &HeaderMap,
     state: &State,
     method: &str,
     path: &str,
     now_ms: u64,
-    guard: &ReplayGuard,
+    guard: &dyn SeenRequests,
 ) -> Result<Option<AccountId>, ApiError> {
     let chain_id = state.chain_id();
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -146,7 +189,7 @@ pub fn signer(
             "{account} has no balance, bond or message on this ledger: fund it first"
         )));
     }
-    guard.first_use(&sig, ts, now_ms)?;
+    guard.first_use(sig, ts, now_ms).await?;
     Ok(Some(account))
 }
 
@@ -163,20 +206,20 @@ mod tests {
         let now = 1_000_000;
         let guard = ReplayGuard::new(now - 10_000, 3);
         // Before the start floor: refused (a request signed before a restart).
-        assert!(guard.first_use(&sig(9), now - 10_001, now).is_err());
+        assert!(guard.remember(&sig(9), now - 10_001, now).is_err());
         for (i, ts) in [(1, now - 4), (2, now - 3), (3, now - 2)] {
-            guard.first_use(&sig(i), ts, now).unwrap();
+            guard.remember(&sig(i), ts, now).unwrap();
         }
-        assert!(guard.first_use(&sig(2), now - 3, now).is_err(), "a replay");
+        assert!(guard.remember(&sig(2), now - 3, now).is_err(), "a replay");
         // A fourth forgets the oldest and raises the floor past it.
-        guard.first_use(&sig(4), now - 1, now).unwrap();
+        guard.remember(&sig(4), now - 1, now).unwrap();
         assert_eq!(guard.len(), 3);
         assert!(
-            guard.first_use(&sig(1), now - 4, now).is_err(),
+            guard.remember(&sig(1), now - 4, now).is_err(),
             "forgotten, but below the floor"
         );
-        assert!(guard.first_use(&sig(5), now - 4, now).is_err());
-        guard.first_use(&sig(6), now, now).unwrap();
+        assert!(guard.remember(&sig(5), now - 4, now).is_err());
+        guard.remember(&sig(6), now, now).unwrap();
         assert_eq!(guard.len(), 3);
     }
 }

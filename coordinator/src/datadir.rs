@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use bounties::{AccountId, Amount, Entry, Genesis, Params, SecretKey, TimestampMs};
 
+use crate::auth::{ReplayGuard, SeenRequests};
+use crate::shared::seen::SharedSeen;
 use crate::store::postgres::{OpenError, PostgresLog};
 use crate::store::sqlite::SqliteLog;
 use crate::store::{LogLocation, LogStore, StoreError};
@@ -86,6 +88,28 @@ pub fn open_log(dir: &DataDir, location: &LogLocation) -> Result<Arc<dyn LogStor
     Ok(match location {
         LogLocation::DataDir => Arc::new(SqliteLog::open(&dir.log())?),
         LogLocation::Postgres(url) => Arc::new(PostgresLog::open(url)?),
+    })
+}
+
+/// The log at `location` and the replay guard that goes with it, for
+/// `serve`: SQLite with a guard in memory (from `now_ms`), or PostgreSQL with
+/// its writer lock taken and the guard in the database.
+pub fn open_for_serving(
+    dir: &DataDir,
+    location: &LogLocation,
+    now_ms: u64,
+) -> Result<(Arc<dyn LogStore>, Arc<dyn SeenRequests>)> {
+    Ok(match location {
+        LogLocation::DataDir => (
+            Arc::new(SqliteLog::open(&dir.log())?),
+            Arc::new(ReplayGuard::new(now_ms, crate::auth::SEEN_MAX)),
+        ),
+        LogLocation::Postgres(url) => {
+            let log = PostgresLog::open(url)?;
+            log.become_writer(std::time::Duration::from_secs(10))?;
+            let guard = SharedSeen::new(log.database());
+            (Arc::new(log), Arc::new(guard))
+        }
     })
 }
 

@@ -24,6 +24,7 @@ pub mod routes;
 pub mod scheduler;
 pub mod sequencer;
 pub mod server;
+pub mod shared;
 pub mod staging;
 pub mod store;
 pub mod web;

@@ -224,21 +224,22 @@ fn run(cli: Cli) -> Result<()> {
 
 #[tokio::main]
 async fn serve(dir: DataDir, store: &LogLocation, listen: &str, config: Config) -> Result<()> {
-    let store =
-        datadir::open_log(&dir, store).with_context(|| format!("opening the log at {store}"))?;
+    let (store, replay_guard) = datadir::open_for_serving(&dir, store, SystemClock.now_ms())
+        .with_context(|| format!("opening the log at {store}"))?;
     let artifacts =
         Arc::new(LocalArtifacts::open(&dir.artifacts()).context("opening the artifact store")?);
     let staging = Staging::open(&dir.tmp()).context("opening the upload staging dir")?;
     let operator = DataDir::read_key(&dir.key("operator"))?;
     let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let started = std::time::Instant::now();
-    let node = Node::start(
+    let node = Node::start_with_guard(
         store,
         artifacts,
         staging,
         Arc::new(SystemClock),
         Some(operator),
         config,
+        replay_guard,
     )?;
     let state = node.state();
     tracing::info!(

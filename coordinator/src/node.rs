@@ -10,7 +10,7 @@ use bounties::{Action, Hash32, Message, SecretKey, SignedMessage, State, encodin
 
 use crate::artifacts::ArtifactError;
 use crate::artifacts::ArtifactStore;
-use crate::auth::ReplayGuard;
+use crate::auth::{ReplayGuard, SeenRequests};
 use crate::clock::Clock;
 use crate::ingest::UploadSlots;
 use crate::jobs::Leases;
@@ -124,8 +124,8 @@ pub struct Node {
     pub leases: Mutex<Leases>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Signed requests already seen.
-    pub replay_guard: ReplayGuard,
+    /// Signed requests already seen (by this front-end, or by all of them).
+    pub replay_guard: Arc<dyn SeenRequests>,
     /// Uploads in progress, per client address.
     pub uploads: UploadSlots,
     /// Where uploads are received before they are stored.
@@ -139,6 +139,7 @@ pub struct Node {
 impl Node {
     /// Replay the log in `store` and start the sequencer. `operator` signs
     /// scheduler messages (none: the scheduler cannot close bounties).
+    /// Signed requests are remembered in memory, from the clock's now.
     pub fn start(
         store: Arc<dyn LogStore>,
         artifacts: Arc<dyn ArtifactStore>,
@@ -146,6 +147,21 @@ impl Node {
         clock: Arc<dyn Clock>,
         operator: Option<SecretKey>,
         config: Config,
+    ) -> Result<Arc<Node>, RecoverError> {
+        let guard = Arc::new(ReplayGuard::new(clock.now_ms(), crate::auth::SEEN_MAX));
+        Node::start_with_guard(store, artifacts, staging, clock, operator, config, guard)
+    }
+
+    /// [`Node::start`] with signed requests remembered in `replay_guard`
+    /// (the guard front-ends on one database share).
+    pub fn start_with_guard(
+        store: Arc<dyn LogStore>,
+        artifacts: Arc<dyn ArtifactStore>,
+        staging: Staging,
+        clock: Arc<dyn Clock>,
+        operator: Option<SecretKey>,
+        config: Config,
+        replay_guard: Arc<dyn SeenRequests>,
     ) -> Result<Arc<Node>, RecoverError> {
         let state = recover(store.as_ref())?;
         let metrics = Arc::new(Metrics::default());
@@ -157,7 +173,6 @@ impl Node {
             Arc::clone(&metrics),
             config.snapshot_every,
         );
-        let clock_now = clock.now_ms();
         Ok(Arc::new(Node {
             config,
             store,
@@ -166,7 +181,7 @@ impl Node {
             artifacts,
             leases: Mutex::new(Leases::default()),
             metrics,
-            replay_guard: ReplayGuard::new(clock_now, crate::auth::SEEN_MAX),
+            replay_guard,
             uploads: UploadSlots::default(),
             staging,
             publications: Verdicts::default(),

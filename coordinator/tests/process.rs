@@ -62,15 +62,22 @@ fn serve_logging_to(dir: &Path, extra: &[&str], stderr: Stdio) -> (Child, String
 /// A fresh data dir with one funded dev account, alice: the dir, the data
 /// path and alice's key.
 fn chain_with_alice() -> (tempfile::TempDir, std::path::PathBuf, SecretKey) {
+    chain_with_alice_in(&[])
+}
+
+/// [`chain_with_alice`] with `store` (`--store URL`, or none: SQLite).
+fn chain_with_alice_in(store: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, SecretKey) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    coordinator(&[
+    let mut args = vec![
         "init",
         "--data-dir",
         data.to_str().unwrap(),
         "--dev",
         "alice",
-    ]);
+    ];
+    args.extend(store);
+    coordinator(&args);
     let alice = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
     (dir, data, alice)
 }
@@ -395,8 +402,15 @@ fn audit_and_start_up_detect_an_altered_stored_entry() {
 
 #[test]
 fn a_signed_request_is_not_accepted_again_after_a_restart() {
-    let (dir, data, alice) = chain_with_alice();
-    let (mut child, url) = serve(&data, &[]);
+    replayed_after_restart(&[]);
+    // On PostgreSQL the guard is a table: it outlives the process.
+    let db = ScratchDatabase::create().unwrap();
+    replayed_after_restart(&["--store", db.url()]);
+}
+
+fn replayed_after_restart(store: &[&str]) {
+    let (dir, data, alice) = chain_with_alice_in(store);
+    let (mut child, url) = serve(&data, store);
     let client = Client::new(&url);
     let chain_id = client.info().unwrap().chain_id;
     // A private artifact of alice's: only signed requests of hers may read it.
@@ -426,7 +440,7 @@ fn a_signed_request_is_not_accepted_again_after_a_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(20));
-    let (mut child, url) = serve(&data, &[]);
+    let (mut child, url) = serve(&data, store);
     assert_eq!(get(&url), 401, "replayed after a restart");
     // A fresh signature still works.
     let dest = dir.path().join("got");

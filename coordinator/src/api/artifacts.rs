@@ -16,7 +16,7 @@ use crate::ingest::{Upload, ingest};
 use crate::node::Node;
 use crate::server::Peer;
 
-fn signer(
+async fn signer(
     node: &Node,
     headers: &HeaderMap,
     method: &str,
@@ -29,8 +29,9 @@ fn signer(
         method,
         &format!("/v1/artifacts/{hash}"),
         node.clock.now_ms(),
-        &node.replay_guard,
+        node.replay_guard.as_ref(),
     )
+    .await
 }
 
 pub(super) async fn upload(
@@ -46,6 +47,7 @@ pub(super) async fn upload(
     };
     let hash = parse_hash(&hash).map_err(refused)?;
     let owner = signer(&node, &headers, "PUT", &hash)
+        .await
         .map_err(refused)?
         .ok_or_else(|| refused(ApiError::Auth("uploading needs a signed request".into())))?;
     let declared_len = headers
@@ -78,7 +80,7 @@ pub(super) async fn download(
     let hash = parse_hash(&hash)?;
     let state = node.state();
     let rule = visibility(&state, &hash);
-    let reader = signer(&node, &headers, "GET", &hash)?;
+    let reader = signer(&node, &headers, "GET", &hash).await?;
     let owners = match rule {
         Visibility::Public => Vec::new(),
         _ => node.artifacts.owners(hash).await?,

@@ -234,8 +234,9 @@ async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult<wire::Lease
         "POST",
         "/v1/jobs/lease",
         node.clock.now_ms(),
-        &node.replay_guard,
-    )?
+        node.replay_guard.as_ref(),
+    )
+    .await?
     .ok_or_else(|| ApiError::Auth("leasing a job needs a signed request".into()))?;
     if !state.in_good_standing(&evaluator) {
         return Err(ApiError::Forbidden(format!(

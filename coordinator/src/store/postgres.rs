@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     hash       BYTEA NOT NULL,
     state_root BYTEA NOT NULL
 );
+-- Signed requests accepted by any front-end (crate::shared::seen).
+CREATE TABLE IF NOT EXISTS seen_requests (
+    signature    BYTEA PRIMARY KEY,
+    signed_at_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS seen_requests_by_time ON seen_requests (signed_at_ms);
 ";
 
 fn db(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -98,7 +104,43 @@ pub enum OpenError {
 #[allow(missing_debug_implementations)]
 pub struct PostgresLog {
     runtime: OwnRuntime,
+    database: Database,
+    config: tokio_postgres::Config,
+    /// The connection holding the writer lock, once taken.
+    writer_lock: std::sync::Mutex<Option<tokio_postgres::Client>>,
+}
+
+/// The session lock one serving coordinator holds on its database (an
+/// arbitrary constant: "mb-write").
+const WRITER_LOCK: i64 = 0x6d62_2d77_7269_7465;
+
+/// The log's database, for the other tables front-ends share in it
+/// ([`crate::shared`]): its pool, used on the log's runtime.
+#[derive(Clone)]
+#[allow(missing_debug_implementations)]
+pub struct Database {
     pool: Pool,
+    handle: tokio::runtime::Handle,
+}
+
+impl Database {
+    /// Run `work` with the pool on the store's runtime and await it (from
+    /// any runtime).
+    pub async fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.handle
+            .spawn(work(self.pool.clone()))
+            .await
+            .map_err(|e| StoreError::Database(Box::new(e)))?
+    }
+}
+
+/// The error for a database failure (public to [`crate::shared`]).
+pub(crate) fn database_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    db(e)
 }
 
 /// The store's runtime, shut down without waiting when the store is dropped
@@ -162,7 +204,7 @@ impl PostgresLog {
             config.application_name("model-bounties coordinator");
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -180,10 +222,15 @@ impl PostgresLog {
             .build()
             .map_err(db)?;
         let log = PostgresLog {
+            database: Database {
+                pool,
+                handle: runtime.handle().clone(),
+            },
             runtime: OwnRuntime(Some(runtime)),
-            pool,
+            config,
+            writer_lock: std::sync::Mutex::new(None),
         };
-        let found = log.run(migrate(log.pool.clone()))?;
+        let found = log.run(migrate(log.database.pool.clone()))?;
         match found {
             Some(v) if v != SCHEMA_VERSION => Err(OpenError::SchemaVersion { found: v }),
             _ => Ok(log),
@@ -204,9 +251,43 @@ impl PostgresLog {
             .map_err(|_| StoreError::Database("the PostgreSQL worker stopped".into()))?
     }
 
-    /// The pool, for the other tables a front-end keeps in this database.
-    pub fn pool(&self) -> &Pool {
-        &self.pool
+    /// Become the database's one writer: take its writer lock on a
+    /// connection of this store's own, held while the store lives (a
+    /// process that dies, `kill -9` included, drops the connection and so the
+    /// lock). Waits up to `wait` for a previous holder to go; another serving
+    /// coordinator is an error.
+    pub fn become_writer(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+        let config = self.config.clone();
+        let deadline = std::time::Instant::now() + wait;
+        let client = self.run(async move {
+            let (client, connection) = config.connect(NoTls).await.map_err(db)?;
+            tokio::spawn(connection);
+            loop {
+                let taken: bool = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+                    .await
+                    .map_err(db)?
+                    .get(0);
+                if taken {
+                    return Ok(client);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Database(
+                        "another coordinator is serving this database (it holds the writer \
+                         lock); stop it first"
+                            .into(),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })?;
+        *self.writer_lock.lock().expect("lock") = Some(client);
+        Ok(())
+    }
+
+    /// The database, for the other tables front-ends share in it.
+    pub fn database(&self) -> Database {
+        self.database.clone()
     }
 }
 
@@ -253,7 +334,7 @@ impl LogStore for PostgresLog {
         let seqs: Vec<i64> = (0..entries.len() as i64).map(|i| first + i).collect();
         let hashes: Vec<Vec<u8>> = entries.iter().map(|e| e.hash().0.to_vec()).collect();
         let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
-        let pool = self.pool.clone();
+        let pool = self.database.pool.clone();
         self.run(async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
@@ -303,7 +384,7 @@ impl LogStore for PostgresLog {
             return Ok(Vec::new());
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let pool = self.pool.clone();
+        let pool = self.database.pool.clone();
         self.run(async move {
             let client = pool.get().await.map_err(db)?;
             let rows = client
@@ -335,7 +416,7 @@ impl LogStore for PostgresLog {
     }
 
     fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.database.pool.clone();
         self.run(async move {
             let client = pool.get().await.map_err(db)?;
             let row = client
@@ -355,7 +436,7 @@ impl LogStore for PostgresLog {
 
     fn put_snapshot(&self, s: Snapshot) -> Result<(), StoreError> {
         let seq = i64::try_from(s.seq).map_err(db)?;
-        let pool = self.pool.clone();
+        let pool = self.database.pool.clone();
         self.run(async move {
             let client = pool.get().await.map_err(db)?;
             client
@@ -372,7 +453,7 @@ impl LogStore for PostgresLog {
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.database.pool.clone();
         self.run(async move {
             let client = pool.get().await.map_err(db)?;
             let row = client

@@ -1,0 +1,5 @@
+//! What several front-ends on one PostgreSQL database must agree on beyond
+//! the log: the signed requests already accepted ([`seen`]). Each lives in a
+//! table of the log's database, created with the log's versioned schema.
+
+pub mod seen;
