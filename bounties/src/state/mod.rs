@@ -9,6 +9,7 @@
 mod bounty;
 mod close;
 mod evaluation;
+mod image;
 mod ledger;
 mod licence;
 mod publish;
@@ -17,7 +18,7 @@ mod views;
 
 use std::sync::Arc;
 
-use borsh::BorshSerialize;
+use borsh::{BorshDeserialize, BorshSerialize};
 use imbl::{OrdMap, OrdSet};
 use sha2::{Digest, Sha256};
 
@@ -30,12 +31,13 @@ use crate::message::{Action, Message};
 use crate::rejection::Rejection;
 use records::{ArtifactUse, Bounty, Evaluator, Licence, Model, ReceiptRecord, Submission};
 
+pub use image::{IMAGE_VERSION, ImageError};
 pub use views::{AccountView, LeaderboardRow, Provenance};
 
 pub use crate::keys::Verify;
 
 /// The tip of the log the state has applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Head {
     /// The last applied seq.
     pub seq: u64,
@@ -46,7 +48,7 @@ pub struct Head {
 }
 
 /// Tokens created and destroyed since genesis.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Supply {
     /// Minted, including genesis balances.
     pub minted: Amount,

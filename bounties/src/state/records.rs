@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use borsh::BorshSerialize;
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, Amount, BountyId, Hash32, Score, SubmissionId, TimestampMs};
@@ -13,7 +13,9 @@ use crate::message::Finding;
 use crate::spec::{BountySpec, LicenceTerms, RoyaltyShares};
 
 /// Where a bounty is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BountyStatus {
     /// Taking submissions, until the deadline; nobody but the uploaders can
@@ -41,7 +43,7 @@ impl BountyStatus {
 }
 
 /// One payment of the reward.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payout {
     /// The paid submission.
@@ -53,7 +55,7 @@ pub struct Payout {
 }
 
 /// What happened at close.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settlement {
     /// The submissions that set a new record, in order (with their improvement in score units).
@@ -74,7 +76,7 @@ pub struct Settlement {
 }
 
 /// A bounty.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bounty {
     /// Its id (the seq of its OpenBounty entry).
@@ -115,7 +117,7 @@ impl Bounty {
 }
 
 /// A finding that the drawn panel agreed on bit for bit (or a dispute panel's majority).
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinalScore {
     /// What was found: a score, or why the file is unscorable.
@@ -135,7 +137,7 @@ impl FinalScore {
 
 /// A contested submission: a larger panel decides, by the bond its members
 /// were drawn with.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dispute {
     /// The seq of the receipt that opened it.
@@ -156,7 +158,9 @@ pub struct Dispute {
 }
 
 /// Why an evaluator's receipt counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptRole {
     /// Drawn for the submission at `EndSubmissions`.
@@ -168,7 +172,7 @@ pub enum ReceiptRole {
 }
 
 /// A submission.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Submission {
     /// Its id (the seq of its Submit entry).
@@ -202,7 +206,7 @@ pub struct Submission {
 }
 
 /// What a winning model's licence sales are shared by.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LicenceInfo {
     /// The terms.
@@ -216,7 +220,7 @@ pub struct LicenceInfo {
 }
 
 /// A model: the first appearance of a weights hash in the log.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
     /// The weights hash.
@@ -238,7 +242,7 @@ pub struct Model {
 }
 
 /// Where a model first appeared.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
 pub enum Origin {
     /// Submitted to a bounty.
@@ -278,7 +282,7 @@ impl Model {
 }
 
 /// A registered evaluator.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Evaluator {
     /// The bond held.
@@ -290,7 +294,7 @@ pub struct Evaluator {
 }
 
 /// An accepted receipt.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptRecord {
     /// The seq of its entry.
@@ -310,7 +314,7 @@ pub struct ReceiptRecord {
 }
 
 /// A licence bought.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Licence {
     /// Its id (the seq of its BuyLicense entry).
@@ -333,7 +337,9 @@ pub struct Licence {
 /// What the log says an artifact is: the index behind the read rule, so
 /// access never scans bounties. Derived from bounties and submissions (not
 /// hashed into the state root).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]
 pub enum ArtifactUse {
     /// Some bounty's training set: public.

@@ -144,6 +144,11 @@ impl State {
         self.artifact_uses.get(hash).copied()
     }
 
+    /// Every artifact the log names, with what it names it as, in hash order.
+    pub fn artifact_uses(&self) -> impl Iterator<Item = (&Hash32, &ArtifactUse)> {
+        self.artifact_uses.iter()
+    }
+
     /// An evaluator.
     pub fn evaluator(&self, account: &AccountId) -> Option<&Evaluator> {
         self.evaluators.get(account)

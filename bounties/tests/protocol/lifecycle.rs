@@ -27,7 +27,7 @@ pub fn driver() -> Driver {
 
 /// Open a bounty, submit `(miner, weights, examples)`, end submissions, have
 /// each drawn panel score, wait out the dispute window, and close.
-fn run_bounty(
+pub fn run_bounty(
     d: &mut Driver,
     sponsor: &str,
     mut spec: BountySpec,
@@ -66,7 +66,7 @@ fn run_bounty(
     b
 }
 
-fn licensed(deadline: u64, share_bps: u16, fee: u128) -> BountySpec {
+pub fn licensed(deadline: u64, share_bps: u16, fee: u128) -> BountySpec {
     let mut s = spec(deadline);
     s.evaluation_budget = Amount(1_000);
     s.licence.fee = Amount(fee);

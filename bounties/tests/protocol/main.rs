@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod golden;
+mod image;
 mod lifecycle;
 mod properties;
 mod support;

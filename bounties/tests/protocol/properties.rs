@@ -627,6 +627,16 @@ impl Sim {
         let chain = Chain::from_entries(self.d.chain.entries().to_vec(), Verify::Skip)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(chain.state().root(), live, "replayed root differs");
+        // The state's image reads back as the same state, the parts the root
+        // does not cover included.
+        let image = self.d.state().to_image();
+        let restored =
+            State::from_image(&image, live).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(restored.to_image(), image, "the image does not round-trip");
+        prop_assert!(
+            restored.artifact_uses().eq(self.d.state().artifact_uses()),
+            "the rebuilt artifact index differs"
+        );
         self.d.chain = chain;
         Ok(())
     }
