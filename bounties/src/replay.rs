@@ -102,6 +102,16 @@ impl Replayer {
         }
     }
 
+    /// A replayer that continues from `state` (an image loaded at a
+    /// snapshot), checking every signature it is fed.
+    pub fn from_state(state: State) -> Replayer {
+        Replayer {
+            state: Some(state),
+            entries: 0,
+            trust: Trust::Nobody,
+        }
+    }
+
     /// Skip signature checks up to and including `seq` (genesis is always checked).
     pub fn trusting_through(mut self, seq: u64) -> Replayer {
         self.trust = Trust::Through(seq);

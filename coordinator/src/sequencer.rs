@@ -64,9 +64,10 @@ impl Sequencer {
     ) -> (Sequencer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * BATCH_MAX);
         let (state_tx, state_rx) = watch::channel(Arc::new(state));
+        let imager = start_imager(Arc::clone(&store));
         let handle = std::thread::Builder::new()
             .name("sequencer".into())
-            .spawn(move || run(rx, store, state_tx, clock, metrics, snapshot_every))
+            .spawn(move || run(rx, store, state_tx, clock, metrics, snapshot_every, imager))
             .expect("spawning the sequencer thread");
         (
             Sequencer {
@@ -108,6 +109,31 @@ impl Sequencer {
     }
 }
 
+/// The thread that records snapshots: a committed state's root and image
+/// are computed and written here, off the sequencer's path (the state is
+/// persistent, so holding it costs nothing). One waits at most; a snapshot
+/// due while one is being written is skipped (the next one comes).
+fn start_imager(store: Arc<dyn LogStore>) -> std::sync::mpsc::SyncSender<Arc<State>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<State>>(1);
+    std::thread::Builder::new()
+        .name("snapshots".into())
+        .spawn(move || {
+            for state in rx {
+                let head = state.head();
+                let snapshot = Snapshot {
+                    seq: head.seq,
+                    hash: head.hash,
+                    state_root: state.root(),
+                };
+                if let Err(e) = store.put_snapshot(snapshot, &state.to_image()) {
+                    tracing::warn!(seq = head.seq, error = %e, "could not record a snapshot");
+                }
+            }
+        })
+        .expect("spawning the snapshot thread");
+    tx
+}
+
 fn run(
     mut rx: mpsc::Receiver<Pending>,
     store: Arc<dyn LogStore>,
@@ -115,6 +141,7 @@ fn run(
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     snapshot_every: u64,
+    imager: std::sync::mpsc::SyncSender<Arc<State>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while let Some(first) = rx.blocking_recv() {
@@ -188,19 +215,12 @@ fn run(
                 let crossed = |seq: u64| seq / snapshot_every.max(1);
                 let before = entries[0].seq.saturating_sub(1);
                 let after = state.head().seq;
+                let state = Arc::new(state);
                 if crossed(after) != crossed(before) {
-                    let head = state.head();
-                    let snapshot = Snapshot {
-                        seq: head.seq,
-                        hash: head.hash,
-                        state_root: state.root(),
-                    };
-                    if let Err(e) = store.put_snapshot(snapshot) {
-                        tracing::warn!(error = %e, "could not record a snapshot");
-                    }
+                    let _ = imager.try_send(Arc::clone(&state));
                 }
                 metrics.committed(entries.len(), after);
-                state_tx.send_replace(Arc::new(state));
+                state_tx.send_replace(state);
                 for (reply, appended) in accepted {
                     let _ = reply.send(Ok(appended));
                 }
@@ -215,11 +235,43 @@ fn run(
     }
 }
 
-/// Rebuild the state from `store`: signatures are trusted up to the latest
-/// snapshot (this node verified them when it appended) provided the hash
-/// chain and the state root there match; everything after is verified.
+/// Rebuild the state from `store`. With a state image at the latest
+/// snapshot, the image is loaded (checked against the snapshot's root, and
+/// the stored entry there against its hash) and only the entries after it are
+/// replayed, every signature verified: start-up costs the state and the tail,
+/// not the whole log (`coordinator audit` replays all of it). Without one, or
+/// with one that does not check out, the whole log is replayed, signatures
+/// trusted up to the snapshot (this node verified them when it appended)
+/// provided the hash chain and the state root there match.
 pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
     let snapshot = store.snapshot()?;
+    if let Some(snap) = snapshot
+        && let Some(image) = store.image()?
+    {
+        let at = store.read(snap.seq, 1)?;
+        if at.first().map(Entry::hash) != Some(snap.hash) {
+            return Err(RecoverError::Snapshot { seq: snap.seq });
+        }
+        match State::from_image(&image, snap.state_root) {
+            Ok(state) if state.head().seq == snap.seq && state.head().hash == snap.hash => {
+                let mut replayer = Replayer::from_state(state);
+                crate::store::for_each_chunk(store, snap.seq + 1, RECOVER_CHUNK, |chunk| {
+                    replayer.feed(&chunk, |_, _| {})?;
+                    Ok::<_, RecoverError>(ControlFlow::Continue(()))
+                })?;
+                return Ok(replayer.into_state()?);
+            }
+            Ok(_) => tracing::warn!(
+                seq = snap.seq,
+                "the state image is not at its snapshot's head; replaying the whole log"
+            ),
+            Err(e) => tracing::warn!(
+                seq = snap.seq,
+                error = %e,
+                "the state image does not check out; replaying the whole log"
+            ),
+        }
+    }
     let mut replayer = Replayer::default().trusting_through(snapshot.map_or(0, |s| s.seq));
     crate::store::for_each_chunk(store, 0, RECOVER_CHUNK, |chunk| {
         // Up to the snapshot's entry, then the check that the log still
@@ -326,27 +378,78 @@ mod tests {
         for e in &chain.entries()[1..=30] {
             state.apply(e, Verify::Skip).unwrap();
         }
+        // An image that does not decode: the whole log is replayed instead.
         store
-            .put_snapshot(Snapshot {
-                seq: 30,
-                hash: at.hash(),
-                state_root: state.root(),
-            })
+            .put_snapshot(
+                Snapshot {
+                    seq: 30,
+                    hash: at.hash(),
+                    state_root: state.root(),
+                },
+                b"not an image",
+            )
             .unwrap();
         let recovered = recover(&store).unwrap();
         assert_eq!(recovered.root(), chain.state().root());
 
         // A snapshot that does not match the log (the log was altered).
         store
-            .put_snapshot(Snapshot {
-                seq: 40,
-                hash: at.hash(),
-                state_root: state.root(),
-            })
+            .put_snapshot(
+                Snapshot {
+                    seq: 40,
+                    hash: at.hash(),
+                    state_root: state.root(),
+                },
+                &state.to_image(),
+            )
             .unwrap();
         assert!(matches!(
             recover(&store),
             Err(RecoverError::Snapshot { seq: 40 })
+        ));
+    }
+
+    #[test]
+    fn recovery_from_an_image_replays_only_the_tail_and_verifies_it() {
+        let (chain, _) = chain(50);
+        let mut entries = chain.entries().to_vec();
+        // Alter an entry before the snapshot: start-up from the image never
+        // reads it (the audit does), so it reaches the head all the same.
+        entries[10].timestamp_ms.0 += 1;
+        let mut state = State::from_genesis(&entries[0], Verify::Skip).unwrap();
+        for e in &chain.entries()[1..=30] {
+            state.apply(e, Verify::Skip).unwrap();
+        }
+        let snapshot = Snapshot {
+            seq: 30,
+            hash: entries[30].hash(),
+            state_root: state.root(),
+        };
+        let store = MemoryLog::default();
+        store.append(&entries).unwrap();
+        store.put_snapshot(snapshot, &state.to_image()).unwrap();
+        assert_eq!(recover(&store).unwrap().root(), chain.state().root());
+
+        // A forged signature after the snapshot is found.
+        let mut forged = chain.entries().to_vec();
+        forged[50].signature = bounties::Signature([7; 64]);
+        let store = MemoryLog::default();
+        store.append(&forged).unwrap();
+        store.put_snapshot(snapshot, &state.to_image()).unwrap();
+        assert!(matches!(
+            recover(&store),
+            Err(RecoverError::Replay(ReplayError::Rejected { seq: 50, .. }))
+        ));
+
+        // An image that is not the snapshot's state: the whole log is
+        // replayed instead, which finds the broken link after the altered entry.
+        let store = MemoryLog::default();
+        store.append(&entries).unwrap();
+        let other = chain.state().to_image();
+        store.put_snapshot(snapshot, &other).unwrap();
+        assert!(matches!(
+            recover(&store),
+            Err(RecoverError::Replay(ReplayError::Rejected { seq: 11, .. }))
         ));
     }
 

@@ -25,7 +25,7 @@ pub enum Fault {
 #[derive(Debug, Default)]
 pub struct SimLog {
     entries: Mutex<Vec<Entry>>,
-    snapshot: Mutex<Option<Snapshot>>,
+    snapshot: Mutex<Option<(Snapshot, Vec<u8>)>>,
     next: Mutex<Option<Fault>>,
     head_lost: Mutex<bool>,
     stopped: Mutex<bool>,
@@ -132,13 +132,22 @@ impl LogStore for SimLog {
             .map(|e| (e.seq, e.hash())))
     }
 
-    fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        *self.snapshot.lock().expect("lock") = Some(snapshot);
+    fn put_snapshot(&self, snapshot: Snapshot, image: &[u8]) -> Result<(), StoreError> {
+        *self.snapshot.lock().expect("lock") = Some((snapshot, image.to_vec()));
         Ok(())
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        Ok(*self.snapshot.lock().expect("lock"))
+        Ok(self.snapshot.lock().expect("lock").as_ref().map(|s| s.0))
+    }
+
+    fn image(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .snapshot
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|s| s.1.clone()))
     }
 }
 

@@ -27,6 +27,7 @@ pub fn check(open: &dyn Fn() -> Box<dyn LogStore>, reopen: Option<&dyn Fn() -> B
     assert_eq!(store.head().unwrap(), None, "a fresh store is empty");
     assert!(store.read(0, 10).unwrap().is_empty());
     assert_eq!(store.snapshot().unwrap(), None);
+    assert_eq!(store.image().unwrap(), None);
 
     // Appends must continue the log; a refused batch leaves nothing behind.
     let refused = [entry(1, 10)];
@@ -70,14 +71,23 @@ pub fn check(open: &dyn Fn() -> Box<dyn LogStore>, reopen: Option<&dyn Fn() -> B
         hash: all[200].hash(),
         state_root: Hash32([9; 32]),
     };
-    store.put_snapshot(snap).unwrap();
+    store.put_snapshot(snap, b"image at 200").unwrap();
     assert_eq!(store.snapshot().unwrap(), Some(snap));
+    assert_eq!(
+        store.image().unwrap().as_deref(),
+        Some(&b"image at 200"[..])
+    );
     let later = Snapshot { seq: 250, ..snap };
-    store.put_snapshot(later).unwrap();
+    let big = vec![0xa5; 3 << 20];
+    store.put_snapshot(later, &big).unwrap();
     assert_eq!(
         store.snapshot().unwrap(),
         Some(later),
         "the latest snapshot wins"
+    );
+    assert!(
+        store.image().unwrap() == Some(big.clone()),
+        "with its image"
     );
 
     if let Some(reopen) = reopen {
@@ -90,6 +100,7 @@ pub fn check(open: &dyn Fn() -> Box<dyn LogStore>, reopen: Option<&dyn Fn() -> B
         );
         assert_eq!(again.head().unwrap(), Some((299, all[299].hash())));
         assert_eq!(again.snapshot().unwrap(), Some(later));
+        assert!(again.image().unwrap() == Some(big), "the image survives");
         again.append(&[entry(300, 1)]).unwrap();
         assert_eq!(again.head().unwrap().map(|h| h.0), Some(300));
     }

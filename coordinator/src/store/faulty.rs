@@ -107,13 +107,18 @@ impl LogStore for FaultyLog {
         self.inner.head()
     }
 
-    fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+    fn put_snapshot(&self, snapshot: Snapshot, image: &[u8]) -> Result<(), StoreError> {
         self.alive()?;
-        self.inner.put_snapshot(snapshot)
+        self.inner.put_snapshot(snapshot, image)
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
         self.alive()?;
         self.inner.snapshot()
+    }
+
+    fn image(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.alive()?;
+        self.inner.image()
     }
 }

@@ -10,7 +10,7 @@ use super::{LogStore, Snapshot, StoreError, check_continues};
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     entries: RwLock<Vec<Entry>>,
-    snapshot: RwLock<Option<Snapshot>>,
+    snapshot: RwLock<Option<(Snapshot, Vec<u8>)>>,
 }
 
 impl LogStore for MemoryLog {
@@ -36,12 +36,21 @@ impl LogStore for MemoryLog {
             .map(|e| (e.seq, e.hash())))
     }
 
-    fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        *self.snapshot.write().expect("lock") = Some(snapshot);
+    fn put_snapshot(&self, snapshot: Snapshot, image: &[u8]) -> Result<(), StoreError> {
+        *self.snapshot.write().expect("lock") = Some((snapshot, image.to_vec()));
         Ok(())
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        Ok(*self.snapshot.read().expect("lock"))
+        Ok(self.snapshot.read().expect("lock").as_ref().map(|s| s.0))
+    }
+
+    fn image(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .snapshot
+            .read()
+            .expect("lock")
+            .as_ref()
+            .map(|s| s.1.clone()))
     }
 }

@@ -102,11 +102,16 @@ pub trait LogStore: Send + Sync + 'static {
     /// append, the sequencer asks it whether the batch committed anyway.
     fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError>;
 
-    /// Record a verified point.
-    fn put_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
+    /// Record a verified point and the state image there
+    /// (`State::to_image`), in one step; the image replaces older ones.
+    fn put_snapshot(&self, snapshot: Snapshot, image: &[u8]) -> Result<(), StoreError>;
 
     /// The latest verified point.
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError>;
+
+    /// The image recorded with the latest verified point (`None`: there is
+    /// none, or a store older than images).
+    fn image(&self) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// The one chunked read loop: hand `each` the log from `from` in (owned) chunks of

@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS snapshots (
     hash       BYTEA NOT NULL,
     state_root BYTEA NOT NULL
 );
+-- The state image at the latest snapshot.
+CREATE TABLE IF NOT EXISTS images (
+    seq   BIGINT PRIMARY KEY,
+    bytes BYTEA NOT NULL
+);
 -- Signed requests accepted by any front-end (crate::shared::seen).
 CREATE TABLE IF NOT EXISTS seen_requests (
     signature    BYTEA PRIMARY KEY,
@@ -434,21 +439,44 @@ impl LogStore for PostgresLog {
         })
     }
 
-    fn put_snapshot(&self, s: Snapshot) -> Result<(), StoreError> {
+    fn put_snapshot(&self, s: Snapshot, image: &[u8]) -> Result<(), StoreError> {
         let seq = i64::try_from(s.seq).map_err(db)?;
+        let image = image.to_vec();
+        let pool = self.database.pool.clone();
+        self.run(async move {
+            let mut client = pool.get().await.map_err(db)?;
+            let tx = client.transaction().await.map_err(db)?;
+            tx.execute(
+                "INSERT INTO snapshots (seq, hash, state_root) VALUES ($1, $2, $3) \
+                 ON CONFLICT (seq) DO UPDATE SET hash = EXCLUDED.hash, \
+                 state_root = EXCLUDED.state_root",
+                &[&seq, &s.hash.0.as_slice(), &s.state_root.0.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute("DELETE FROM images", &[]).await.map_err(db)?;
+            tx.execute(
+                "INSERT INTO images (seq, bytes) VALUES ($1, $2)",
+                &[&seq, &image],
+            )
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    fn image(&self) -> Result<Option<Vec<u8>>, StoreError> {
         let pool = self.database.pool.clone();
         self.run(async move {
             let client = pool.get().await.map_err(db)?;
-            client
-                .execute(
-                    "INSERT INTO snapshots (seq, hash, state_root) VALUES ($1, $2, $3) \
-                     ON CONFLICT (seq) DO UPDATE SET hash = EXCLUDED.hash, \
-                     state_root = EXCLUDED.state_root",
-                    &[&seq, &s.hash.0.as_slice(), &s.state_root.0.as_slice()],
+            Ok(client
+                .query_opt(
+                    "SELECT bytes FROM images WHERE seq = (SELECT MAX(seq) FROM snapshots)",
+                    &[],
                 )
                 .await
-                .map_err(db)?;
-            Ok(())
+                .map_err(db)?
+                .map(|r| r.get::<_, Vec<u8>>(0)))
         })
     }
 

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     hash       BLOB NOT NULL,
     state_root BLOB NOT NULL
 );
+-- The state image at the latest snapshot (a table of its own: logs made
+-- before images need no migration).
+CREATE TABLE IF NOT EXISTS images (
+    seq   INTEGER PRIMARY KEY,
+    bytes BLOB NOT NULL
+);
 ";
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
@@ -185,9 +191,10 @@ impl LogStore for SqliteLog {
         })
     }
 
-    fn put_snapshot(&self, s: Snapshot) -> Result<(), StoreError> {
-        let conn = self.writer.lock().expect("lock");
-        conn.execute(
+    fn put_snapshot(&self, s: Snapshot, image: &[u8]) -> Result<(), StoreError> {
+        let mut conn = self.writer.lock().expect("lock");
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute(
             "INSERT OR REPLACE INTO snapshots (seq, hash, state_root) VALUES (?1, ?2, ?3)",
             params![
                 s.seq as i64,
@@ -196,7 +203,25 @@ impl LogStore for SqliteLog {
             ],
         )
         .map_err(db)?;
-        Ok(())
+        tx.execute("DELETE FROM images", []).map_err(db)?;
+        tx.execute(
+            "INSERT INTO images (seq, bytes) VALUES (?1, ?2)",
+            params![s.seq as i64, image],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn image(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_reader(|conn| {
+            conn.query_row(
+                "SELECT bytes FROM images WHERE seq = (SELECT MAX(seq) FROM snapshots)",
+                [],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()
+            .map_err(db)
+        })
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
