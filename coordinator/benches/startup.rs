@@ -36,8 +36,10 @@ fn main() {
             SecretKey::from_seed(seed)
         })
         .collect();
-    let mut balances: Vec<(AccountId, Amount)> =
-        keys.iter().map(|k| (k.account(), Amount(1 << 40))).collect();
+    let mut balances: Vec<(AccountId, Amount)> = keys
+        .iter()
+        .map(|k| (k.account(), Amount(1 << 40)))
+        .collect();
     balances.sort_by_key(|(a, _)| *a);
     let genesis = Genesis {
         chain_id: "startup".into(),
@@ -61,9 +63,13 @@ fn main() {
             to,
             amount: Amount(1),
         });
-        chain.append(signed, TimestampMs(1 + i)).expect("a transfer");
+        chain
+            .append(signed, TimestampMs(1 + i))
+            .expect("a transfer");
         if chain.entries().len() - written >= 8192 || i + 1 == n {
-            store.append(&chain.entries()[written..]).expect("appending");
+            store
+                .append(&chain.entries()[written..])
+                .expect("appending");
             written = chain.entries().len();
         }
         if i == n.saturating_sub(TAIL) {

@@ -185,6 +185,16 @@ fn run(
             Ok(()) => Ok(()),
             // A failed append may still have committed (the answer was lost
             // after the commit): the store's head says which.
+            // Another coordinator is the writer now: nothing of this batch
+            // was written, and nothing more may be. Stop.
+            Err(e @ StoreError::Deposed { .. }) => {
+                tracing::error!(error = %e, "deposed; the sequencer stops");
+                let e = Arc::new(e);
+                for (reply, _) in accepted {
+                    let _ = reply.send(Err(AppendError::Store(Arc::clone(&e))));
+                }
+                return;
+            }
             Err(e) => {
                 tracing::error!(entries = entries.len(), error = %e, "append failed");
                 let last = entries.last().expect("non-empty");

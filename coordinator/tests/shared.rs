@@ -9,6 +9,7 @@ use coordinator::auth::{Refused, SeenRequests};
 use coordinator::shared::seen::{KEEP_MS, SharedSeen};
 use coordinator::store::postgres::PostgresLog;
 use coordinator::store::postgres::scratch::ScratchDatabase;
+use coordinator::store::{LogStore, StoreError};
 
 fn rows(log: &PostgresLog, runtime: &tokio::runtime::Runtime) -> i64 {
     runtime
@@ -83,4 +84,61 @@ fn one_coordinator_at_a_time_serves_a_database() {
     // Once the first goes (its connection with it), the second may serve.
     drop(first);
     second.become_writer(Duration::from_secs(10)).unwrap();
+}
+
+/// A chain-shaped entry (the store checks seqs, not content).
+fn entry(seq: u64) -> bounties::Entry {
+    bounties::Entry {
+        seq,
+        prev_hash: bounties::Hash32([seq as u8; 32]),
+        timestamp_ms: bounties::TimestampMs(seq),
+        message: vec![1, 2, 3],
+        signature: Signature([7; 64]),
+    }
+}
+
+#[test]
+fn a_writer_that_lost_its_lock_cannot_commit_after_another_took_over() {
+    let db = ScratchDatabase::create().unwrap();
+    let old = PostgresLog::open(db.url()).unwrap();
+    assert_eq!(old.become_writer(Duration::ZERO).unwrap(), 1);
+    old.append(&[entry(0)]).unwrap();
+
+    // A partition, as the database sees it: the old writer's lock session
+    // ends, while the old writer itself goes on with its pool.
+    let admin = PostgresLog::open(db.url()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ended: i64 = runtime
+        .block_on(admin.database().run(|pool| async move {
+            let client = pool.get().await.unwrap();
+            Ok(client
+                .query_one(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks \
+                     WHERE locktype = 'advisory' AND granted",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0))
+        }))
+        .unwrap();
+    assert_eq!(ended, 1);
+    let new = PostgresLog::open(db.url()).unwrap();
+    assert_eq!(new.become_writer(Duration::from_secs(10)).unwrap(), 2);
+
+    // The old writer's late batch is refused, and nothing of it is written.
+    let late = old.append(&[entry(1), entry(2)]).unwrap_err();
+    assert!(
+        matches!(
+            late,
+            StoreError::Deposed {
+                epoch: 1,
+                current: 2
+            }
+        ),
+        "{late}"
+    );
+    assert_eq!(new.head().unwrap().map(|h| h.0), Some(0));
+    new.append(&[entry(1)]).unwrap();
+    assert_eq!(old.head().unwrap().map(|h| h.0), Some(1));
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bounties::{Action, Amount, Message, Params, SecretKey, SignedMessage};
 use coordinator::artifacts::faulty::FaultyArtifacts;
@@ -19,7 +20,7 @@ use coordinator::store::memory::MemoryLog;
 use coordinator::store::postgres::PostgresLog;
 use coordinator::store::postgres::scratch::ScratchDatabase;
 use coordinator::store::sqlite::SqliteLog;
-use coordinator::store::{LogLocation, LogStore, conformance};
+use coordinator::store::{LogLocation, LogStore, StoreError, conformance};
 
 #[test]
 fn every_log_store_keeps_the_promises_of_the_trait() {
@@ -328,4 +329,54 @@ fn a_store_that_crashes_mid_append_restarts_from_its_durable_prefix() {
         }
         assert_eq!(c.append(&restarted, c.transfer(4, 8)).unwrap(), 4);
     }
+}
+
+#[test]
+fn a_deposed_writer_acknowledges_nothing_more_and_the_new_writer_goes_on() {
+    let c = Chain::on(Backend::Postgres);
+    let LogLocation::Postgres(url) = c.location.clone() else {
+        unreachable!("a PostgreSQL chain")
+    };
+    let old = Arc::new(PostgresLog::open(&url).unwrap());
+    assert_eq!(old.become_writer(Duration::ZERO).unwrap(), 1);
+    let node = c.node(Arc::clone(&old) as Arc<dyn LogStore>);
+    assert_eq!(c.append(&node, c.transfer(1, 10)).unwrap(), 1);
+
+    // The old writer's lock session ends (a partition, as the database sees
+    // it) and another coordinator takes over.
+    let ended: i64 = c
+        .runtime
+        .block_on(old.database().run(|pool| async move {
+            let client = pool.get().await.unwrap();
+            Ok(client
+                .query_one(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks \
+                     WHERE locktype = 'advisory' AND granted",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0))
+        }))
+        .unwrap();
+    assert_eq!(ended, 1);
+    let new = Arc::new(PostgresLog::open(&url).unwrap());
+    assert_eq!(new.become_writer(Duration::from_secs(10)).unwrap(), 2);
+
+    // The old node's next batch is refused whole, and its sequencer stops.
+    let second = c.transfer(2, 20);
+    let err = c.append(&node, second.clone()).unwrap_err();
+    assert!(
+        matches!(&err, NodeError::Store(e) if matches!(**e, StoreError::Deposed { epoch: 1, current: 2 })),
+        "{err}"
+    );
+    let after = c.append(&node, c.transfer(3, 1)).unwrap_err();
+    assert!(matches!(after, NodeError::Stopped), "{after}");
+    assert_eq!(node.state().head().seq, 1);
+
+    // The new writer starts from what is durable and takes the same message.
+    let successor = c.node(new as Arc<dyn LogStore>);
+    assert_eq!(successor.state().head().seq, 1);
+    assert_eq!(c.append(&successor, second).unwrap(), 2);
+    assert_eq!(successor.state().balance(&c.bob.account()), Amount(1_030));
 }

@@ -33,6 +33,17 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// This store's term as the log's writer ended: another took over (a
+    /// later epoch), so its appends are refused, none written.
+    #[error(
+        "this coordinator's term as the writer (epoch {epoch}) has ended: epoch {current} took over"
+    )]
+    Deposed {
+        /// This store's epoch.
+        epoch: u64,
+        /// The database's.
+        current: u64,
+    },
     /// An append that does not continue the log.
     #[error("append at seq {got} does not continue the log (next is {expected})")]
     NotNext {

@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     hash       BYTEA NOT NULL,
     state_root BYTEA NOT NULL
 );
+-- The writer's term: raised by each coordinator that takes the writer lock,
+-- and checked in every append, so a deposed writer's late batch fails.
+CREATE TABLE IF NOT EXISTS leader (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch BIGINT NOT NULL
+);
 -- The state image at the latest snapshot.
 CREATE TABLE IF NOT EXISTS images (
     seq   BIGINT PRIMARY KEY,
@@ -113,6 +119,9 @@ pub struct PostgresLog {
     config: tokio_postgres::Config,
     /// The connection holding the writer lock, once taken.
     writer_lock: std::sync::Mutex<Option<tokio_postgres::Client>>,
+    /// This store's term as the writer (0: it never took the lock, and its
+    /// appends are not fenced: tools and tests).
+    epoch: std::sync::atomic::AtomicI64,
 }
 
 /// The session lock one serving coordinator holds on its database (an
@@ -234,6 +243,7 @@ impl PostgresLog {
             runtime: OwnRuntime(Some(runtime)),
             config,
             writer_lock: std::sync::Mutex::new(None),
+            epoch: std::sync::atomic::AtomicI64::new(0),
         };
         let found = log.run(migrate(log.database.pool.clone()))?;
         match found {
@@ -260,8 +270,11 @@ impl PostgresLog {
     /// connection of this store's own, held while the store lives (a
     /// process that dies, `kill -9` included, drops the connection and so the
     /// lock). Waits up to `wait` for a previous holder to go; another serving
-    /// coordinator is an error.
-    pub fn become_writer(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+    /// coordinator is an error. Taking the lock starts a new term (epoch),
+    /// which every later append checks in its own transaction: a writer that
+    /// lost its lock without noticing (a partition) cannot commit after
+    /// another took over. Returns the epoch.
+    pub fn become_writer(&self, wait: std::time::Duration) -> Result<u64, StoreError> {
         let config = self.config.clone();
         let deadline = std::time::Instant::now() + wait;
         let client = self.run(async move {
@@ -274,7 +287,16 @@ impl PostgresLog {
                     .map_err(db)?
                     .get(0);
                 if taken {
-                    return Ok(client);
+                    let epoch: i64 = client
+                        .query_one(
+                            "INSERT INTO leader (id, epoch) VALUES (1, 1) ON CONFLICT (id) \
+                             DO UPDATE SET epoch = leader.epoch + 1 RETURNING epoch",
+                            &[],
+                        )
+                        .await
+                        .map_err(db)?
+                        .get(0);
+                    return Ok((client, epoch));
                 }
                 if std::time::Instant::now() >= deadline {
                     return Err(StoreError::Database(
@@ -286,8 +308,10 @@ impl PostgresLog {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         })?;
+        let (client, epoch) = client;
         *self.writer_lock.lock().expect("lock") = Some(client);
-        Ok(())
+        self.epoch.store(epoch, std::sync::atomic::Ordering::SeqCst);
+        Ok(epoch as u64)
     }
 
     /// The database, for the other tables front-ends share in it.
@@ -340,14 +364,32 @@ impl LogStore for PostgresLog {
         let hashes: Vec<Vec<u8>> = entries.iter().map(|e| e.hash().0.to_vec()).collect();
         let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
         let pool = self.database.pool.clone();
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
         self.run(async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
-            let next: i64 = tx
-                .query_one("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries", &[])
-                .await
-                .map_err(db)?
-                .get(0);
+            // Both questions go out at once (tokio-postgres pipelines them).
+            // FOR SHARE: a takeover's epoch bump waits for this batch, or
+            // this batch sees the new epoch.
+            let (term, next) = tokio::try_join!(
+                async {
+                    if epoch == 0 {
+                        return Ok(None);
+                    }
+                    tx.query_opt("SELECT epoch FROM leader WHERE id = 1 FOR SHARE", &[])
+                        .await
+                        .map(|r| r.map(|r| r.get::<_, i64>(0)))
+                },
+                tx.query_one("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries", &[]),
+            )
+            .map_err(db)?;
+            if epoch != 0 && term != Some(epoch) {
+                return Err(StoreError::Deposed {
+                    epoch: epoch as u64,
+                    current: term.unwrap_or(0) as u64,
+                });
+            }
+            let next: i64 = next.get(0);
             if next != first {
                 return Err(StoreError::NotNext {
                     expected: next as u64,
