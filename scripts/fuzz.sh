@@ -43,8 +43,8 @@ for t in "${selected[@]}"; do
   echo "== fuzz $t for ${seconds}s on $jobs job(s)"
   # New inputs go to the first directory (the working corpus); the seeds and
   # regressions are read, never written. With several jobs libFuzzer forks
-  # workers that log to fuzz-N.log in the current directory: run them in
-  # target/fuzz/jobs and append their logs.
+  # workers that log to fuzz-N.log in the current directory and copies each
+  # into its own output when the worker ends: run them in target/fuzz/jobs.
   parallel=()
   if [[ "$jobs" -gt 1 ]]; then parallel=(-jobs="$jobs" -workers="$jobs"); fi
   mkdir -p target/fuzz/jobs
@@ -57,10 +57,7 @@ for t in "${selected[@]}"; do
     echo "!! $t failed; the input is in $artifacts/"
     tail -n 40 "$log"
   fi
-  if [[ "$jobs" -gt 1 ]]; then
-    cat target/fuzz/jobs/fuzz-*.log >> "$log" 2>/dev/null || true
-    rm -f target/fuzz/jobs/fuzz-*.log
-  fi
+  rm -f target/fuzz/jobs/fuzz-*.log
   grep -E '^#[0-9]+' "$log" | tail -n 1 || true
   grep -E '^stat::number_of_executed_units' "$log" | tail -n 1 || true
 done
