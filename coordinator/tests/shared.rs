@@ -106,22 +106,7 @@ fn a_writer_that_lost_its_lock_cannot_commit_after_another_took_over() {
 
     // A partition, as the database sees it: the old writer's lock session
     // ends, while the old writer itself goes on with its pool.
-    let admin = PostgresLog::open(db.url()).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ended: i64 = runtime
-        .block_on(admin.database().run(|pool| async move {
-            let client = pool.get().await.unwrap();
-            Ok(client
-                .query_one(
-                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks \
-                     WHERE locktype = 'advisory' AND granted",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0))
-        }))
-        .unwrap();
+    let ended = db.end_lock_sessions().unwrap();
     assert_eq!(ended, 1);
     let new = PostgresLog::open(db.url()).unwrap();
     assert_eq!(new.become_writer(Duration::from_secs(10)).unwrap(), 2);

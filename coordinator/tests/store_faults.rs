@@ -66,7 +66,7 @@ struct Chain {
     alice: SecretKey,
     bob: SecretKey,
     runtime: tokio::runtime::Runtime,
-    _db: Option<ScratchDatabase>,
+    db: Option<ScratchDatabase>,
 }
 
 impl Chain {
@@ -109,7 +109,7 @@ impl Chain {
             data,
             location,
             runtime,
-            _db: db,
+            db,
         }
     }
 
@@ -344,21 +344,7 @@ fn a_deposed_writer_acknowledges_nothing_more_and_the_new_writer_goes_on() {
 
     // The old writer's lock session ends (a partition, as the database sees
     // it) and another coordinator takes over.
-    let ended: i64 = c
-        .runtime
-        .block_on(old.database().run(|pool| async move {
-            let client = pool.get().await.unwrap();
-            Ok(client
-                .query_one(
-                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks \
-                     WHERE locktype = 'advisory' AND granted",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0))
-        }))
-        .unwrap();
+    let ended = c.db.as_ref().unwrap().end_lock_sessions().unwrap();
     assert_eq!(ended, 1);
     let new = Arc::new(PostgresLog::open(&url).unwrap());
     assert_eq!(new.become_writer(Duration::from_secs(10)).unwrap(), 2);

@@ -641,6 +641,29 @@ pub mod scratch {
         pub fn name(&self) -> &str {
             &self.name
         }
+
+        /// End every session holding an advisory lock in this database, as
+        /// the server does to a client it lost (a partition, as the
+        /// database sees it); the number ended.
+        pub fn end_lock_sessions(&self) -> Result<i64, ScratchError> {
+            let (url, name) = (&self.admin_url, &self.name);
+            on_own_runtime(async {
+                let ended = admin(url)
+                    .await?
+                    .query_one(
+                        "SELECT COUNT(pg_terminate_backend(l.pid)) FROM pg_locks l \
+                         JOIN pg_database d ON d.oid = l.database \
+                         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1",
+                        &[name],
+                    )
+                    .await?;
+                Ok(ended.get(0))
+            })
+            .map_err(|source| ScratchError {
+                admin_url: url.clone(),
+                source,
+            })
+        }
     }
 
     /// A postgres:// URL for `config` (the admin's host, port, user and
