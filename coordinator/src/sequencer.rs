@@ -264,12 +264,7 @@ pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
         }
         match State::from_image(&image, snap.state_root) {
             Ok(state) if state.head().seq == snap.seq && state.head().hash == snap.hash => {
-                let mut replayer = Replayer::from_state(state);
-                crate::store::for_each_chunk(store, snap.seq + 1, RECOVER_CHUNK, |chunk| {
-                    replayer.feed(&chunk, |_, _| {})?;
-                    Ok::<_, RecoverError>(ControlFlow::Continue(()))
-                })?;
-                return Ok(replayer.into_state()?);
+                return catch_up(store, state);
             }
             Ok(_) => tracing::warn!(
                 seq = snap.seq,
@@ -307,6 +302,19 @@ pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
         return Err(RecoverError::Snapshot { seq: snap.seq });
     }
     Ok(state)
+}
+
+/// `state` with everything `store` holds after its head applied, every
+/// signature verified: the tail after an image at start-up (and what a
+/// front-end that follows the log applies as it grows).
+pub fn catch_up(store: &dyn LogStore, state: State) -> Result<State, RecoverError> {
+    let from = state.head().seq + 1;
+    let mut replayer = Replayer::from_state(state);
+    crate::store::for_each_chunk(store, from, RECOVER_CHUNK, |chunk| {
+        replayer.feed(&chunk, |_, _| {})?;
+        Ok::<_, RecoverError>(ControlFlow::Continue(()))
+    })?;
+    Ok(replayer.into_state()?)
 }
 
 /// Entries read from the store at a time while recovering.
@@ -460,6 +468,35 @@ mod tests {
         assert!(matches!(
             recover(&store),
             Err(RecoverError::Replay(ReplayError::Rejected { seq: 11, .. }))
+        ));
+    }
+
+    #[test]
+    fn catching_up_applies_exactly_what_follows_the_head() {
+        let (log, _) = chain(40);
+        let store = MemoryLog::default();
+        store.append(log.entries()).unwrap();
+        let mut state = State::from_genesis(&log.entries()[0], Verify::Skip).unwrap();
+        for e in &log.entries()[1..=20] {
+            state.apply(e, Verify::Skip).unwrap();
+        }
+        let caught = catch_up(&store, state.clone()).unwrap();
+        assert_eq!(caught.root(), log.state().root());
+        // Nothing more to apply: the same state.
+        assert_eq!(
+            catch_up(&store, caught.clone()).unwrap().root(),
+            caught.root()
+        );
+        // A state from another history does not continue this log.
+        let (other, _) = chain(25);
+        let mut forked = State::from_genesis(&other.entries()[0], Verify::Skip).unwrap();
+        forked.apply(&other.entries()[1], Verify::Skip).unwrap();
+        let mut alt = other.entries()[2].clone();
+        alt.timestamp_ms.0 += 1;
+        assert!(forked.apply(&alt, Verify::Skip).is_ok());
+        assert!(matches!(
+            catch_up(&store, forked),
+            Err(RecoverError::Replay(ReplayError::Rejected { seq: 3, .. }))
         ));
     }
 
