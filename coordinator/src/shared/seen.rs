@@ -14,7 +14,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::artifacts::BoxFuture;
 use crate::auth::{Refused, SeenRequests, WINDOW_MS};
-use crate::store::postgres::{Database, database_error};
+use crate::store::postgres::{Database, db};
 
 /// Rows are deleted this long after their request's timestamp: two windows.
 pub const KEEP_MS: u64 = 2 * WINDOW_MS;
@@ -56,7 +56,7 @@ impl SeenRequests for SharedSeen {
             let inserted = self
                 .database
                 .run(move |pool| async move {
-                    let client = pool.get().await.map_err(database_error)?;
+                    let client = pool.get().await.map_err(db)?;
                     if prune {
                         client
                             .execute(
@@ -64,7 +64,7 @@ impl SeenRequests for SharedSeen {
                                 &[&horizon],
                             )
                             .await
-                            .map_err(database_error)?;
+                            .map_err(db)?;
                     }
                     match client
                         .execute(
@@ -75,7 +75,7 @@ impl SeenRequests for SharedSeen {
                     {
                         Ok(_) => Ok(true),
                         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(false),
-                        Err(e) => Err(database_error(e)),
+                        Err(e) => Err(db(e)),
                     }
                 })
                 .await?;

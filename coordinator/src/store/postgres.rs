@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS seen_requests (
 CREATE INDEX IF NOT EXISTS seen_requests_by_time ON seen_requests (signed_at_ms);
 ";
 
-fn db(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+/// A driver failure as a store error, with its causes (for [`crate::shared`] too).
+pub(crate) fn db(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Database(Box::new(WithCauses(Box::new(e))))
 }
 
@@ -150,11 +151,6 @@ impl Database {
             .await
             .map_err(|e| StoreError::Database(Box::new(e)))?
     }
-}
-
-/// The error for a database failure (public to [`crate::shared`]).
-pub(crate) fn database_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    db(e)
 }
 
 /// The store's runtime, shut down without waiting when the store is dropped
@@ -245,7 +241,7 @@ impl PostgresLog {
             writer_lock: std::sync::Mutex::new(None),
             epoch: std::sync::atomic::AtomicI64::new(0),
         };
-        let found = log.run(migrate(log.database.pool.clone()))?;
+        let found = log.with_pool(migrate)?;
         match found {
             Some(v) if v != SCHEMA_VERSION => Err(OpenError::SchemaVersion { found: v }),
             _ => Ok(log),
@@ -264,6 +260,14 @@ impl PostgresLog {
         });
         rx.recv()
             .map_err(|_| StoreError::Database("the PostgreSQL worker stopped".into()))?
+    }
+
+    /// [`PostgresLog::run`] with the pool handed to `work`.
+    fn with_pool<T: Send + 'static, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.run(work(self.database.pool.clone()))
     }
 
     /// Become the database's one writer: take its writer lock on a
@@ -363,9 +367,8 @@ impl LogStore for PostgresLog {
         let seqs: Vec<i64> = (0..entries.len() as i64).map(|i| first + i).collect();
         let hashes: Vec<Vec<u8>> = entries.iter().map(|e| e.hash().0.to_vec()).collect();
         let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
-        let pool = self.database.pool.clone();
         let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
-        self.run(async move {
+        self.with_pool(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
             // Both questions go out at once (tokio-postgres pipelines them).
@@ -431,8 +434,7 @@ impl LogStore for PostgresLog {
             return Ok(Vec::new());
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let pool = self.database.pool.clone();
-        self.run(async move {
+        self.with_pool(|pool| async move {
             let client = pool.get().await.map_err(db)?;
             let rows = client
                 .query(
@@ -463,8 +465,7 @@ impl LogStore for PostgresLog {
     }
 
     fn head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
-        let pool = self.database.pool.clone();
-        self.run(async move {
+        self.with_pool(|pool| async move {
             let client = pool.get().await.map_err(db)?;
             let row = client
                 .query_opt(
@@ -484,8 +485,7 @@ impl LogStore for PostgresLog {
     fn put_snapshot(&self, s: Snapshot, image: &[u8]) -> Result<(), StoreError> {
         let seq = i64::try_from(s.seq).map_err(db)?;
         let image = image.to_vec();
-        let pool = self.database.pool.clone();
-        self.run(async move {
+        self.with_pool(|pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
             tx.execute(
@@ -508,8 +508,7 @@ impl LogStore for PostgresLog {
     }
 
     fn image(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let pool = self.database.pool.clone();
-        self.run(async move {
+        self.with_pool(|pool| async move {
             let client = pool.get().await.map_err(db)?;
             Ok(client
                 .query_opt(
@@ -523,8 +522,7 @@ impl LogStore for PostgresLog {
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        let pool = self.database.pool.clone();
-        self.run(async move {
+        self.with_pool(|pool| async move {
             let client = pool.get().await.map_err(db)?;
             let row = client
                 .query_opt(
