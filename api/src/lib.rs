@@ -20,6 +20,7 @@
 //! | `POST /v1/jobs/lease` (signed) | | [`LeaseGrant`] |
 //! | `PUT /v1/artifacts/{sha256}` (signed) | the bytes | [`Uploaded`] |
 //! | `GET /v1/artifacts/{sha256}` (signed when sealed) | | the bytes |
+//! | `/healthz` | | [`Health`] |
 //!
 //! Every error is an [`ErrorBody`] with a stable code.
 
@@ -48,6 +49,27 @@ pub struct Info {
     pub server_time_ms: u64,
     /// The coordinator's version.
     pub version: String,
+}
+
+/// `GET /healthz`: whether this front-end writes the log, and how far
+/// behind the log it serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `"ok"`.
+    pub status: String,
+    /// `"leader"` (its sequencer writes the log) or `"follower"` (it passes
+    /// writes to the leader and applies the log as it grows).
+    pub role: String,
+    /// The writer's term this front-end last took or saw (0: one front-end
+    /// alone on its store).
+    pub epoch: u64,
+    /// The last entry this front-end serves.
+    pub head_seq: u64,
+    /// The last entry in the store.
+    pub store_head_seq: u64,
+    /// Entries in the store this front-end does not serve yet.
+    pub lag: u64,
 }
 
 /// The head of the log.

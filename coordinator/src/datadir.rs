@@ -3,7 +3,8 @@
 //! ```text
 //! D/log.sqlite            the log (WAL: also log.sqlite-wal, -shm)
 //! D/artifacts/ab/<hash>   content-addressed files (+ <hash>.owned/<account>)
-//! D/tmp/                  uploads being received (staging; emptied at start)
+//! D/tmp/                  uploads being received (staging; emptied at start;
+//!                         D/tmp/<address>/ per front-end on PostgreSQL)
 //! D/keys/operator.key     signs genesis and scheduler messages (0600)
 //! D/keys/minter.key       the only account that may mint (0600)
 //! D/keys/dev/<name>.key   funded dev accounts (`init --dev`)
@@ -14,8 +15,6 @@ use std::sync::Arc;
 
 use bounties::{AccountId, Amount, Entry, Genesis, Params, SecretKey, TimestampMs};
 
-use crate::auth::{ReplayGuard, SeenRequests};
-use crate::shared::seen::SharedSeen;
 use crate::store::postgres::{OpenError, PostgresLog};
 use crate::store::sqlite::SqliteLog;
 use crate::store::{LogLocation, LogStore, StoreError};
@@ -88,28 +87,6 @@ pub fn open_log(dir: &DataDir, location: &LogLocation) -> Result<Arc<dyn LogStor
     Ok(match location {
         LogLocation::DataDir => Arc::new(SqliteLog::open(&dir.log())?),
         LogLocation::Postgres(url) => Arc::new(PostgresLog::open(url)?),
-    })
-}
-
-/// The log at `location` and the replay guard that goes with it, for
-/// `serve`: SQLite with a guard in memory (from `now_ms`), or PostgreSQL with
-/// its writer lock taken and the guard in the database.
-pub fn open_for_serving(
-    dir: &DataDir,
-    location: &LogLocation,
-    now_ms: u64,
-) -> Result<(Arc<dyn LogStore>, Arc<dyn SeenRequests>)> {
-    Ok(match location {
-        LogLocation::DataDir => (
-            Arc::new(SqliteLog::open(&dir.log())?),
-            Arc::new(ReplayGuard::new(now_ms, crate::auth::SEEN_MAX)),
-        ),
-        LogLocation::Postgres(url) => {
-            let log = PostgresLog::open(url)?;
-            log.become_writer(std::time::Duration::from_secs(10))?;
-            let guard = SharedSeen::new(log.database());
-            (Arc::new(log), Arc::new(guard))
-        }
     })
 }
 

@@ -52,7 +52,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The status and stable code.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, &str) {
         use ApiError::*;
         match self {
             BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -79,6 +79,21 @@ impl ApiError {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")
                 }
                 NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                NodeError::NoLeader(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_leader"),
+                // This front-end stopped leading mid-write: nothing of it was
+                // written; the retry goes to the new leader.
+                NodeError::Store(e) if matches!(**e, crate::store::StoreError::Deposed { .. }) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "no_leader")
+                }
+                // Passed back as the writer answered (a status it should
+                // not send at all is a bad gateway).
+                NodeError::Leader { status, code, .. } => (
+                    StatusCode::from_u16(*status)
+                        .ok()
+                        .filter(|s| s.is_client_error() || s.is_server_error())
+                        .unwrap_or(StatusCode::BAD_GATEWAY),
+                    code.as_str(),
+                ),
                 NodeError::NoOperatorKey | NodeError::Store(_) | NodeError::Artifacts(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")
                 }
@@ -130,6 +145,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let code = code.to_owned();
         let message = if self.is_internal() {
             // The details may name paths or the database: the log gets them.
             tracing::error!(error = %chain(&self), "internal error");
@@ -138,10 +154,7 @@ impl IntoResponse for ApiError {
             self.to_string()
         };
         let body = bounties_api::ErrorBody {
-            error: bounties_api::ErrorDetail {
-                code: code.to_owned(),
-                message,
-            },
+            error: bounties_api::ErrorDetail { code, message },
         };
         (status, Json(body)).into_response()
     }

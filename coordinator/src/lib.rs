@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod chart;
 pub mod clock;
+pub mod cluster;
 pub mod datadir;
 pub mod error;
 pub mod ingest;

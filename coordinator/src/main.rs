@@ -11,10 +11,11 @@ use coordinator::artifacts::LocalArtifacts;
 use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::logging::LogFormat;
-use coordinator::node::{Config, Node};
+use coordinator::node::{Config, Node, Parts};
 use coordinator::staging::Staging;
-use coordinator::store::LogLocation;
-use coordinator::{audit, routes, scheduler, server};
+use coordinator::store::postgres::PostgresLog;
+use coordinator::store::{LogLocation, LogStore};
+use coordinator::{audit, cluster, routes, scheduler, server};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +72,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Where the other front-ends on the same PostgreSQL log reach this
+        /// one, to pass it writes while it leads (default: http://ADDRESS
+        /// it listens on).
+        #[arg(long)]
+        advertise_url: Option<String>,
         /// The largest artifact accepted, in bytes.
         #[arg(long, default_value_t = 4 << 30)]
         max_artifact_bytes: u64,
@@ -180,6 +186,7 @@ fn run(cli: Cli) -> Result<()> {
             data_dir,
             store,
             listen,
+            advertise_url,
             max_artifact_bytes,
             uploads_per_client,
             lease_ttl_secs,
@@ -202,7 +209,7 @@ fn run(cli: Cli) -> Result<()> {
                 connections_per_client,
                 ..Config::default()
             };
-            serve(DataDir(data_dir), &store, &listen, config)
+            serve(DataDir(data_dir), &store, &listen, advertise_url, config)
         }
         Command::Audit {
             data_dir,
@@ -223,24 +230,58 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 #[tokio::main]
-async fn serve(dir: DataDir, store: &LogLocation, listen: &str, config: Config) -> Result<()> {
-    let (store, replay_guard) = datadir::open_for_serving(&dir, store, SystemClock.now_ms())
-        .with_context(|| format!("opening the log at {store}"))?;
+async fn serve(
+    dir: DataDir,
+    location: &LogLocation,
+    listen: &str,
+    advertise: Option<String>,
+    config: Config,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let address = listener.local_addr()?;
     let artifacts =
         Arc::new(LocalArtifacts::open(&dir.artifacts()).context("opening the artifact store")?);
-    let staging = Staging::open(&dir.tmp()).context("opening the upload staging dir")?;
     let operator = DataDir::read_key(&dir.key("operator"))?;
     let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let started = std::time::Instant::now();
-    let node = Node::start_with_guard(
-        store,
-        artifacts,
-        staging,
-        Arc::new(SystemClock),
-        Some(operator),
-        config,
-        replay_guard,
-    )?;
+    let node = match location {
+        LogLocation::DataDir => {
+            let store = datadir::open_log(&dir, location)
+                .with_context(|| format!("opening the log at {location}"))?;
+            let staging = Staging::open(&dir.tmp()).context("opening the upload staging dir")?;
+            Node::start(
+                store,
+                artifacts,
+                staging,
+                Arc::new(SystemClock),
+                Some(operator),
+                config,
+            )?
+        }
+        LogLocation::Postgres(url) => {
+            let log = Arc::new(
+                PostgresLog::open(url).with_context(|| format!("opening the log at {location}"))?,
+            );
+            // Front-ends sharing a data dir each stage uploads apart (each
+            // empties its staging dir at start).
+            let staging_dir = dir
+                .tmp()
+                .join(address.to_string().replace([':', '[', ']'], "_"));
+            let staging = Staging::open(&staging_dir).context("opening the upload staging dir")?;
+            let parts = Parts {
+                store: Arc::clone(&log) as Arc<dyn LogStore>,
+                artifacts,
+                staging,
+                clock: Arc::new(SystemClock),
+                operator: Some(operator),
+                config,
+            };
+            let url = advertise.unwrap_or_else(|| format!("http://{address}"));
+            cluster::join(parts, log, url)?
+        }
+    };
     let state = node.state();
     tracing::info!(
         entries = state.head().seq + 1,
@@ -249,10 +290,7 @@ async fn serve(dir: DataDir, store: &LogLocation, listen: &str, config: Config) 
         state_root = %node.root(&state),
         "replayed the log"
     );
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    println!("listening on http://{}", listener.local_addr()?);
+    println!("listening on http://{address}");
     tokio::spawn(scheduler::run(Arc::clone(&node)));
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

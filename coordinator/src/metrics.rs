@@ -19,6 +19,11 @@ pub struct Metrics {
     download_bytes: AtomicU64,
     leases: AtomicU64,
     closes: AtomicU64,
+    leader_changes: AtomicU64,
+    leading: AtomicU64,
+    epoch: AtomicU64,
+    followed: AtomicU64,
+    lag: AtomicU64,
 }
 
 impl Metrics {
@@ -75,6 +80,24 @@ impl Metrics {
         self.closes.fetch_add(1, Relaxed);
     }
 
+    /// This front-end took (`leads`) or gave up the lead of `epoch`.
+    pub fn leader_changed(&self, epoch: u64, leads: bool) {
+        self.leader_changes.fetch_add(1, Relaxed);
+        self.leading.store(u64::from(leads), Relaxed);
+        self.epoch.store(epoch, Relaxed);
+    }
+
+    /// The epoch this front-end last took or gave up (0: never).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Relaxed)
+    }
+
+    /// A follower found the store `lag` entries ahead of it, and applied `n`.
+    pub fn followed(&self, lag: u64, n: u64) {
+        self.lag.store(lag, Relaxed);
+        self.followed.fetch_add(n, Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -123,6 +146,34 @@ impl Metrics {
             "bounties_scheduled_closes_total",
             "Bounties closed by the scheduler.",
             self.closes.load(Relaxed),
+        );
+        counter(
+            "bounties_leader_changes_total",
+            "Times this front-end took or gave up the writer's lock.",
+            self.leader_changes.load(Relaxed),
+        );
+        counter(
+            "bounties_followed_entries_total",
+            "Entries applied from the store while following.",
+            self.followed.load(Relaxed),
+        );
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        gauge(
+            "bounties_leader",
+            "1 while this front-end writes the log.",
+            self.leading.load(Relaxed),
+        );
+        gauge(
+            "bounties_leader_epoch",
+            "The writer's term this front-end last took or gave up.",
+            self.epoch.load(Relaxed),
+        );
+        gauge(
+            "bounties_follower_lag_entries",
+            "Entries the store held past this follower's head when it last looked.",
+            self.lag.load(Relaxed),
         );
         let _ = writeln!(
             out,

@@ -1,12 +1,20 @@
-//! The running service's shared parts: store, sequencer, artifacts, staging,
+//! The running service's shared parts: store, writer, artifacts, staging,
 //! leases, clock, metrics and limits. Handlers, the scheduler and tests use a [`Node`].
 //! It knows no HTTP: it fails with a [`NodeError`], which `error.rs` maps to a
 //! response.
+//!
+//! A node either leads (its sequencer writes the log) or follows (another
+//! front-end's sequencer writes; this one applies what the store holds and
+//! passes writes on through a [`Forward`]). Either way it serves the state
+//! it has applied, published through one watch channel.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::artifacts::BoxFuture;
 use bounties::{Action, Hash32, Message, SecretKey, SignedMessage, State, encoding};
+use tokio::sync::watch;
 
 use crate::artifacts::ArtifactError;
 use crate::artifacts::ArtifactStore;
@@ -49,6 +57,61 @@ pub enum NodeError {
     /// The sequencer is shutting down.
     #[error("the service is shutting down")]
     Stopped,
+    /// The log's writer answered a passed-on write with an error: it is
+    /// passed back as it came.
+    #[error("{message}")]
+    Leader {
+        /// Its HTTP status.
+        status: u16,
+        /// Its stable code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// No writer could be reached now (a takeover in progress): nothing was
+    /// appended here, though the writer may have committed it; retry.
+    #[error("the log's writer cannot be reached now ({0}); retry shortly")]
+    NoLeader(String),
+}
+
+/// How a follower passes a write to the log's writer.
+pub trait Forward: Send + Sync + 'static {
+    /// Append `signed` through the writer: its acknowledgement, or its
+    /// refusal as [`NodeError::Leader`].
+    fn forward(&self, signed: SignedMessage) -> BoxFuture<'_, Result<Appended, NodeError>>;
+}
+
+/// How a node starts.
+#[allow(missing_debug_implementations)]
+pub enum Start {
+    /// As the log's writer: its sequencer starts at once.
+    Lead,
+    /// As a follower passing writes through this.
+    Follow(Arc<dyn Forward>),
+}
+
+/// What a node is made of.
+#[allow(missing_debug_implementations)]
+pub struct Parts {
+    /// The log store.
+    pub store: Arc<dyn LogStore>,
+    /// Models and datasets.
+    pub artifacts: Arc<dyn ArtifactStore>,
+    /// Where uploads are received.
+    pub staging: Staging,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Signs scheduler messages (none: the scheduler cannot close bounties).
+    pub operator: Option<SecretKey>,
+    /// Limits.
+    pub config: Config,
+}
+
+/// Who writes the log for this node now.
+#[derive(Clone)]
+enum Writer {
+    Leads(Sequencer),
+    Follows(Arc<dyn Forward>),
 }
 
 impl From<AppendError> for NodeError {
@@ -114,8 +177,12 @@ pub struct Node {
     pub config: Config,
     /// The log store.
     pub store: Arc<dyn LogStore>,
-    /// The writer.
-    pub sequencer: Sequencer,
+    writer: RwLock<Writer>,
+    /// Whether this node leads (a watch, so a write can wait for a takeover).
+    leading: watch::Sender<bool>,
+    /// The state this node serves: the sequencer's commits while it leads,
+    /// the store's entries as applied while it follows.
+    head: watch::Sender<Arc<State>>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Models and datasets.
@@ -149,50 +216,124 @@ impl Node {
         config: Config,
     ) -> Result<Arc<Node>, RecoverError> {
         let guard = Arc::new(ReplayGuard::new(clock.now_ms(), crate::auth::SEEN_MAX));
-        Node::start_with_guard(store, artifacts, staging, clock, operator, config, guard)
+        let parts = Parts {
+            store,
+            artifacts,
+            staging,
+            clock,
+            operator,
+            config,
+        };
+        Node::open(parts, guard, Start::Lead)
     }
 
-    /// [`Node::start`] with signed requests remembered in `replay_guard`
-    /// (the guard front-ends on one database share).
-    pub fn start_with_guard(
-        store: Arc<dyn LogStore>,
-        artifacts: Arc<dyn ArtifactStore>,
-        staging: Staging,
-        clock: Arc<dyn Clock>,
-        operator: Option<SecretKey>,
-        config: Config,
+    /// Replay the log and start as `start` says, with signed requests
+    /// remembered in `replay_guard` (the guard front-ends on one database
+    /// share).
+    pub fn open(
+        parts: Parts,
         replay_guard: Arc<dyn SeenRequests>,
+        start: Start,
     ) -> Result<Arc<Node>, RecoverError> {
-        let state = recover(store.as_ref())?;
+        let state = recover(parts.store.as_ref())?;
         let metrics = Arc::new(Metrics::default());
         metrics.set_head(state.head().seq);
-        let (sequencer, _thread) = Sequencer::start(
-            Arc::clone(&store),
-            state,
-            Arc::clone(&clock),
-            Arc::clone(&metrics),
-            config.snapshot_every,
-        );
-        Ok(Arc::new(Node {
-            config,
-            store,
-            sequencer,
-            clock,
-            artifacts,
+        let (head, _) = watch::channel(Arc::new(state));
+        let leads = matches!(start, Start::Lead);
+        let writer = match start {
+            // A placeholder, replaced before anyone can append.
+            Start::Lead => Writer::Follows(Arc::new(Starting)),
+            Start::Follow(forward) => Writer::Follows(forward),
+        };
+        let node = Arc::new(Node {
+            config: parts.config,
+            store: parts.store,
+            writer: RwLock::new(writer),
+            leading: watch::channel(false).0,
+            head,
+            clock: parts.clock,
+            artifacts: parts.artifacts,
             leases: Mutex::new(Leases::default()),
             metrics,
             replay_guard,
             uploads: UploadSlots::default(),
-            staging,
+            staging: parts.staging,
             publications: Verdicts::default(),
-            operator,
+            operator: parts.operator,
             root_cache: Mutex::new(None),
-        }))
+        });
+        if leads {
+            let state = State::clone(&node.state());
+            // Detached: the thread ends when the node (its sender) goes.
+            drop(node.lead(state));
+        }
+        Ok(node)
     }
 
-    /// The latest committed state.
+    /// Become the log's writer from `state` (everything the store holds,
+    /// applied): the sequencer starts, and appends go to it. Returns its
+    /// thread, which ends when it stops (deposed, or the node follows again).
+    pub fn lead(&self, state: State) -> JoinHandle<()> {
+        let (sequencer, thread) = Sequencer::start(
+            Arc::clone(&self.store),
+            state,
+            self.head.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.metrics),
+            self.config.snapshot_every,
+        );
+        *self.writer.write().expect("lock") = Writer::Leads(sequencer);
+        self.leading.send_replace(true);
+        thread
+    }
+
+    /// Pass appends to `forward` from now on; the sequencer, if this node
+    /// led, stops once the appends in flight are answered (join the thread
+    /// [`Node::lead`] returned before publishing states of the store's).
+    pub fn follow(&self, forward: Arc<dyn Forward>) {
+        *self.writer.write().expect("lock") = Writer::Follows(forward);
+        self.leading.send_replace(false);
+    }
+
+    /// Whether this node writes the log now.
+    pub fn leads(&self) -> bool {
+        matches!(*self.writer.read().expect("lock"), Writer::Leads(_))
+    }
+
+    /// Serve `state` (a follower's, applied from the store), unless this
+    /// node already serves one as far along.
+    pub fn publish(&self, state: State) -> bool {
+        let seq = state.head().seq;
+        let newer = self.head.send_if_modified(|current| {
+            if seq > current.head().seq {
+                *current = Arc::new(state);
+                true
+            } else {
+                false
+            }
+        });
+        if newer {
+            self.metrics.set_head(seq);
+        }
+        newer
+    }
+
+    /// The latest state this node serves.
     pub fn state(&self) -> Arc<State> {
-        self.sequencer.state()
+        Arc::clone(&self.head.borrow())
+    }
+
+    /// A receiver that sees every state this node serves.
+    pub fn watch(&self) -> watch::Receiver<Arc<State>> {
+        self.head.subscribe()
+    }
+
+    /// Wait up to `wait` until this node serves the entry at `seq`.
+    pub async fn caught_up_to(&self, seq: u64, wait: Duration) -> bool {
+        let mut states = self.watch();
+        tokio::time::timeout(wait, states.wait_for(|s| s.head().seq >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The state root of `state`, computed once per head.
@@ -210,8 +351,41 @@ impl Node {
     }
 
     /// Append a signed message (any action) to the log: checked, ordered and
-    /// applied by the sequencer; returns once it is durable.
+    /// applied by the sequencer; returns once it is durable. A follower
+    /// passes it to the writer and returns once it serves the entry itself
+    /// (or after [`FOLLOWER_CATCH_UP`], the entry durable all the same), so
+    /// a client reads its own writes from the front-end it wrote through.
     pub async fn append(&self, signed: SignedMessage) -> Result<Appended, NodeError> {
+        let sequencer = loop {
+            let writer = self.writer.read().expect("lock").clone();
+            let forward = match writer {
+                Writer::Leads(sequencer) => break sequencer,
+                Writer::Follows(forward) => forward,
+            };
+            let decoded = encoding::decode::<Message>(&signed.message).ok();
+            let receipt = decoded.as_ref().and_then(receipt_of);
+            match forward.forward(signed.clone()).await {
+                Ok(appended) => {
+                    if !self.caught_up_to(appended.seq, FOLLOWER_CATCH_UP).await {
+                        tracing::warn!(
+                            seq = appended.seq,
+                            "acknowledged before this follower applied it"
+                        );
+                    }
+                    self.complete_lease(receipt);
+                    return Ok(appended);
+                }
+                // No other writer: this node may be the one taking over.
+                Err(NodeError::NoLeader(why)) => {
+                    let mut leading = self.leading.subscribe();
+                    let took_over = tokio::time::timeout(TAKEOVER_WAIT, leading.wait_for(|l| *l));
+                    if !matches!(took_over.await, Ok(Ok(_))) {
+                        return Err(NodeError::NoLeader(why));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let decoded = encoding::decode::<Message>(&signed.message).ok();
         // A submission must name a file its miner uploaded here, so that
         // evaluators can fetch it: a hash alone is neither a model nor a claim.
@@ -240,18 +414,20 @@ impl Node {
                 .check(self.artifacts.as_ref(), *signer, p)
                 .await?;
         }
-        let receipt = decoded.and_then(|m| match m.action {
-            Action::PostReceipt(r) => Some((m.signer, r.submission)),
-            _ => None,
-        });
-        let appended = self.sequencer.append(signed).await?;
+        let receipt = decoded.as_ref().and_then(receipt_of);
+        let appended = sequencer.append(signed).await?;
+        self.complete_lease(receipt);
+        Ok(appended)
+    }
+
+    /// A posted receipt ends its evaluator's lease.
+    fn complete_lease(&self, receipt: Option<(bounties::AccountId, bounties::SubmissionId)>) {
         if let Some((evaluator, submission)) = receipt {
             self.leases
                 .lock()
                 .expect("lock")
                 .complete(&evaluator, submission);
         }
-        Ok(appended)
     }
 
     /// Sign `action` as the operator with its next nonce and append it.
@@ -265,5 +441,29 @@ impl Node {
             action,
         };
         self.append(message.sign(key)).await
+    }
+}
+
+/// How long a follower waits to serve an entry it passed on before it
+/// acknowledges anyway.
+pub const FOLLOWER_CATCH_UP: Duration = Duration::from_secs(5);
+
+/// How long a write that found no other writer waits for this node to take over.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
+
+/// The evaluator and submission of a `PostReceipt`.
+fn receipt_of(message: &Message) -> Option<(bounties::AccountId, bounties::SubmissionId)> {
+    match &message.action {
+        Action::PostReceipt(r) => Some((message.signer, r.submission)),
+        _ => None,
+    }
+}
+
+/// The writer of a node whose sequencer has not started yet.
+struct Starting;
+
+impl Forward for Starting {
+    fn forward(&self, _: SignedMessage) -> BoxFuture<'_, Result<Appended, NodeError>> {
+        Box::pin(std::future::ready(Err(NodeError::Stopped)))
     }
 }

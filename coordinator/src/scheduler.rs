@@ -86,12 +86,15 @@ fn waits(state: &State, action: Action, now: TimestampMs) -> bool {
     )
 }
 
-/// Tick forever at the configured interval.
+/// Tick forever at the configured interval, while this node writes the log
+/// (a follower's would only pass the writer's own closes to it).
 pub async fn run(node: Arc<Node>) {
     let mut interval = tokio::time::interval(node.config.scheduler_tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        tick(&node).await;
+        if node.leads() {
+            tick(&node).await;
+        }
     }
 }

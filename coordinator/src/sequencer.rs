@@ -53,21 +53,26 @@ pub struct Sequencer {
 }
 
 impl Sequencer {
-    /// Start the writer thread over `store`, whose log produced `state`.
-    /// A snapshot is recorded every `snapshot_every` entries.
+    /// Start the writer thread over `store`, whose log produced `state`,
+    /// publishing `state` and each committed state after it through
+    /// `publish`. A snapshot is recorded every `snapshot_every` entries. The
+    /// thread ends once every handle is dropped and the queue is drained, or
+    /// when the store says another writer took over.
     pub fn start(
         store: Arc<dyn LogStore>,
         state: State,
+        publish: watch::Sender<Arc<State>>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         snapshot_every: u64,
     ) -> (Sequencer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * BATCH_MAX);
-        let (state_tx, state_rx) = watch::channel(Arc::new(state));
+        publish.send_replace(Arc::new(state));
+        let state_rx = publish.subscribe();
         let imager = start_imager(Arc::clone(&store));
         let handle = std::thread::Builder::new()
             .name("sequencer".into())
-            .spawn(move || run(rx, store, state_tx, clock, metrics, snapshot_every, imager))
+            .spawn(move || run(rx, store, publish, clock, metrics, snapshot_every, imager))
             .expect("spawning the sequencer thread");
         (
             Sequencer {
@@ -76,16 +81,6 @@ impl Sequencer {
             },
             handle,
         )
-    }
-
-    /// The latest committed state.
-    pub fn state(&self) -> Arc<State> {
-        Arc::clone(&self.state.borrow())
-    }
-
-    /// A receiver that sees every committed state.
-    pub fn watch(&self) -> watch::Receiver<Arc<State>> {
-        self.state.clone()
     }
 
     /// Check `signed` and append it; returns once it is durable.
@@ -264,7 +259,7 @@ pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
         }
         match State::from_image(&image, snap.state_root) {
             Ok(state) if state.head().seq == snap.seq && state.head().hash == snap.hash => {
-                return catch_up(store, state);
+                return catch_up(store, Replayer::from_state(state));
             }
             Ok(_) => tracing::warn!(
                 seq = snap.seq,
@@ -304,12 +299,12 @@ pub fn recover(store: &dyn LogStore) -> Result<State, RecoverError> {
     Ok(state)
 }
 
-/// `state` with everything `store` holds after its head applied, every
-/// signature verified: the tail after an image at start-up (and what a
-/// front-end that follows the log applies as it grows).
-pub fn catch_up(store: &dyn LogStore, state: State) -> Result<State, RecoverError> {
-    let from = state.head().seq + 1;
-    let mut replayer = Replayer::from_state(state);
+/// The replayer's state with everything `store` holds after its head
+/// applied: the tail after an image at start-up (every signature verified),
+/// and what a front-end that follows the log applies as it grows (see
+/// [`crate::cluster`]).
+pub fn catch_up(store: &dyn LogStore, mut replayer: Replayer) -> Result<State, RecoverError> {
+    let from = replayer.state().map_or(0, |s| s.head().seq + 1);
     crate::store::for_each_chunk(store, from, RECOVER_CHUNK, |chunk| {
         replayer.feed(&chunk, |_, _| {})?;
         Ok::<_, RecoverError>(ControlFlow::Continue(()))
@@ -480,11 +475,13 @@ mod tests {
         for e in &log.entries()[1..=20] {
             state.apply(e, Verify::Skip).unwrap();
         }
-        let caught = catch_up(&store, state.clone()).unwrap();
+        let caught = catch_up(&store, Replayer::from_state(state.clone())).unwrap();
         assert_eq!(caught.root(), log.state().root());
         // Nothing more to apply: the same state.
         assert_eq!(
-            catch_up(&store, caught.clone()).unwrap().root(),
+            catch_up(&store, Replayer::from_state(caught.clone()))
+                .unwrap()
+                .root(),
             caught.root()
         );
         // A state from another history does not continue this log.
@@ -495,7 +492,7 @@ mod tests {
         alt.timestamp_ms.0 += 1;
         assert!(forked.apply(&alt, Verify::Skip).is_ok());
         assert!(matches!(
-            catch_up(&store, forked),
+            catch_up(&store, Replayer::from_state(forked)),
             Err(RecoverError::Replay(ReplayError::Rejected { seq: 3, .. }))
         ));
     }

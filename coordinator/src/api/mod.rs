@@ -46,7 +46,7 @@ pub fn routes() -> Router<Arc<Node>> {
         .route("/v1/licences", get(licences))
         .route("/v1/jobs", get(jobs))
         .route("/v1/jobs/lease", post(lease))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         .route("/metrics", get(metrics))
 }
 
@@ -79,10 +79,35 @@ async fn info(State(node): Shared) -> Json<wire::Info> {
     })
 }
 
+async fn health(State(node): Shared) -> ApiResult<wire::Health> {
+    let head_seq = node.state().head().seq;
+    let store = Arc::clone(&node.store);
+    let stored = tokio::task::spawn_blocking(move || store.head()).await??;
+    let store_head_seq = stored.map_or(0, |(seq, _)| seq);
+    let epoch = node.metrics.epoch();
+    Ok(Json(wire::Health {
+        status: "ok".into(),
+        role: if node.leads() { "leader" } else { "follower" }.into(),
+        epoch,
+        head_seq,
+        store_head_seq,
+        lag: store_head_seq.saturating_sub(head_seq),
+    }))
+}
+
 async fn append(
     State(node): Shared,
+    headers: HeaderMap,
     body: Result<Json<wire::PostMessage>, JsonRejection>,
 ) -> ApiResult<wire::Appended> {
+    // A write another front-end passed on is not passed on again: a stale
+    // leader row must not bounce it between followers.
+    if headers.contains_key(crate::cluster::forward::FORWARDED) && !node.leads() {
+        return Err(crate::node::NodeError::NoLeader(
+            "a write was passed to a front-end that does not lead".into(),
+        )
+        .into());
+    }
     let Json(body) = body.map_err(from_json_rejection)?;
     let message = hex::decode(&body.message)
         .map_err(|_| ApiError::BadRequest("message: expected hex bytes".into()))?;

@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 
 use bounties::encoding;
 use bounties::{Entry, Hash32};
@@ -23,7 +24,7 @@ use tokio_postgres::error::SqlState;
 use super::{LogStore, Snapshot, StoreError, check_continues, hash_from};
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Serialises schema creation between front-ends starting at once (an
 /// arbitrary constant: "mb-schema").
@@ -61,6 +62,18 @@ CREATE TABLE IF NOT EXISTS seen_requests (
 );
 CREATE INDEX IF NOT EXISTS seen_requests_by_time ON seen_requests (signed_at_ms);
 ";
+
+/// What takes a database from version `i + 1` to `i + 2` ([`SCHEMA`] is
+/// version 1).
+const MIGRATIONS: &[&str] = &[
+    // 2: where the writer serves, so the other front-ends can pass it writes.
+    "ALTER TABLE leader ADD COLUMN IF NOT EXISTS url TEXT;",
+];
+
+/// The channel a commit notifies: a wake-up for front-ends following the
+/// log (a hint only: notifications sent while a listener is disconnected
+/// are lost, so followers poll as well).
+const CHANNEL: &str = "mb_log";
 
 /// A driver failure as a store error, with its causes (for [`crate::shared`] too).
 pub(crate) fn db(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -101,8 +114,11 @@ pub enum OpenError {
         /// Why.
         source: tokio_postgres::Error,
     },
-    /// The database holds a schema this build does not know.
-    #[error("the database's schema is version {found}; this build reads version {SCHEMA_VERSION}")]
+    /// The database holds a schema newer than this build's.
+    #[error(
+        "the database's schema is version {found}, newer than this build's {SCHEMA_VERSION}: \
+         upgrade the coordinator"
+    )]
     SchemaVersion {
         /// What the database says.
         found: i32,
@@ -129,6 +145,63 @@ pub struct PostgresLog {
 /// arbitrary constant: "mb-write").
 const WRITER_LOCK: i64 = 0x6d62_2d77_7269_7465;
 
+/// The epoch of a store that resigned as the writer: its appends are refused.
+const RESIGNED: i64 = -1;
+
+/// The log's writer, as the database records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leader {
+    /// Its term.
+    pub epoch: u64,
+    /// Where it serves (`None`: it did not say).
+    pub url: Option<String>,
+}
+
+/// The leader row.
+async fn read_leader(pool: Pool) -> Result<Option<Leader>, StoreError> {
+    let client = pool.get().await.map_err(db)?;
+    let row = client
+        .query_opt("SELECT epoch, url FROM leader WHERE id = 1", &[])
+        .await
+        .map_err(db)?;
+    Ok(row.map(|r| Leader {
+        epoch: r.get::<_, i64>(0) as u64,
+        url: r.get(1),
+    }))
+}
+
+/// Listen for commit notifications on a connection of its own until it
+/// drops, waking `wake` for each.
+async fn listen(
+    config: &tokio_postgres::Config,
+    wake: &tokio::sync::Notify,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    // Whatever committed before the LISTEN took effect is found by this wake-up's poll.
+    wake.notify_one();
+    while rx.recv().await.is_some() {
+        wake.notify_one();
+    }
+    drop(client);
+    driver.await.unwrap_or(Ok(()))
+}
+
 /// The log's database, for the other tables front-ends share in it
 /// ([`crate::shared`]): its pool, used on the log's runtime.
 #[derive(Clone)]
@@ -150,6 +223,11 @@ impl Database {
             .spawn(work(self.pool.clone()))
             .await
             .map_err(|e| StoreError::Database(Box::new(e)))?
+    }
+
+    /// The current writer ([`PostgresLog::leader`]), from any runtime.
+    pub async fn leader(&self) -> Result<Option<Leader>, StoreError> {
+        self.run(read_leader).await
     }
 }
 
@@ -241,9 +319,8 @@ impl PostgresLog {
             writer_lock: std::sync::Mutex::new(None),
             epoch: std::sync::atomic::AtomicI64::new(0),
         };
-        let found = log.with_pool(migrate)?;
-        match found {
-            Some(v) if v != SCHEMA_VERSION => Err(OpenError::SchemaVersion { found: v }),
+        match log.with_pool(migrate)? {
+            Some(found) if found > SCHEMA_VERSION => Err(OpenError::SchemaVersion { found }),
             _ => Ok(log),
         }
     }
@@ -274,48 +351,125 @@ impl PostgresLog {
     /// connection of this store's own, held while the store lives (a
     /// process that dies, `kill -9` included, drops the connection and so the
     /// lock). Waits up to `wait` for a previous holder to go; another serving
-    /// coordinator is an error. Taking the lock starts a new term (epoch),
-    /// which every later append checks in its own transaction: a writer that
-    /// lost its lock without noticing (a partition) cannot commit after
-    /// another took over. Returns the epoch.
+    /// coordinator is an error. Returns the epoch ([`PostgresLog::try_lead`]).
     pub fn become_writer(&self, wait: std::time::Duration) -> Result<u64, StoreError> {
-        let config = self.config.clone();
         let deadline = std::time::Instant::now() + wait;
-        let client = self.run(async move {
-            let (client, connection) = config.connect(NoTls).await.map_err(db)?;
-            tokio::spawn(connection);
-            loop {
-                let taken: bool = client
-                    .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-                    .await
-                    .map_err(db)?
-                    .get(0);
-                if taken {
-                    let epoch: i64 = client
-                        .query_one(
-                            "INSERT INTO leader (id, epoch) VALUES (1, 1) ON CONFLICT (id) \
-                             DO UPDATE SET epoch = leader.epoch + 1 RETURNING epoch",
-                            &[],
-                        )
-                        .await
-                        .map_err(db)?
-                        .get(0);
-                    return Ok((client, epoch));
-                }
-                if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Database(
-                        "another coordinator is serving this database (it holds the writer \
-                         lock); stop it first"
-                            .into(),
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        loop {
+            if let Some(epoch) = self.try_lead(None)? {
+                return Ok(epoch);
             }
+            if std::time::Instant::now() >= deadline {
+                return Err(StoreError::Database(
+                    "another coordinator is serving this database (it holds the writer \
+                     lock); stop it first"
+                        .into(),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// One try at the writer lock (see [`PostgresLog::become_writer`]):
+    /// `Some(epoch)` once this store holds it, `None` while another does.
+    /// Taking the lock starts a new term (epoch), which every later append
+    /// checks in its own transaction: a writer that lost its lock without
+    /// noticing (a partition) cannot commit after another took over. `url`
+    /// is where this writer serves, for the others to pass it writes.
+    pub fn try_lead(&self, url: Option<&str>) -> Result<Option<u64>, StoreError> {
+        let mut held = self.writer_lock.lock().expect("lock");
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        if epoch > 0 && held.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(Some(epoch as u64));
+        }
+        let config = self.config.clone();
+        let url = url.map(str::to_owned);
+        let reuse = held.take().filter(|c| !c.is_closed());
+        let (client, epoch) = self.run(async move {
+            let client = match reuse {
+                Some(client) => client,
+                None => {
+                    let (client, connection) = config.connect(NoTls).await.map_err(db)?;
+                    tokio::spawn(connection);
+                    client
+                }
+            };
+            let taken: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+                .await
+                .map_err(db)?
+                .get(0);
+            if !taken {
+                return Ok((client, None));
+            }
+            let epoch: i64 = client
+                .query_one(
+                    "INSERT INTO leader (id, epoch, url) VALUES (1, 1, $1) ON CONFLICT (id) \
+                     DO UPDATE SET epoch = leader.epoch + 1, url = EXCLUDED.url RETURNING epoch",
+                    &[&url],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            Ok((client, Some(epoch)))
         })?;
-        let (client, epoch) = client;
-        *self.writer_lock.lock().expect("lock") = Some(client);
-        self.epoch.store(epoch, std::sync::atomic::Ordering::SeqCst);
-        Ok(epoch as u64)
+        // The connection is kept either way: it holds the lock, or it is
+        // reused for the next try.
+        *held = Some(client);
+        if let Some(epoch) = epoch {
+            self.epoch.store(epoch, Ordering::SeqCst);
+        }
+        Ok(epoch.map(|e| e as u64))
+    }
+
+    /// Whether this store still holds the writer lock as far as it can tell
+    /// (its lock connection is open). A lost connection means the lock is
+    /// gone; an open one is no proof of holding it (a partition), which is
+    /// why every append checks the epoch too.
+    pub fn leads(&self) -> bool {
+        self.epoch.load(Ordering::SeqCst) > 0
+            && self
+                .writer_lock
+                .lock()
+                .expect("lock")
+                .as_ref()
+                .is_some_and(|c| !c.is_closed())
+    }
+
+    /// Give up the writer lock: every append from this store is refused
+    /// until it leads again, and another front-end may take over at once.
+    pub fn resign(&self) {
+        let epoch = self.epoch.swap(RESIGNED, Ordering::SeqCst);
+        if epoch == 0 {
+            self.epoch.store(0, Ordering::SeqCst);
+        }
+        // Closing the connection releases its session lock.
+        drop(self.writer_lock.lock().expect("lock").take());
+    }
+
+    /// The current writer's epoch and where it serves (`None`: no
+    /// coordinator ever took the lock).
+    pub fn leader(&self) -> Result<Option<Leader>, StoreError> {
+        self.with_pool(read_leader)
+    }
+
+    /// A wake-up each time entries may have been committed: a task on this
+    /// store's runtime listens for commit notifications (reconnecting when
+    /// its connection drops, and waking the follower then too, since a
+    /// notification may have been missed). A hint: poll as well.
+    pub fn wakeups(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let config = self.config.clone();
+        let wake = std::sync::Arc::clone(&notify);
+        self.runtime.spawn(async move {
+            loop {
+                if let Err(e) = listen(&config, &wake).await {
+                    tracing::debug!(error = %WithCauses(Box::new(e)), "commit notifications lost; reconnecting");
+                }
+                wake.notify_one();
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
+        notify
     }
 
     /// The database, for the other tables front-ends share in it.
@@ -324,9 +478,10 @@ impl PostgresLog {
     }
 }
 
-/// Create the schema unless it exists, under a lock so that front-ends
-/// starting together do not race; returns the version found before (`None`:
-/// a new database).
+/// Create the schema unless it exists and bring an older one up to
+/// [`SCHEMA_VERSION`], under a lock so that front-ends starting together do
+/// not race; returns the version found before (`None`: a new database). A
+/// newer schema than this build's is left alone.
 async fn migrate(pool: Pool) -> Result<Option<i32>, StoreError> {
     let mut client = pool.get().await.map_err(db)?;
     let tx = client.transaction().await.map_err(db)?;
@@ -340,12 +495,20 @@ async fn migrate(pool: Pool) -> Result<Option<i32>, StoreError> {
         .map_err(db)?
         .map(|r| r.get(0));
     if found.is_none() {
-        tx.execute(
-            "INSERT INTO schema_version (version) VALUES ($1)",
-            &[&SCHEMA_VERSION],
-        )
-        .await
-        .map_err(db)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (1)", &[])
+            .await
+            .map_err(db)?;
+    }
+    let from = found.unwrap_or(1);
+    if from > SCHEMA_VERSION {
+        return Ok(found);
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(from as usize - 1) {
+        tx.batch_execute(step).await.map_err(db)?;
+        let version = i as i32 + 2;
+        tx.execute("UPDATE schema_version SET version = $1", &[&version])
+            .await
+            .map_err(db)?;
     }
     tx.commit().await.map_err(db)?;
     Ok(found)
@@ -367,14 +530,23 @@ impl LogStore for PostgresLog {
         let seqs: Vec<i64> = (0..entries.len() as i64).map(|i| first + i).collect();
         let hashes: Vec<Vec<u8>> = entries.iter().map(|e| e.hash().0.to_vec()).collect();
         let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
-        let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        if epoch == RESIGNED {
+            return Err(StoreError::Deposed {
+                epoch: 0,
+                current: self.leader()?.map_or(0, |l| l.epoch),
+            });
+        }
         self.with_pool(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
-            // Both questions go out at once (tokio-postgres pipelines them).
+            // The questions go out at once (tokio-postgres pipelines them).
             // FOR SHARE: a takeover's epoch bump waits for this batch, or
-            // this batch sees the new epoch.
-            let (term, next) = tokio::try_join!(
+            // this batch sees the new epoch. The notification is sent at
+            // commit, never for a batch rolled back.
+            let last = last_seq.to_string();
+            let notify: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&CHANNEL, &last];
+            let (term, next, _) = tokio::try_join!(
                 async {
                     if epoch == 0 {
                         return Ok(None);
@@ -384,6 +556,7 @@ impl LogStore for PostgresLog {
                         .map(|r| r.map(|r| r.get::<_, i64>(0)))
                 },
                 tx.query_one("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries", &[]),
+                tx.execute("SELECT pg_notify($1, $2)", &notify),
             )
             .map_err(db)?;
             if epoch != 0 && term != Some(epoch) {
