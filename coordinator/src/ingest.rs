@@ -174,6 +174,9 @@ fn upload_deadline(config: &Config, len: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(secs)
 }
 
+/// Chunks of an upload queued for each of the writer and the hasher.
+const IN_FLIGHT: usize = 8;
+
 struct Received {
     hash: Hash32,
     staged: Staged,
@@ -196,8 +199,11 @@ where
     E: std::fmt::Display,
 {
     let (mut staged, file) = node.staging.create().map_err(IngestError::Staging)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    let (hash_tx, mut hash_rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    // Chunks are up to the server's read buffer (1 MiB): a few in flight
+    // keep both threads busy, and bound what a slow disk makes an upload
+    // hold in memory.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
+    let (hash_tx, mut hash_rx) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut hasher = Sha256::new();
         while let Some(chunk) = hash_rx.blocking_recv() {
