@@ -263,7 +263,8 @@ impl Client {
     }
 
     /// Sign `action` with `key`'s next nonce and send it. If the answer is
-    /// lost, the account's nonce tells whether it was applied: then it
+    /// lost (or the service is unavailable for a moment, as while its
+    /// front-ends elect a new writer), the account's nonce tells whether it was applied: then it
     /// counts as done; if not, the same signed bytes are sent again (a
     /// nonce is used once, so the message can never apply twice).
     pub fn act(&self, key: &SecretKey, action: Action) -> Result<Acted> {
@@ -290,7 +291,11 @@ impl Client {
                 }
             }
             match self.send(&signed) {
-                Err(e @ ClientError::Transport { .. }) => last = Some(e),
+                // No answer, or the service cannot say now (a front-end
+                // whose writer is changing): the nonce settles it.
+                Err(e @ (ClientError::Transport { .. } | ClientError::Api { status: 503, .. })) => {
+                    last = Some(e);
+                }
                 other => return other.map(Acted::Appended),
             }
         }

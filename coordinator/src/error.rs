@@ -80,6 +80,7 @@ impl ApiError {
                 }
                 NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 NodeError::NoLeader(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_leader"),
+                NodeError::LeaderLost(_) => (StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown"),
                 // This front-end stopped leading mid-write: nothing of it was
                 // written; the retry goes to the new leader.
                 NodeError::Store(e) if matches!(**e, crate::store::StoreError::Deposed { .. }) => {

@@ -68,10 +68,18 @@ pub enum NodeError {
         /// Its message.
         message: String,
     },
-    /// No writer could be reached now (a takeover in progress): nothing was
-    /// appended here, though the writer may have committed it; retry.
+    /// No writer could be reached now (a takeover in progress): the write
+    /// was not passed on, so nothing was appended; retry.
     #[error("the log's writer cannot be reached now ({0}); retry shortly")]
     NoLeader(String),
+    /// The write was passed to the writer, which went away before it
+    /// answered: it may or may not have been appended. The account's nonce
+    /// says which; sending the same signed bytes again is safe either way.
+    #[error(
+        "the log's writer went away before answering ({0}): the message may have been appended; \
+         check the signer's nonce, or send the same signed message again"
+    )]
+    LeaderLost(String),
 }
 
 /// How a follower passes a write to the log's writer.
@@ -375,7 +383,9 @@ impl Node {
                     self.complete_lease(receipt);
                     return Ok(appended);
                 }
-                // No other writer: this node may be the one taking over.
+                // Not passed on, and no other writer: this node may be the
+                // one taking over. (A write passed on and unanswered is not
+                // retried here: it may have been appended.)
                 Err(NodeError::NoLeader(why)) => {
                     let mut leading = self.leading.subscribe();
                     let took_over = tokio::time::timeout(TAKEOVER_WAIT, leading.wait_for(|l| *l));

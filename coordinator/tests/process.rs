@@ -4,9 +4,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,94 +15,10 @@ use bounties::{Action, Amount, Entry, Hash32, Message, SecretKey};
 use bounties_client::Client;
 use coordinator::store::postgres::scratch::ScratchDatabase;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_coordinator");
-
-fn coordinator(args: &[&str]) -> std::process::Output {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "coordinator {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Start `serve` on a free port; returns the child and its URL.
-fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
-    serve_logging_to(dir, extra, Stdio::null())
-}
-
-/// Start `serve` on a free port with its logs (stderr) going to `stderr`.
-fn serve_logging_to(dir: &Path, extra: &[&str], stderr: Stdio) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, url)
-}
-
-/// A fresh data dir with one funded dev account, alice: the dir, the data
-/// path and alice's key.
-fn chain_with_alice() -> (tempfile::TempDir, std::path::PathBuf, SecretKey) {
-    chain_with_alice_in(&[])
-}
-
-/// [`chain_with_alice`] with `store` (`--store URL`, or none: SQLite).
-fn chain_with_alice_in(store: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, SecretKey) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut args = vec![
-        "init",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--dev",
-        "alice",
-    ];
-    args.extend(store);
-    coordinator(&args);
-    let alice = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
-    (dir, data, alice)
-}
-
-fn seed() -> u64 {
-    std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-/// splitmix64: a test-local PRNG so each round's timing follows from the printed seed.
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use support::binary::{
+    BIN, chain_with_alice, chain_with_alice_in, coordinator, next, seed, serve, serve_logging_to,
+    whole_log,
+};
 
 #[test]
 fn kill_9_under_64_writers_loses_nothing_acknowledged() {
@@ -116,7 +33,7 @@ fn kill_9_under_64_writers_loses_nothing_acknowledged_on_postgres() {
 /// `rounds` times: a fresh chain (its log in SQLite, or in a scratch
 /// PostgreSQL database), 64 writers, `kill -9`, restart.
 fn kill_9_rounds(postgres: bool, rounds: usize) {
-    let seed = seed();
+    let seed = seed("CRASH_SEED");
     println!("crash seed {seed} (rerun with CRASH_SEED={seed})");
     let mut rng = seed;
     for round in 0..rounds {
@@ -185,15 +102,7 @@ fn kill_9_rounds(postgres: bool, rounds: usize) {
         let (mut child, url) = serve(&data, &store);
         let client = Client::new(&url);
         let info = client.info().unwrap();
-        let mut log: Vec<Entry> = Vec::new();
-        while log.len() as u64 <= info.head.seq {
-            let page: Value = client
-                .get(&format!("/v1/log?from={}&limit=1000", log.len()))
-                .unwrap();
-            let entries: Vec<Entry> = serde_json::from_value(page["entries"].clone()).unwrap();
-            assert!(!entries.is_empty());
-            log.extend(entries);
-        }
+        let log = whole_log(&client);
         for (seq, hash) in &acked {
             let entry = log.get(*seq as usize).unwrap_or_else(|| {
                 panic!(

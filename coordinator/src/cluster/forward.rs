@@ -102,18 +102,20 @@ impl ToLeader {
                     }
                     // Sent, and the answer lost: it may have been applied. The
                     // client's retry (same nonce) settles which.
-                    Ok(Err(e)) => return Err(NodeError::NoLeader(format!("{url}: {e}"))),
-                    Err(_) => return Err(NodeError::NoLeader(format!("{url}: no answer in time"))),
+                    Ok(Err(e)) => return Err(NodeError::LeaderLost(format!("{url}: {e}"))),
+                    Err(_) => {
+                        return Err(NodeError::LeaderLost(format!("{url}: no answer in time")));
+                    }
                 };
             let status = response.status();
             let bytes = Limited::new(response.into_body(), ANSWER_BYTES_MAX)
                 .collect()
                 .await
-                .map_err(|e| NodeError::NoLeader(format!("{url}: the answer broke off: {e}")))?
+                .map_err(|e| NodeError::LeaderLost(format!("{url}: the answer broke off: {e}")))?
                 .to_bytes();
             return if status.is_success() {
                 serde_json::from_slice::<Appended>(&bytes)
-                    .map_err(|e| NodeError::NoLeader(format!("{url}: unexpected answer: {e}")))
+                    .map_err(|e| NodeError::LeaderLost(format!("{url}: unexpected answer: {e}")))
             } else {
                 match serde_json::from_slice::<wire::ErrorBody>(&bytes) {
                     Ok(body) => Err(NodeError::Leader {
@@ -121,7 +123,7 @@ impl ToLeader {
                         code: body.error.code,
                         message: body.error.message,
                     }),
-                    Err(_) => Err(NodeError::NoLeader(format!(
+                    Err(_) => Err(NodeError::LeaderLost(format!(
                         "{url}: answered HTTP {status}"
                     ))),
                 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::disallowed_methods)]
 
+pub mod binary;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
