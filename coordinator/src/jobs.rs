@@ -8,12 +8,104 @@
 //! and contests if it disagrees (at most [`AUDITS_PER_SUBMISSION`] audits at
 //! once per submission, each evaluator once). A lease is what lets an
 //! evaluator read the sealed model and hidden set it names.
+//!
+//! [`Leases`] is the rule, over leases held in memory; a [`LeaseBook`]
+//! keeps them: [`MemoryLeases`] for one front-end, or
+//! [`crate::shared::leases::SharedLeases`] in PostgreSQL for several, so
+//! that no two front-ends lease one job twice.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use bounties::state::records::BountyStatus;
 use bounties::{AccountId, BountyId, Hash32, State, SubmissionId};
 pub use bounties_api::{JobKind, Lease};
+
+use crate::artifacts::BoxFuture;
+use crate::store::StoreError;
+
+/// Where a front-end keeps the leases it and its peers gave.
+pub trait LeaseBook: Send + Sync + 'static {
+    /// Lease the oldest job `evaluator` may do in `state` ([`Leases::lease`]),
+    /// naming a new lease `token`.
+    fn lease(
+        &self,
+        state: Arc<State>,
+        evaluator: AccountId,
+        now_ms: u64,
+        ttl_ms: u64,
+        token: String,
+    ) -> BoxFuture<'_, Result<Option<Lease>, StoreError>>;
+
+    /// Whether `reader` holds a lease in force naming `hash` ([`Leases::grants`]).
+    fn grants(
+        &self,
+        reader: AccountId,
+        hash: Hash32,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// The leases in force at `now_ms`.
+    fn active(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<Lease>, StoreError>>;
+
+    /// A receipt for `submission` by `evaluator` landed: its lease is done.
+    fn complete(
+        &self,
+        evaluator: AccountId,
+        submission: SubmissionId,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Leases in this front-end's memory.
+#[derive(Debug, Default)]
+pub struct MemoryLeases(Mutex<Leases>);
+
+impl MemoryLeases {
+    fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Leases) -> T,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
+        let out = f(&mut self.0.lock().expect("lock"));
+        Box::pin(std::future::ready(Ok(out)))
+    }
+}
+
+impl LeaseBook for MemoryLeases {
+    fn lease(
+        &self,
+        state: Arc<State>,
+        evaluator: AccountId,
+        now_ms: u64,
+        ttl_ms: u64,
+        token: String,
+    ) -> BoxFuture<'_, Result<Option<Lease>, StoreError>> {
+        self.with(|l| l.lease(&state, evaluator, now_ms, ttl_ms, token))
+    }
+
+    fn grants(
+        &self,
+        reader: AccountId,
+        hash: Hash32,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.with(|l| l.grants(&reader, &hash, now_ms))
+    }
+
+    fn active(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<Lease>, StoreError>> {
+        self.with(|l| {
+            l.expire(now_ms);
+            l.active().cloned().collect()
+        })
+    }
+
+    fn complete(
+        &self,
+        evaluator: AccountId,
+        submission: SubmissionId,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.with(|l| l.complete(&evaluator, submission))
+    }
+}
 
 /// Audits of one final finding that may be leased at once.
 pub const AUDITS_PER_SUBMISSION: usize = 2;
@@ -26,6 +118,17 @@ pub struct Leases {
 }
 
 impl Leases {
+    /// Leases `active` (by token) and the audits already given, as stored.
+    pub fn from_parts(
+        active: impl IntoIterator<Item = Lease>,
+        audited: impl IntoIterator<Item = (AccountId, SubmissionId)>,
+    ) -> Leases {
+        Leases {
+            active: active.into_iter().map(|l| (l.token.clone(), l)).collect(),
+            audited: audited.into_iter().collect(),
+        }
+    }
+
     /// Drop leases that lapsed by `now`.
     pub fn expire(&mut self, now_ms: u64) {
         self.active.retain(|_, l| l.expires_at_ms > now_ms);

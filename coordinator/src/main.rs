@@ -270,14 +270,14 @@ async fn serve(
                 .tmp()
                 .join(address.to_string().replace([':', '[', ']'], "_"));
             let staging = Staging::open(&staging_dir).context("opening the upload staging dir")?;
-            let parts = Parts {
-                store: Arc::clone(&log) as Arc<dyn LogStore>,
+            let parts = Parts::alone(
+                Arc::clone(&log) as Arc<dyn LogStore>,
                 artifacts,
                 staging,
-                clock: Arc::new(SystemClock),
-                operator: Some(operator),
+                Arc::new(SystemClock),
+                Some(operator),
                 config,
-            };
+            );
             let url = advertise.unwrap_or_else(|| format!("http://{address}"));
             cluster::join(parts, log, url)?
         }

@@ -21,7 +21,7 @@ use crate::artifacts::ArtifactStore;
 use crate::auth::{ReplayGuard, SeenRequests};
 use crate::clock::Clock;
 use crate::ingest::UploadSlots;
-use crate::jobs::Leases;
+use crate::jobs::{LeaseBook, MemoryLeases};
 use crate::metrics::Metrics;
 use crate::publication::{PublicationError, Verdicts};
 use crate::sequencer::{AppendError, Appended, RecoverError, Sequencer, recover};
@@ -113,6 +113,35 @@ pub struct Parts {
     pub operator: Option<SecretKey>,
     /// Limits.
     pub config: Config,
+    /// Signed requests already seen.
+    pub replay_guard: Arc<dyn SeenRequests>,
+    /// Evaluation leases.
+    pub leases: Arc<dyn LeaseBook>,
+}
+
+impl Parts {
+    /// The parts of a node alone on its store: signed requests remembered
+    /// in memory from the clock's now, and leases in memory.
+    pub fn alone(
+        store: Arc<dyn LogStore>,
+        artifacts: Arc<dyn ArtifactStore>,
+        staging: Staging,
+        clock: Arc<dyn Clock>,
+        operator: Option<SecretKey>,
+        config: Config,
+    ) -> Parts {
+        let replay_guard = Arc::new(ReplayGuard::new(clock.now_ms(), crate::auth::SEEN_MAX));
+        Parts {
+            store,
+            artifacts,
+            staging,
+            clock,
+            operator,
+            config,
+            replay_guard,
+            leases: Arc::new(MemoryLeases::default()),
+        }
+    }
 }
 
 /// Who writes the log for this node now.
@@ -195,8 +224,8 @@ pub struct Node {
     pub clock: Arc<dyn Clock>,
     /// Models and datasets.
     pub artifacts: Arc<dyn ArtifactStore>,
-    /// Evaluation leases.
-    pub leases: Mutex<Leases>,
+    /// Evaluation leases (this front-end's, or all front-ends').
+    pub leases: Arc<dyn LeaseBook>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Signed requests already seen (by this front-end, or by all of them).
@@ -223,26 +252,12 @@ impl Node {
         operator: Option<SecretKey>,
         config: Config,
     ) -> Result<Arc<Node>, RecoverError> {
-        let guard = Arc::new(ReplayGuard::new(clock.now_ms(), crate::auth::SEEN_MAX));
-        let parts = Parts {
-            store,
-            artifacts,
-            staging,
-            clock,
-            operator,
-            config,
-        };
-        Node::open(parts, guard, Start::Lead)
+        let parts = Parts::alone(store, artifacts, staging, clock, operator, config);
+        Node::open(parts, Start::Lead)
     }
 
-    /// Replay the log and start as `start` says, with signed requests
-    /// remembered in `replay_guard` (the guard front-ends on one database
-    /// share).
-    pub fn open(
-        parts: Parts,
-        replay_guard: Arc<dyn SeenRequests>,
-        start: Start,
-    ) -> Result<Arc<Node>, RecoverError> {
+    /// Replay the log and start as `start` says.
+    pub fn open(parts: Parts, start: Start) -> Result<Arc<Node>, RecoverError> {
         let state = recover(parts.store.as_ref())?;
         let metrics = Arc::new(Metrics::default());
         metrics.set_head(state.head().seq);
@@ -261,9 +276,9 @@ impl Node {
             head,
             clock: parts.clock,
             artifacts: parts.artifacts,
-            leases: Mutex::new(Leases::default()),
+            leases: parts.leases,
             metrics,
-            replay_guard,
+            replay_guard: parts.replay_guard,
             uploads: UploadSlots::default(),
             staging: parts.staging,
             publications: Verdicts::default(),
@@ -380,7 +395,7 @@ impl Node {
                             "acknowledged before this follower applied it"
                         );
                     }
-                    self.complete_lease(receipt);
+                    self.complete_lease(receipt).await;
                     return Ok(appended);
                 }
                 // Not passed on, and no other writer: this node may be the
@@ -426,17 +441,17 @@ impl Node {
         }
         let receipt = decoded.as_ref().and_then(receipt_of);
         let appended = sequencer.append(signed).await?;
-        self.complete_lease(receipt);
+        self.complete_lease(receipt).await;
         Ok(appended)
     }
 
     /// A posted receipt ends its evaluator's lease.
-    fn complete_lease(&self, receipt: Option<(bounties::AccountId, bounties::SubmissionId)>) {
-        if let Some((evaluator, submission)) = receipt {
-            self.leases
-                .lock()
-                .expect("lock")
-                .complete(&evaluator, submission);
+    async fn complete_lease(&self, receipt: Option<(bounties::AccountId, bounties::SubmissionId)>) {
+        if let Some((evaluator, submission)) = receipt
+            && let Err(e) = self.leases.complete(evaluator, submission).await
+        {
+            // The receipt is in the log; the lease lapses on its own.
+            tracing::warn!(%evaluator, %submission, error = %e, "could not end a lease");
         }
     }
 

@@ -415,11 +415,9 @@ impl World {
         self.counter += 1;
         let token = format!("lease-{}", self.counter);
         let ttl = self.node.config.lease_ttl_ms;
-        self.node
-            .leases
-            .lock()
-            .expect("lock")
-            .lease(&state, account, now, ttl, token)
+        self.rt
+            .block_on(self.node.leases.lease(state, account, now, ttl, token))
+            .expect("leases in memory do not fail")
     }
 
     /// Live bounties in `status`.

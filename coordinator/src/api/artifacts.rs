@@ -85,12 +85,12 @@ pub(super) async fn download(
         Visibility::Public => Vec::new(),
         _ => node.artifacts.owners(hash).await?,
     };
-    let leased = reader.is_some_and(|r| {
-        node.leases
-            .lock()
-            .expect("lock")
-            .grants(&r, &hash, node.clock.now_ms())
-    });
+    let leased = match reader {
+        Some(r) if rule != Visibility::Public => {
+            node.leases.grants(r, hash, node.clock.now_ms()).await?
+        }
+        _ => false,
+    };
     if !may_read(&rule, &owners, leased, reader.as_ref()) {
         return Err(match reader {
             None => ApiError::Auth(format!("artifact {hash} is sealed: sign the request")),

@@ -236,11 +236,12 @@ async fn licences(
     }))
 }
 
-async fn jobs(State(node): Shared) -> Json<wire::JobList> {
-    let mut leases = node.leases.lock().expect("lock");
-    leases.expire(node.clock.now_ms());
-    let active = leases
-        .active()
+async fn jobs(State(node): Shared) -> ApiResult<wire::JobList> {
+    let active = node
+        .leases
+        .active(node.clock.now_ms())
+        .await?
+        .into_iter()
         .map(|l| wire::ActiveLease {
             submission: l.submission,
             bounty: l.bounty,
@@ -248,7 +249,7 @@ async fn jobs(State(node): Shared) -> Json<wire::JobList> {
             expires_at_ms: l.expires_at_ms,
         })
         .collect();
-    Json(wire::JobList { leases: active })
+    Ok(Json(wire::JobList { leases: active }))
 }
 
 async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult<wire::LeaseGrant> {
@@ -272,15 +273,14 @@ async fn lease(State(node): Shared, headers: HeaderMap) -> ApiResult<wire::Lease
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut token);
     let lease = node
         .leases
-        .lock()
-        .expect("lock")
         .lease(
-            &state,
+            Arc::clone(&state),
             evaluator,
             node.clock.now_ms(),
             node.config.lease_ttl_ms,
             hex::encode(token),
         )
+        .await?
         .ok_or(ApiError::NoJob)?;
     node.metrics.leased();
     let bounty = state.bounty(lease.bounty).expect("leased from the state");

@@ -20,6 +20,7 @@ use bounties::replay::Replayer;
 
 use crate::node::{Node, Parts, Start};
 use crate::sequencer::{RecoverError, catch_up};
+use crate::shared::leases::SharedLeases;
 use crate::shared::seen::SharedSeen;
 use crate::store::LogStore;
 use crate::store::postgres::PostgresLog;
@@ -31,13 +32,18 @@ pub const TRY_LEAD_EVERY: Duration = Duration::from_millis(500);
 
 /// A front-end on `log`, made of `parts` (whose store is `log`): it starts
 /// as a follower, serving the state replayed from the log, and a task
-/// leads or follows from then on. Signed requests are remembered in the
-/// database, for every front-end. `url` is where this front-end serves
+/// leads or follows from then on. Signed requests and evaluation leases are
+/// kept in the database, for every front-end. `url` is where this front-end serves
 /// (what the others pass writes to while it leads).
-pub fn join(parts: Parts, log: Arc<PostgresLog>, url: String) -> Result<Arc<Node>, RecoverError> {
+pub fn join(
+    mut parts: Parts,
+    log: Arc<PostgresLog>,
+    url: String,
+) -> Result<Arc<Node>, RecoverError> {
     let forward = ToLeader::new(log.database(), &url);
-    let guard = Arc::new(SharedSeen::new(log.database()));
-    let node = Node::open(parts, guard, Start::Follow(forward.clone()))?;
+    parts.replay_guard = Arc::new(SharedSeen::new(log.database()));
+    parts.leases = Arc::new(SharedLeases::new(log.database()));
+    let node = Node::open(parts, Start::Follow(forward.clone()))?;
     tokio::spawn(run(Arc::clone(&node), log, url, forward));
     Ok(node)
 }

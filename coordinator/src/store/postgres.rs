@@ -24,7 +24,7 @@ use tokio_postgres::error::SqlState;
 use super::{LogStore, Snapshot, StoreError, check_continues, hash_from};
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Serialises schema creation between front-ends starting at once (an
 /// arbitrary constant: "mb-schema").
@@ -68,6 +68,21 @@ CREATE INDEX IF NOT EXISTS seen_requests_by_time ON seen_requests (signed_at_ms)
 const MIGRATIONS: &[&str] = &[
     // 2: where the writer serves, so the other front-ends can pass it writes.
     "ALTER TABLE leader ADD COLUMN IF NOT EXISTS url TEXT;",
+    // 3: evaluation leases and the audits given, for every front-end
+    // (crate::shared::leases).
+    "CREATE TABLE IF NOT EXISTS leases (
+         token         TEXT PRIMARY KEY,
+         evaluator     TEXT NOT NULL,
+         submission    BIGINT NOT NULL,
+         expires_at_ms BIGINT NOT NULL,
+         lease         TEXT NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS leases_by_evaluator ON leases (evaluator, expires_at_ms);
+     CREATE TABLE IF NOT EXISTS audits (
+         evaluator  TEXT NOT NULL,
+         submission BIGINT NOT NULL,
+         PRIMARY KEY (evaluator, submission)
+     );",
 ];
 
 /// The channel a commit notifies: a wake-up for front-ends following the
