@@ -8,10 +8,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bounties::{Action, Amount, Message, Params, SecretKey};
+use bounties::{Amount, Params, SecretKey};
 use bounties_client::Client;
 use coordinator::artifacts::LocalArtifacts;
 use coordinator::clock::{Clock, SystemClock};
@@ -22,67 +22,11 @@ use coordinator::store::LogLocation;
 use coordinator::store::sqlite::SqliteLog;
 use coordinator::{routes, server};
 
+mod common;
+
+use common::{PHASE_SECS, appends};
+
 const CLIENTS_MAX: usize = 64;
-const PER_CLIENT_MAX: u64 = 2_000;
-const PHASE_SECS: u64 = 8;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn appends(
-    url: &str,
-    chain_id: &str,
-    keys: &[SecretKey],
-    clients: usize,
-) -> (f64, Duration, Duration, u64) {
-    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let deadline = Instant::now() + Duration::from_secs(PHASE_SECS);
-    let started = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|i| {
-            let key = keys[i].clone();
-            let to = keys[(i + 1) % keys.len()].account();
-            let (url, chain_id, latencies) =
-                (url.to_owned(), chain_id.to_owned(), Arc::clone(&latencies));
-            std::thread::spawn(move || {
-                let client = Client::new(&url);
-                let mut mine = Vec::new();
-                for nonce in 1..=PER_CLIENT_MAX {
-                    if Instant::now() > deadline {
-                        break;
-                    }
-                    let signed = Message {
-                        chain_id: chain_id.clone(),
-                        signer: key.account(),
-                        nonce,
-                        action: Action::Transfer {
-                            to,
-                            amount: Amount(1),
-                        },
-                    }
-                    .sign(&key);
-                    let t = Instant::now();
-                    client.send(&signed).expect("append");
-                    mine.push(t.elapsed());
-                }
-                latencies.lock().unwrap().extend(mine);
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut l = latencies.lock().unwrap().clone();
-    l.sort();
-    (
-        l.len() as f64 / elapsed,
-        percentile(&l, 0.5),
-        percentile(&l, 0.99),
-        l.len() as u64,
-    )
-}
 
 fn sqlite_ceiling(dir: &std::path::Path) -> f64 {
     let conn = rusqlite::Connection::open(dir.join("ceiling.sqlite")).unwrap();
@@ -160,14 +104,17 @@ fn main() {
         "{:<46} {:>12} {:>10} {:>10}",
         "durable appends (signed transfers over HTTP)", "appends/s", "p50", "p99"
     );
-    let (rate1, p50, p99, n1) = appends(&url, "bench", &keys[..1], 1);
+    let urls = [url.clone()];
+    let one = appends(&urls, "bench", &keys[..1], 1);
+    let (rate1, p50, p99, n1) = (one.rate, one.p50, one.p99, one.n);
     println!(
         "{:<46} {rate1:>12.0} {:>10.2?} {:>10.2?}",
         format!("1 client ({n1} appends)"),
         p50,
         p99
     );
-    let (rate64, p50, p99, n64) = appends(&url, "bench", &keys[1..], CLIENTS_MAX);
+    let many = appends(&urls, "bench", &keys[1..], CLIENTS_MAX);
+    let (rate64, p50, p99, n64) = (many.rate, many.p50, many.p99, many.n);
     println!(
         "{:<46} {rate64:>12.0} {:>10.2?} {:>10.2?}",
         format!("64 clients ({n64} appends)"),

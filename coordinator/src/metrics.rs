@@ -34,6 +34,11 @@ impl Metrics {
         self.head_seq.store(head, Relaxed);
     }
 
+    /// Entries committed and the transactions they took, so far.
+    pub fn commits(&self) -> (u64, u64) {
+        (self.appended.load(Relaxed), self.commits.load(Relaxed))
+    }
+
     /// The head at start-up.
     pub fn set_head(&self, head: u64) {
         self.head_seq.store(head, Relaxed);

@@ -63,7 +63,8 @@ impl Staged {
         self.size
     }
 
-    pub(crate) fn set_size(&mut self, size: u64) {
+    /// Record its length once the caller has written it all.
+    pub fn set_size(&mut self, size: u64) {
         self.size = size;
     }
 

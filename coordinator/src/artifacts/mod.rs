@@ -3,13 +3,15 @@
 //! directory: bytes go in from a verified [`Staged`] upload and come out as a
 //! stream; the store records who uploaded each artifact.
 //!
-//! [`local::LocalArtifacts`] keeps them under the data dir; every
+//! [`local::LocalArtifacts`] keeps them under the data dir,
+//! [`s3::S3Artifacts`] in an S3-compatible bucket; every
 //! implementation passes [`conformance::check`]; [`faulty::FaultyArtifacts`]
 //! fails a chosen write, for tests.
 
 pub mod conformance;
 pub mod faulty;
 pub mod local;
+pub mod s3;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +46,9 @@ pub enum ArtifactError {
     /// Its worker thread died.
     #[error("artifact store: {0}")]
     Worker(#[from] tokio::task::JoinError),
+    /// The object store refused or failed.
+    #[error("artifact store: {0}")]
+    Remote(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where verified artifacts live. `conformance::check` is what every
