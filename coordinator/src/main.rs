@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bounties::{Amount, Params};
 use clap::{Parser, Subcommand};
-use coordinator::artifacts::LocalArtifacts;
+use coordinator::artifacts::s3::S3Artifacts;
+use coordinator::artifacts::{ArtifactLocation, ArtifactStore, LocalArtifacts};
 use coordinator::clock::{Clock, SystemClock};
 use coordinator::datadir::{self, DataDir};
 use coordinator::logging::LogFormat;
@@ -69,6 +70,11 @@ enum Command {
         /// postgres://USER@HOST:PORT/DB URL.
         #[arg(long, default_value = "sqlite", env = "COORDINATOR_STORE")]
         store: LogLocation,
+        /// Where artifacts live: `dir` (the data dir's artifacts/) or an
+        /// S3-compatible bucket, s3://BUCKET?endpoint=http://HOST:PORT
+        /// (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+        #[arg(long, default_value = "dir", env = "COORDINATOR_ARTIFACTS")]
+        artifacts: ArtifactLocation,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
@@ -185,6 +191,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             data_dir,
             store,
+            artifacts,
             listen,
             advertise_url,
             max_artifact_bytes,
@@ -209,7 +216,13 @@ fn run(cli: Cli) -> Result<()> {
                 connections_per_client,
                 ..Config::default()
             };
-            serve(DataDir(data_dir), &store, &listen, advertise_url, config)
+            let at = Where {
+                store,
+                artifacts,
+                listen,
+                advertise_url,
+            };
+            serve(DataDir(data_dir), at, config)
         }
         Command::Audit {
             data_dir,
@@ -229,20 +242,36 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Where `serve` keeps things and listens.
+struct Where {
+    store: LogLocation,
+    artifacts: ArtifactLocation,
+    listen: String,
+    advertise_url: Option<String>,
+}
+
 #[tokio::main]
-async fn serve(
-    dir: DataDir,
-    location: &LogLocation,
-    listen: &str,
-    advertise: Option<String>,
-    config: Config,
-) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+async fn serve(dir: DataDir, at: Where, config: Config) -> Result<()> {
+    let Where {
+        store: location,
+        artifacts,
+        listen,
+        advertise_url: advertise,
+    } = at;
+    let location = &location;
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let address = listener.local_addr()?;
-    let artifacts =
-        Arc::new(LocalArtifacts::open(&dir.artifacts()).context("opening the artifact store")?);
+    let artifacts: Arc<dyn ArtifactStore> = match &artifacts {
+        ArtifactLocation::DataDir => {
+            Arc::new(LocalArtifacts::open(&dir.artifacts()).context("opening the artifact store")?)
+        }
+        ArtifactLocation::S3(url) => Arc::new(
+            S3Artifacts::open(url, None)
+                .with_context(|| format!("opening the artifact store at {artifacts}"))?,
+        ),
+    };
     let operator = DataDir::read_key(&dir.key("operator"))?;
     let (header_timeout, per_client) = (config.header_timeout, config.connections_per_client);
     let started = std::time::Instant::now();

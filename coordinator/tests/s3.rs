@@ -1,7 +1,12 @@
 //! Artifacts in a real S3 implementation run in process (s3s-fs, over HTTP
 //! on 127.0.0.1): the artifact store conformance suite, a multipart upload
-//! read back byte for byte, and an upload killed part-way that leaves no
-//! object under its key.
+//! read back byte for byte, an upload killed part-way that leaves no object
+//! under its key, and a 1 GB upload through the real binary into the bucket
+//! in bounded memory.
+
+#![allow(clippy::disallowed_methods)]
+
+mod support;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -36,7 +41,9 @@ async fn s3_server(root: &std::path::Path) -> BucketUrl {
             tokio::spawn(conn);
         }
     });
-    format!("s3://artifacts?endpoint={endpoint}").parse().unwrap()
+    format!("s3://artifacts?endpoint={endpoint}")
+        .parse()
+        .unwrap()
 }
 
 fn open(url: &BucketUrl) -> S3Artifacts {
@@ -51,7 +58,9 @@ fn staged(staging: &Staging, bytes: &[u8]) -> coordinator::staging::Staged {
 }
 
 fn bytes(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,11 +83,17 @@ async fn a_multipart_upload_reads_back_whole_and_a_killed_one_leaves_no_object()
     // Three parts and a bit.
     let big = bytes(3 * PART_BYTES + 12_345);
     let hash = bounties::encoding::sha256(&big);
-    store.put(hash, staged(&staging, &big), owner).await.unwrap();
+    store
+        .put(hash, staged(&staging, &big), owner)
+        .await
+        .unwrap();
     assert_eq!(store.size(hash).await.unwrap(), Some(big.len() as u64));
     let read = store.read(hash).await.unwrap().unwrap();
     assert_eq!(read.size, big.len() as u64);
-    assert!(collect(read.body).await.unwrap() == big, "the bytes read back differ");
+    assert!(
+        collect(read.body).await.unwrap() == big,
+        "the bytes read back differ"
+    );
     assert_eq!(store.owners(hash).await.unwrap(), vec![owner]);
 
     // An upload stopped after its first part (the task dropped, as when the
@@ -117,4 +132,59 @@ fn disk_bytes(dir: &std::path::Path) -> u64 {
         }
     }
     total
+}
+
+#[test]
+fn a_1_gb_upload_through_a_front_end_goes_to_the_bucket_in_bounded_memory() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = runtime.block_on(s3_server(&dir.path().join("s3")));
+    let data = dir.path().join("data");
+    support::binary::coordinator(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--dev",
+        "alice",
+    ]);
+    let key = coordinator::datadir::DataDir::read_key(&data.join("keys/dev/alice.key")).unwrap();
+    let artifacts = format!("s3://{}?endpoint={}", url.bucket, url.endpoint);
+    let mut child = std::process::Command::new(support::binary::BIN)
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--artifacts",
+            &artifacts,
+            "--max-artifact-bytes",
+            "2000000000",
+        ])
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let served = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let (hash, size) = support::binary::upload_1_gb(&mut child, &served, &key);
+    let _ = child.kill();
+    let _ = child.wait();
+    // In the bucket, and nowhere in the data dir.
+    let store = open(&url);
+    assert_eq!(runtime.block_on(store.size(hash)).unwrap(), Some(size));
+    assert!(!data.join("artifacts").join(&hash.to_hex()[..2]).exists());
 }

@@ -22,6 +22,39 @@ use bytes::Bytes;
 pub use crate::staging::Staged;
 pub use local::LocalArtifacts;
 
+/// Where a node's artifacts live (`--artifacts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArtifactLocation {
+    /// `artifacts/` in the data dir: the embedded default.
+    DataDir,
+    /// An S3-compatible bucket.
+    S3(s3::BucketUrl),
+}
+
+impl std::str::FromStr for ArtifactLocation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "dir" {
+            Ok(ArtifactLocation::DataDir)
+        } else if s.starts_with("s3://") {
+            Ok(ArtifactLocation::S3(s.parse()?))
+        } else {
+            Err(format!(
+                "{s:?}: use `dir` (the data dir's artifacts/) or s3://BUCKET?endpoint=http://HOST:PORT"
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for ArtifactLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArtifactLocation::DataDir => f.write_str("dir"),
+            ArtifactLocation::S3(url) => write!(f, "s3://{}?endpoint={}", url.bucket, url.endpoint),
+        }
+    }
+}
+
 /// A boxed future, so the trait can be used as an object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -63,7 +63,11 @@ impl FromStr for BucketUrl {
             match pair.split_once('=') {
                 Some(("endpoint", v)) => endpoint = Some(v.to_owned()),
                 Some(("region", v)) => region = v.to_owned(),
-                _ => return Err(format!("{s:?}: unknown setting {pair:?} (endpoint=, region=)")),
+                _ => {
+                    return Err(format!(
+                        "{s:?}: unknown setting {pair:?} (endpoint=, region=)"
+                    ));
+                }
             }
         }
         let endpoint = endpoint.ok_or_else(|| format!("{s:?}: say ?endpoint=http://HOST:PORT"))?;
@@ -249,10 +253,9 @@ impl HttpConnector for HyperConnector {
     fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build(connector);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
         Ok(HttpClient::new(Hyper(client)))
     }
 }

@@ -1,7 +1,7 @@
 //! The real `coordinator` binary in child processes: init, serve on a free
 //! port, and a seeded PRNG for the tests that crash it at random moments.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -112,4 +112,92 @@ pub fn whole_log(client: &bounties_client::Client) -> Vec<bounties::Entry> {
         log.extend(page.entries);
     }
     log
+}
+
+/// Header + zeros: a valid 1 GiB `mlp:16384,16384` model, generated on the fly.
+pub struct BigModel {
+    header: Vec<u8>,
+    pos: u64,
+    len: u64,
+}
+
+impl BigModel {
+    pub fn new() -> BigModel {
+        let n = 16384u64;
+        let w = n * n * 4;
+        let json = format!(
+            r#"{{"__metadata__":{{"Architecture":"mlp:{n},{n}"}},"layers.0.bias":{{"dtype":"F32","shape":[{n}],"data_offsets":[0,{b}]}},"layers.0.weight":{{"dtype":"F32","shape":[{n},{n}],"data_offsets":[{b},{e}]}}}}"#,
+            b = n * 4,
+            e = n * 4 + w
+        );
+        let mut header = (json.len() as u64).to_le_bytes().to_vec();
+        header.extend_from_slice(json.as_bytes());
+        let len = header.len() as u64 + n * 4 + w;
+        BigModel {
+            header,
+            pos: 0,
+            len,
+        }
+    }
+}
+
+impl Read for BigModel {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = (self.len - self.pos) as usize;
+        let n = buf.len().min(left);
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            let at = self.pos as usize + i;
+            *b = self.header.get(at).copied().unwrap_or(0);
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A process's peak resident set (VmHWM), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Upload a generated 1 GiB model through the coordinator `child` serves
+/// at `url`, signed by `key`, and check it streamed in bounded memory (the
+/// server's peak RSS under 100 MB): its hash and size.
+pub fn upload_1_gb(child: &mut Child, url: &str, key: &SecretKey) -> (bounties::Hash32, u64) {
+    let chain_id = bounties_client::Client::new(url).info().unwrap().chain_id;
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    std::io::copy(&mut BigModel::new(), &mut hasher).unwrap();
+    let hash = bounties::Hash32(sha2::Digest::finalize(hasher).into());
+    let body = BigModel::new();
+    let size = body.len;
+    let route = format!("/v1/artifacts/{hash}");
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let sig = bounties::auth::sign_request(key, &chain_id, "PUT", &route, ts);
+    let started = std::time::Instant::now();
+    let mut res = ureq::put(&format!("{url}{route}"))
+        .header("content-length", size.to_string())
+        .header("x-bounty-account", key.account().to_hex())
+        .header("x-bounty-timestamp", ts.to_string())
+        .header("x-bounty-signature", sig.to_hex())
+        .send(ureq::SendBody::from_owned_reader(body))
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let answer: serde_json::Value = res.body_mut().read_json().unwrap();
+    assert_eq!(answer["stored"], true, "{answer}");
+    assert_eq!(answer["size"].as_u64().unwrap(), size);
+    let peak = peak_rss_kib(child.id());
+    println!(
+        "uploaded {} MB in {secs:.1} s; server peak RSS {} MB",
+        size >> 20,
+        peak >> 10
+    );
+    assert!(peak < 100 * 1024, "peak RSS {peak} KiB");
+    (hash, size)
 }
