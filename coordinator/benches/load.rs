@@ -11,11 +11,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bounties::{Amount, Params, SecretKey};
 use bounties_client::Client;
 use coordinator::artifacts::LocalArtifacts;
-use coordinator::clock::{Clock, SystemClock};
-use coordinator::datadir::{self, DataDir};
+use coordinator::clock::SystemClock;
+
 use coordinator::node::{Config, Node};
 use coordinator::staging::Staging;
 use coordinator::store::LogLocation;
@@ -24,7 +23,7 @@ use coordinator::{routes, server};
 
 mod common;
 
-use common::{PHASE_SECS, appends};
+use common::{PHASE_SECS, appends, chain};
 
 const CLIENTS_MAX: usize = 64;
 
@@ -49,25 +48,8 @@ fn sqlite_ceiling(dir: &std::path::Path) -> f64 {
 }
 
 fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir(dir.path().join("data"));
     // One account for the single client, 64 more for the concurrent phase.
-    let names: Vec<String> = (0..=CLIENTS_MAX).map(|i| format!("c{i}")).collect();
-    let init = datadir::init(
-        &data,
-        &LogLocation::DataDir,
-        "bench",
-        Params::default(),
-        &names,
-        Amount(1_000_000_000),
-        SystemClock.now_ms(),
-    )
-    .unwrap();
-    let keys: Vec<SecretKey> = init
-        .dev
-        .iter()
-        .map(|(_, _, p)| DataDir::read_key(p).unwrap())
-        .collect();
+    let (dir, data, keys) = chain(&LogLocation::DataDir, CLIENTS_MAX + 1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -19,11 +19,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bounties::{Amount, Entry, Params, SecretKey, TimestampMs};
-use common::{Cpu, PHASE_SECS, Phase, appends};
+use bounties::{Amount, Entry, TimestampMs};
+use common::{Cpu, PHASE_SECS, Phase, appends, chain};
 use coordinator::artifacts::LocalArtifacts;
-use coordinator::clock::{Clock, SystemClock};
-use coordinator::datadir::{self, DataDir};
+use coordinator::clock::SystemClock;
 use coordinator::node::{Config, Node, Parts};
 use coordinator::staging::Staging;
 use coordinator::store::postgres::PostgresLog;
@@ -33,29 +32,6 @@ use coordinator::store::{LogLocation, LogStore};
 use coordinator::{cluster, routes, server};
 
 const CLIENTS: usize = 64;
-
-/// A fresh chain at `location` with 64 funded accounts: its data dir and keys.
-fn chain(location: &LogLocation) -> (tempfile::TempDir, DataDir, Vec<SecretKey>) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir(dir.path().join("data"));
-    let names: Vec<String> = (0..CLIENTS).map(|i| format!("c{i}")).collect();
-    let init = datadir::init(
-        &data,
-        location,
-        "bench",
-        Params::default(),
-        &names,
-        Amount(1_000_000_000),
-        SystemClock.now_ms(),
-    )
-    .unwrap();
-    let keys = init
-        .dev
-        .iter()
-        .map(|(_, _, p)| DataDir::read_key(p).unwrap())
-        .collect();
-    (dir, data, keys)
-}
 
 /// Serve `node` on a port of its own.
 fn listen(runtime: &tokio::runtime::Runtime) -> (tokio::net::TcpListener, String) {
@@ -89,7 +65,7 @@ fn row(label: &str, phase: Phase, cpu: Cpu) {
 }
 
 fn sqlite_phase(runtime: &tokio::runtime::Runtime) -> (Phase, Cpu) {
-    let (_dir, data, keys) = chain(&LogLocation::DataDir);
+    let (_dir, data, keys) = chain(&LogLocation::DataDir, CLIENTS);
     let node = Node::start(
         Arc::new(SqliteLog::open(&data.log()).unwrap()),
         Arc::new(LocalArtifacts::open(&data.artifacts()).unwrap()),
@@ -109,7 +85,7 @@ fn sqlite_phase(runtime: &tokio::runtime::Runtime) -> (Phase, Cpu) {
 /// `front_ends` front-ends on a fresh database; also the leader's mean batch.
 fn postgres_phase(runtime: &tokio::runtime::Runtime, front_ends: usize) -> (Phase, Cpu, f64) {
     let db = ScratchDatabase::create().unwrap();
-    let (_dir, data, keys) = chain(&LogLocation::Postgres(db.url().to_owned()));
+    let (_dir, data, keys) = chain(&LogLocation::Postgres(db.url().to_owned()), CLIENTS);
     let mut nodes = Vec::new();
     let mut urls = Vec::new();
     for k in 0..front_ends {

@@ -86,6 +86,37 @@ pub fn appends(urls: &[String], chain_id: &str, keys: &[SecretKey], clients: usi
     }
 }
 
+use bounties::Params;
+use coordinator::clock::{Clock, SystemClock};
+use coordinator::datadir::{self, DataDir};
+use coordinator::store::LogLocation;
+
+/// A fresh chain at `location` with `accounts` funded accounts: its data dir and their keys.
+pub fn chain(
+    location: &LogLocation,
+    accounts: usize,
+) -> (tempfile::TempDir, DataDir, Vec<SecretKey>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir(dir.path().join("data"));
+    let names: Vec<String> = (0..accounts).map(|i| format!("c{i}")).collect();
+    let init = datadir::init(
+        &data,
+        location,
+        "bench",
+        Params::default(),
+        &names,
+        Amount(1_000_000_000),
+        SystemClock.now_ms(),
+    )
+    .unwrap();
+    let keys = init
+        .dev
+        .iter()
+        .map(|(_, _, p)| DataDir::read_key(p).unwrap())
+        .collect();
+    (dir, data, keys)
+}
+
 /// CPU time used, in seconds: this process's (user + system) and the whole
 /// machine's busy time (all cores), read from /proc.
 #[derive(Clone, Copy, Debug)]
