@@ -110,21 +110,16 @@ async fn try_lead(log: &Arc<PostgresLog>, url: &str) -> Result<Option<u64>, Stri
     }
 }
 
-/// Apply what the store holds past this follower's head, and serve it.
+/// Apply what the store holds past this follower's head, and serve it (the
+/// entries applied are the backlog it found: its lag when it looked).
 async fn follow(node: &Arc<Node>) {
     let store = Arc::clone(&node.store);
     let from = State::clone(&node.state());
     let before = from.head().seq;
-    let applied = tokio::task::spawn_blocking(move || {
-        let stored = store.head()?.map_or(0, |(seq, _)| seq);
-        Ok::<_, RecoverError>((stored, apply_tail(store.as_ref(), from)?))
-    })
-    .await;
-    match applied {
-        Ok(Ok((stored, state))) => {
-            let seq = state.head().seq;
-            node.metrics
-                .followed(stored.saturating_sub(before), seq - before);
+    match tokio::task::spawn_blocking(move || apply_tail(store.as_ref(), from)).await {
+        Ok(Ok(state)) => {
+            let applied = state.head().seq - before;
+            node.metrics.followed(applied, applied);
             node.publish(state);
         }
         Ok(Err(e)) => tracing::error!(error = %e, "cannot apply the log's next entries"),
